@@ -1,0 +1,128 @@
+// Command sharecd turns a running live CD/USB, or a live ISO file, into a network-boot server so
+// other machines on the LAN boot the same live system.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/sharecd/sharecd/netboot"
+)
+
+// version is set at build time with -ldflags "-X main.version=…"; otherwise the module version.
+var version = ""
+
+const usage = `Share This CD: boot other machines on this LAN from this live system.
+
+Usage:
+  sharecd --share [--source PATH] [--iface NAME] [options]
+
+  --share              share the medium headless until Ctrl-C or SIGTERM
+  --source PATH        a mounted medium directory, an ISO file, or a block device such as /dev/sr0
+                       (default: the live medium this system booted from)
+  --iface NAME         the LAN interface to serve on (default: the only one that is up with IPv4)
+  --menu-timeout SECS  seconds before clients boot the default entry (default 10)
+  --allow CIDR         also serve clients from this network (repeatable)
+  --debug              also log why packets were ignored
+  --version            print the version and exit
+  --help               this help
+
+Sharing binds the privileged ports 67, 69, 111, 2049 and 4011: run it with sudo.
+`
+
+type prefixes []netip.Prefix
+
+func (p *prefixes) String() string { return fmt.Sprint(*p) }
+func (p *prefixes) Set(s string) error {
+	pr, err := netip.ParsePrefix(s)
+	if err != nil {
+		return fmt.Errorf("not a network in CIDR form (like 10.0.0.0/8): %q", s)
+	}
+	*p = append(*p, pr.Masked())
+	return nil
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("sharecd", flag.ContinueOnError)
+	fl.SetOutput(io.Discard)
+	var (
+		share, showVersion, debugLog bool
+		s                            netboot.Share
+		allow                        prefixes
+	)
+	fl.BoolVar(&share, "share", false, "")
+	fl.StringVar(&s.Source, "source", "", "")
+	fl.StringVar(&s.Iface, "iface", "", "")
+	fl.IntVar(&s.MenuTimeout, "menu-timeout", 10, "")
+	fl.Var(&allow, "allow", "")
+	fl.BoolVar(&debugLog, "debug", false, "")
+	fl.BoolVar(&showVersion, "version", false, "")
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "sharecd: %v (see sharecd --help)\n", err)
+		return 2
+	}
+	if fl.NArg() > 0 {
+		fmt.Fprintf(stderr, "sharecd: unexpected argument %q (see sharecd --help)\n", fl.Arg(0))
+		return 2
+	}
+	switch {
+	case showVersion:
+		fmt.Fprintln(stdout, "sharecd", buildVersion())
+		return 0
+	case !share:
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	if s.MenuTimeout < 1 {
+		fmt.Fprintln(stderr, "sharecd: --menu-timeout must be at least 1 second")
+		return 2
+	}
+	s.Allow = allow
+
+	level := slog.LevelInfo
+	if debugLog {
+		level = slog.LevelDebug
+	}
+	s.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := s.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "sharecd:", oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+// oneLine keeps an error to the single line the user reads.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}

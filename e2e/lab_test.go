@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// lab is a LAN made of network namespaces: a switch namespace holding a bridge and the client's
+// tap, a router namespace with dnsmasq as the LAN's ordinary DHCP server, and a server namespace
+// where sharecd runs. Nothing in it touches the machine's own interfaces.
+type lab struct {
+	t       *testing.T
+	id      string
+	subnet  string // first three octets, e.g. "10.77.3"
+	sw      string // switch namespace: bridge + tap
+	router  string
+	server  string
+	dir     string // logs and artefacts of this lab
+	procs   []*exec.Cmd
+	cleanup []func()
+}
+
+func need(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end boot needs root for network namespaces (run as root; CI does)")
+	}
+	for _, tool := range []string{"ip", "qemu-system-x86_64", "dnsmasq", "xorriso"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("end-to-end boot needs %s (bash .ci/run installs it)", tool)
+		}
+	}
+}
+
+func newLab(t *testing.T, subnet string) *lab {
+	t.Helper()
+	b := make([]byte, 3)
+	rand.Read(b)
+	id := hex.EncodeToString(b)
+	l := &lab{t: t, id: id, subnet: subnet,
+		sw: "scd-sw-" + id, router: "scd-rt-" + id, server: "scd-sv-" + id,
+		dir: artefactDir(t)}
+	t.Cleanup(l.close)
+	for _, ns := range []string{l.sw, l.router, l.server} {
+		l.ip("netns", "add", ns)
+		l.cleanup = append(l.cleanup, func() { exec.Command("ip", "netns", "del", ns).Run() })
+		l.ipn(ns, "link", "set", "lo", "up")
+	}
+	l.ipn(l.sw, "link", "add", "br0", "type", "bridge")
+	l.ipn(l.sw, "link", "set", "br0", "up")
+	for _, side := range []struct{ ns, dev, addr string }{
+		{l.router, "r0", subnet + ".1/24"},
+		{l.server, "s0", subnet + ".2/24"},
+	} {
+		peer := "p-" + side.dev
+		l.ipn(l.sw, "link", "add", peer, "type", "veth", "peer", "name", side.dev, "netns", side.ns)
+		l.ipn(l.sw, "link", "set", peer, "master", "br0", "up")
+		l.ipn(side.ns, "addr", "add", side.addr, "dev", side.dev)
+		l.ipn(side.ns, "link", "set", side.dev, "up")
+	}
+	// A router advertisement spares each boot iPXE's ~15 s wait for IPv6 autoconfiguration.
+	l.ipn(l.router, "addr", "add", "fd77:"+strings.ReplaceAll(subnet, ".", "")+"::1/64", "dev", "r0")
+	l.ipn(l.sw, "tuntap", "add", "tap0", "mode", "tap")
+	l.ipn(l.sw, "link", "set", "tap0", "master", "br0", "up")
+	return l
+}
+
+func artefactDir(t *testing.T) string {
+	base := os.Getenv("SHARECD_ARTIFACTS")
+	if base == "" {
+		base = filepath.Join(os.TempDir(), "sharecd-e2e")
+	}
+	dir := filepath.Join(base, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func (l *lab) ip(args ...string) {
+	l.t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		l.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+func (l *lab) ipn(ns string, args ...string) { l.t.Helper(); l.ip(append([]string{"-n", ns}, args...)...) }
+
+// start runs a command inside a namespace with its output in the lab folder; the lab ends it by
+// PID on close.
+func (l *lab) start(ns, logName string, args ...string) *exec.Cmd {
+	l.t.Helper()
+	logf, err := os.Create(filepath.Join(l.dir, logName))
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		l.t.Fatalf("starting %s: %v", args[0], err)
+	}
+	l.procs = append(l.procs, cmd)
+	return cmd
+}
+
+// startRouter runs dnsmasq as a plain home-router DHCP server: an address pool, no PXE.
+func (l *lab) startRouter() {
+	l.start(l.router, "router-dnsmasq.log", "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+		"--port=0", "--interface=r0", "--bind-interfaces", "--user=root", "--log-dhcp",
+		"--dhcp-leasefile="+filepath.Join(l.dir, "router.leases"),
+		"--dhcp-range="+l.subnet+".100,"+l.subnet+".150,255.255.255.0,10m",
+		"--dhcp-option=option:router,"+l.subnet+".1",
+		"--enable-ra", "--dhcp-range=::,constructor:r0,ra-only")
+}
+
+// startClient powers on a diskless BIOS PC (SeaBIOS with QEMU's iPXE ROM) that boots from the
+// network. TCG, because this machine's KVM cannot run firmware.
+func (l *lab) startClient(name, mac string) string {
+	serial := filepath.Join(l.dir, name+"-serial.log")
+	l.start(l.sw, name+"-qemu.log", "qemu-system-x86_64",
+		"-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1024", "-smp", "1",
+		"-display", "none", "-monitor", "none", "-serial", "file:"+serial,
+		"-boot", "n", "-no-reboot",
+		"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+		"-device", "e1000,netdev=n0,mac="+mac)
+	return serial
+}
+
+// waitFor polls a log until it contains one of the needles, the process ends, or time runs out.
+func waitFor(ctx context.Context, file string, needle string) error {
+	for {
+		b, _ := os.ReadFile(file)
+		if bytes.Contains(b, []byte(needle)) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%q not seen in %s: %w", needle, filepath.Base(file), ctx.Err())
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// stop ends a process the lab started, by its PID, and waits for it.
+func stop(cmd *exec.Cmd, sig syscall.Signal, grace time.Duration) error {
+	if cmd.ProcessState != nil {
+		return nil
+	}
+	// ip netns exec execs the command, so the PID is the program itself.
+	cmd.Process.Signal(sig)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(grace):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return fmt.Errorf("did not exit within %v of %v", grace, sig)
+	}
+}
+
+func (l *lab) close() {
+	for i := len(l.procs) - 1; i >= 0; i-- {
+		stop(l.procs[i], syscall.SIGTERM, 10*time.Second)
+	}
+	for i := len(l.cleanup) - 1; i >= 0; i-- {
+		l.cleanup[i]()
+	}
+}
+
+// tail returns the last lines of a log, for a failure message.
+func tail(file string, n int) string {
+	f, err := os.Open(file)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return strings.Join(lines, "\n")
+}

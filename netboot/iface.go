@@ -1,0 +1,112 @@
+package netboot
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Iface is the network interface a share serves on.
+type Iface struct {
+	Name  string
+	Index int
+	MAC   net.HardwareAddr
+	Addr  netip.Prefix // the interface's first IPv4 address with its subnet
+}
+
+// ErrChooseIface is returned when several interfaces could serve and none was named.
+var ErrChooseIface = errors.New("several interfaces could be shared on")
+
+// LookupIface checks that the named interface exists, is up, has a link and an IPv4 address.
+// An empty name picks the only interface that qualifies.
+func LookupIface(name string) (Iface, error) {
+	if name == "" {
+		return pickIface()
+	}
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		return Iface{}, fmt.Errorf("interface %s not found (interfaces here: %s)", name, strings.Join(ifaceNames(), ", "))
+	}
+	return usable(link)
+}
+
+func usable(link netlink.Link) (Iface, error) {
+	a := link.Attrs()
+	if a.Flags&net.FlagUp == 0 {
+		return Iface{}, fmt.Errorf("interface %s is down (bring it up with: ip link set %s up)", a.Name, a.Name)
+	}
+	if a.RawFlags&unix.IFF_LOWER_UP == 0 {
+		return Iface{}, fmt.Errorf("interface %s has no link (is the cable plugged in?)", a.Name)
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+	if err != nil {
+		return Iface{}, fmt.Errorf("reading addresses of %s: %w", a.Name, err)
+	}
+	for _, ad := range addrs {
+		ip, ok := netip.AddrFromSlice(ad.IP.To4())
+		if !ok || ad.Mask == nil {
+			continue
+		}
+		ones, _ := ad.Mask.Size()
+		return Iface{Name: a.Name, Index: a.Index, MAC: a.HardwareAddr, Addr: netip.PrefixFrom(ip, ones)}, nil
+	}
+	return Iface{}, fmt.Errorf("interface %s has no IPv4 address (is it connected to the LAN?)", a.Name)
+}
+
+func pickIface() (Iface, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return Iface{}, fmt.Errorf("listing interfaces: %w", err)
+	}
+	var found []Iface
+	for _, l := range links {
+		if l.Attrs().Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		if ifc, err := usable(l); err == nil {
+			found = append(found, ifc)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return Iface{}, errors.New("no interface is up with an IPv4 address; connect to the LAN or name one with --iface")
+	case 1:
+		return found[0], nil
+	}
+	var names []string
+	for _, f := range found {
+		names = append(names, fmt.Sprintf("%s (%s)", f.Name, f.Addr))
+	}
+	return Iface{}, fmt.Errorf("%w: %s; choose one with --iface", ErrChooseIface, strings.Join(names, ", "))
+}
+
+func ifaceNames() []string {
+	ifs, _ := net.Interfaces()
+	var names []string
+	for _, i := range ifs {
+		names = append(names, i.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// macOf looks a client's MAC up in the kernel's neighbour table: TFTP and NFS requests carry only
+// the IP, and the log should name the machine by the MAC the user sees on its sticker.
+func macOf(ifindex int, ip netip.Addr) net.HardwareAddr {
+	neighs, err := netlink.NeighList(ifindex, netlink.FAMILY_V4)
+	if err != nil {
+		return nil
+	}
+	for _, n := range neighs {
+		if a, ok := netip.AddrFromSlice(n.IP.To4()); ok && a == ip {
+			return n.HardwareAddr
+		}
+	}
+	return nil
+}

@@ -1,0 +1,269 @@
+// Package netboot is the engine of sharecd: it finds the medium, builds the network boot menus
+// and serves them with proxy-DHCP, TFTP and NFS under one context. The GUI and the headless
+// --share flag both drive the same Share type; nothing here knows about fyne.
+package netboot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path"
+	"strconv"
+	"syscall"
+
+	"github.com/insomniacslk/dhcp/iana"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sharecd/sharecd/assets"
+	"github.com/sharecd/sharecd/netboot/bootmenu"
+	"github.com/sharecd/sharecd/netboot/dhcp"
+	"github.com/sharecd/sharecd/netboot/medium"
+	"github.com/sharecd/sharecd/netboot/nfs"
+	"github.com/sharecd/sharecd/netboot/tftp"
+)
+
+// Export is the NFS path clients mount the medium's root from (nfsroot=IP:/sharecd).
+const Export = "/sharecd"
+
+// BIOSLoader is the boot file BIOS clients are offered.
+const BIOSLoader = "pxelinux.0"
+
+// Ports are the well-known ports of a share; tests on loopback move them.
+type Ports struct{ DHCP, PXE, TFTP, NFS, Portmap int }
+
+// DefaultPorts are the ports PXE ROMs and klibc's nfsmount insist on.
+var DefaultPorts = Ports{DHCP: 67, PXE: 4011, TFTP: 69, NFS: 2049, Portmap: 111}
+
+// Share serves one live medium to the LAN behind one interface. Zero fields mean "default".
+type Share struct {
+	Source      string         // directory, ISO file or block device; "" = the running live medium
+	Iface       string         // "" = the only usable interface
+	MenuTimeout int            // seconds before the default entry boots; 0 = 10
+	Allow       []netip.Prefix // clients served besides the interface's own subnet
+	Log         *slog.Logger
+	OnEvent     func(Event) // each client's progress; nil = log only
+}
+
+// Plan is what a share will serve, worked out before any socket is opened.
+type Plan struct {
+	Iface  Iface
+	Medium *medium.Medium
+	Family bootmenu.Family
+	Menu   *bootmenu.Menu // rewritten for the network
+	Tree   fs.FS          // the TFTP root
+}
+
+// Prepare checks the interface and the medium and builds the network menus. The caller closes
+// the plan's medium.
+func (s *Share) Prepare() (*Plan, error) {
+	ifc, err := LookupIface(s.Iface)
+	if err != nil {
+		return nil, err
+	}
+	src := s.Source
+	if src == "" {
+		if src, err = medium.Detect("/"); err != nil {
+			return nil, err
+		}
+	}
+	med, err := medium.Open(src)
+	if err != nil {
+		return nil, err
+	}
+	p, err := plan(med, ifc.Addr.Addr(), s.MenuTimeout)
+	if err != nil {
+		med.Close()
+		return nil, err
+	}
+	p.Iface = ifc
+	return p, nil
+}
+
+// plan builds the boot tree for a medium served from server.
+func plan(med *medium.Medium, server netip.Addr, timeout int) (*Plan, error) {
+	if timeout <= 0 {
+		timeout = 10
+	}
+	menu, menuPath, err := bootmenu.Find(med.FS)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a bootable live medium: %w", med.Source, err)
+	}
+	fam := bootmenu.DetectFamily(med.FS, menu)
+	netMenu, err := bootmenu.RewriteForNFS(menu, fam, bootmenu.NFSRoot{Server: server, Export: Export}, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("rewriting %s for a network boot: %w", menuPath, err)
+	}
+	loaders := append([]string{BIOSLoader}, bootmenu.Modules(netMenu)...)
+	tree := tftp.Overlay{
+		tftp.Files{"pxelinux.cfg/default": bootmenu.RenderPxelinux(netMenu)},
+		tftp.Only(assets.BIOS(), loaders...),
+		med.FS,
+	}
+	return &Plan{Medium: med, Family: fam, Menu: netMenu, Tree: tree}, nil
+}
+
+// Run prepares the share, serves until ctx ends, and closes everything it opened.
+func (s *Share) Run(ctx context.Context) error {
+	p, err := s.Prepare()
+	if err != nil {
+		return err
+	}
+	defer p.Medium.Close()
+	return s.Serve(ctx, p, DefaultPorts)
+}
+
+// Serve runs every server of the plan until ctx ends. All sockets are opened before any server
+// starts, so a port in use fails the whole share at once instead of half-serving.
+func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
+	log := s.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ip := p.Iface.Addr.Addr()
+	allow := func(a netip.Addr) bool {
+		a = a.Unmap()
+		if p.Iface.Addr.Masked().Contains(a) {
+			return true
+		}
+		for _, pr := range s.Allow {
+			if pr.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	tr := newTracker(func(e Event) {
+		log.Info("client "+string(e.Stage), "mac", e.MAC, "ip", e.IP, "file", e.Detail)
+		if s.OnEvent != nil {
+			s.OnEvent(e)
+		}
+	}, func(a netip.Addr) net.HardwareAddr { return macOf(p.Iface.Index, a) })
+
+	var socks closers
+	defer socks.closeAll()
+	c67, err := dhcp.Listen(p.Iface.Name, ports.DHCP)
+	if err != nil {
+		return portError("udp", ports.DHCP, "proxy-DHCP", err)
+	}
+	socks.add(c67)
+	c4011, err := dhcp.Listen(p.Iface.Name, ports.PXE)
+	if err != nil {
+		return portError("udp", ports.PXE, "PXE boot server", err)
+	}
+	socks.add(c4011)
+	ctftp, err := net.ListenPacket("udp4", net.JoinHostPort(ip.String(), strconv.Itoa(ports.TFTP)))
+	if err != nil {
+		return portError("udp", ports.TFTP, "TFTP", err)
+	}
+	socks.add(ctftp)
+	lnfs, err := net.Listen("tcp4", net.JoinHostPort(ip.String(), strconv.Itoa(ports.NFS)))
+	if err != nil {
+		return portError("tcp", ports.NFS, "NFS", err)
+	}
+	socks.add(lnfs)
+	lpm, err := net.Listen("tcp4", net.JoinHostPort(ip.String(), strconv.Itoa(ports.Portmap)))
+	if err != nil {
+		return portError("tcp", ports.Portmap, "portmapper", err)
+	}
+	socks.add(lpm)
+	upm, err := net.ListenPacket("udp4", net.JoinHostPort(ip.String(), strconv.Itoa(ports.Portmap)))
+	if err != nil {
+		return portError("udp", ports.Portmap, "portmapper", err)
+	}
+	socks.add(upm)
+
+	kernels, initrds := bootFiles(p.Menu)
+	proxy := &dhcp.Proxy{
+		ServerIP: ip.AsSlice(),
+		BootFile: func(arch iana.Arch) (string, bool) {
+			if arch == iana.INTEL_X86PC {
+				return BIOSLoader, true
+			}
+			return "", false
+		},
+		Log: log.With("server", "dhcp"),
+		OnEvent: func(e dhcp.Event) {
+			tr.report(e.MAC, e.ClientIP, StageOffered, e.BootFile)
+		},
+	}
+	tftpSrv := &tftp.Server{
+		FS:    p.Tree,
+		Allow: allow,
+		Log:   log.With("server", "tftp"),
+		OnStart: func(t tftp.Transfer) {
+			switch {
+			case t.File == BIOSLoader:
+				tr.report(nil, t.Client, StageLoader, t.File)
+			case path.Dir(t.File) == "pxelinux.cfg":
+				tr.report(nil, t.Client, StageMenu, t.File)
+			case kernels[t.File]:
+				tr.report(nil, t.Client, StageKernel, t.File)
+			case initrds[t.File]:
+				tr.report(nil, t.Client, StageInitrd, t.File)
+			}
+		},
+	}
+	nfsSrv := &nfs.Server{
+		FS:     p.Medium.FS,
+		Export: Export,
+		Allow:  allow,
+		Log:    log.With("server", "nfs"),
+		OnEvent: func(client netip.Addr, what string) {
+			tr.report(nil, client, StageMounted, what)
+		},
+	}
+	pm := &nfs.Portmapper{NFSPort: ports.NFS, MountPort: ports.NFS, Log: log.With("server", "portmap")}
+
+	log.Info("sharing", "medium", p.Medium.Source, "family", p.Family, "iface", p.Iface.Name,
+		"server", ip, "boot", BIOSLoader, "nfsroot", ip.String()+":"+Export)
+	g, gctx := errgroup.WithContext(ctx)
+	socks = nil // each server now owns and closes its sockets
+	g.Go(func() error { return proxy.Serve(gctx, c67, c4011) })
+	g.Go(func() error { return tftpSrv.Serve(gctx, ctftp) })
+	g.Go(func() error { return nfsSrv.Serve(gctx, lnfs) })
+	g.Go(func() error { return pm.Serve(gctx, lpm, upm) })
+	err = g.Wait()
+	log.Info("stopped sharing")
+	return err
+}
+
+func bootFiles(m *bootmenu.Menu) (kernels, initrds map[string]bool) {
+	kernels, initrds = map[string]bool{}, map[string]bool{}
+	for _, e := range m.Entries {
+		if e.Kernel != "" {
+			kernels[e.Kernel] = true
+		}
+		for _, i := range e.Initrds {
+			initrds[i] = true
+		}
+	}
+	return kernels, initrds
+}
+
+// portError says in one line which port could not be opened and what to do about it.
+func portError(proto string, port int, what string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		holder := portHolder(proto, port)
+		if holder == "" {
+			holder = "another program"
+		}
+		return fmt.Errorf("%s port %s/%d is already in use by %s; stop it first", what, proto, port, holder)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return fmt.Errorf("no permission to open %s port %s/%d: run sharecd with sudo (or give it CAP_NET_BIND_SERVICE and CAP_NET_RAW)", what, proto, port)
+	}
+	return fmt.Errorf("opening %s port %s/%d: %w", what, proto, port, err)
+}
+
+type closers []interface{ Close() error }
+
+func (c *closers) add(x interface{ Close() error }) { *c = append(*c, x) }
+func (c closers) closeAll() {
+	for _, x := range c {
+		x.Close()
+	}
+}

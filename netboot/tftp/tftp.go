@@ -1,0 +1,222 @@
+// Package tftp serves the boot tree (generated menus over the boot loaders over the medium)
+// read-only over TFTP with github.com/pin/tftp.
+package tftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/pin/tftp/v3"
+)
+
+// Transfer describes one finished (or failed) read request, for progress reporting.
+type Transfer struct {
+	Client netip.Addr
+	File   string // the cleaned path inside the tree
+	Bytes  int64  // bytes handed to the client
+	Size   int64  // the file's size
+	Err    error  // nil when the whole file was sent
+}
+
+// Server serves FS over TFTP. Zero values of the optional fields mean "default".
+type Server struct {
+	FS fs.FS // the boot tree; every regular file should implement io.Seeker so tsize works
+
+	// Allow decides which clients are served; nil serves everyone.
+	Allow func(netip.Addr) bool
+	// Timeout per packet before a resend. A lost packet costs the whole timeout, and pin/tftp's
+	// default of 5 s makes a ROM on a lossy link crawl, so the default here is 2 s.
+	Timeout time.Duration
+	// Anticipate > 1 sends that many blocks ahead of the client's ACKs (pin/tftp's
+	// SetAnticipate). Off by default until proven on every PXE ROM.
+	Anticipate uint
+	// OnStart is called when a file starts going out and OnDone when it ends; either may be nil.
+	OnStart func(Transfer)
+	OnDone  func(Transfer)
+	Log     *slog.Logger
+}
+
+// ErrNotFound is what a client is told for every file it may not have: missing, outside the
+// tree, refused by name. The real reason stays in the server's log.
+var ErrNotFound = errors.New("file not found")
+
+// Serve answers read requests on conn until ctx ends; it closes conn and returns nil then.
+func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
+	srv := tftp.NewServer(s.read, nil) // nil write handler: every write request is refused
+	timeout := s.Timeout
+	if timeout == 0 {
+		timeout = 2 * time.Second
+	}
+	srv.SetTimeout(timeout)
+	if s.Anticipate > 1 {
+		srv.SetAnticipate(s.Anticipate)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(conn) }()
+	select {
+	case <-ctx.Done():
+		srv.Shutdown()
+		<-done
+		return nil
+	case err := <-done:
+		return fmt.Errorf("tftp server: %w", err)
+	}
+}
+
+func (s *Server) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+func (s *Server) read(name string, rf io.ReaderFrom) error {
+	var client netip.Addr
+	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
+		ra := ot.RemoteAddr()
+		client, _ = netip.AddrFromSlice(ra.IP)
+		client = client.Unmap()
+	}
+	if s.Allow != nil && !s.Allow(client) {
+		s.log().Debug("tftp: client not allowed", "client", client, "file", name)
+		return errors.New("access denied")
+	}
+	clean, err := CleanPath(name)
+	if err != nil {
+		s.log().Debug("tftp: refused name", "client", client, "file", name, "err", err)
+		return ErrNotFound
+	}
+	f, size, err := s.open(clean)
+	if err != nil {
+		s.log().Debug("tftp: not served", "client", client, "file", clean, "err", err)
+		return ErrNotFound
+	}
+	defer f.Close()
+
+	t := Transfer{Client: client, File: clean, Size: size}
+	if s.OnStart != nil {
+		s.OnStart(t)
+	}
+	cr := &countingReader{r: f}
+	_, err = rf.ReadFrom(cr)
+	t.Bytes, t.Err = cr.n.Load(), err
+	if err != nil {
+		s.log().Debug("tftp: transfer ended early", "client", client, "file", clean, "bytes", t.Bytes, "err", err)
+	}
+	if s.OnDone != nil {
+		s.OnDone(t)
+	}
+	// The transfer itself already told the client; returning the error again would make
+	// pin/tftp send a second ERROR packet.
+	return nil
+}
+
+// open returns a seekable regular file of the tree and its size.
+func (s *Server) open(name string) (readSeekCloser, int64, error) {
+	f, err := s.FS.Open(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s: not a regular file", name)
+	}
+	rs, ok := f.(readSeekCloser)
+	if !ok {
+		// Without Seek pin/tftp cannot answer tsize, and OVMF asks for it before every
+		// download; wrap the reader so it still gets the size.
+		rs = &sizedFile{File: f, size: fi.Size()}
+	}
+	return rs, fi.Size(), nil
+}
+
+// CleanPath turns a client's file name into a path inside the tree, or an error for a name that
+// must not be served. GRUB asks with absolute paths ("/live/vmlinuz") and Windows-minded ROMs use
+// backslashes, so both are normalised; ".." is refused outright rather than resolved, so no name
+// can climb out of the tree.
+func CleanPath(name string) (string, error) {
+	if len(name) > 1024 {
+		return "", errors.New("name too long")
+	}
+	if strings.ContainsRune(name, 0) {
+		return "", errors.New("NUL in name")
+	}
+	name = strings.ReplaceAll(name, `\`, "/")
+	var parts []string
+	for _, p := range strings.Split(name, "/") {
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			return "", errors.New("parent directory in name")
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return "", errors.New("empty name")
+	}
+	clean := strings.Join(parts, "/")
+	if !fs.ValidPath(clean) {
+		return "", errors.New("invalid name")
+	}
+	return clean, nil
+}
+
+type readSeekCloser interface {
+	io.ReadSeeker
+	io.Closer
+}
+
+// sizedFile gives a non-seekable fs.File just enough Seek for pin/tftp's tsize probe, which only
+// asks for the current position and the end and then seeks back to the start.
+type sizedFile struct {
+	fs.File
+	size int64
+	pos  int64
+}
+
+func (f *sizedFile) Seek(off int64, whence int) (int64, error) {
+	switch {
+	case whence == io.SeekCurrent && off == 0:
+		return f.pos, nil
+	case whence == io.SeekEnd && off == 0:
+		return f.size, nil
+	case whence == io.SeekStart && off == f.pos:
+		return f.pos, nil
+	}
+	return 0, errors.New("seek not supported")
+}
+
+func (f *sizedFile) Read(p []byte) (int, error) {
+	n, err := f.File.Read(p)
+	f.pos += int64(n)
+	return n, err
+}
+
+// countingReader counts what went out, keeping Seek so tsize still works.
+type countingReader struct {
+	r readSeekCloser
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func (c *countingReader) Seek(off int64, whence int) (int64, error) { return c.r.Seek(off, whence) }

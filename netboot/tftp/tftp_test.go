@@ -1,0 +1,242 @@
+package tftp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pattern is deterministic content whose every block differs, so a shifted or repeated block
+// shows up as a mismatch.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/512)
+	}
+	return b
+}
+
+type lab struct {
+	port   string
+	dir    string // the "medium"
+	secret string // a file outside the medium
+	mu     sync.Mutex
+	done   []Transfer
+}
+
+func startServer(t *testing.T, allow func(netip.Addr) bool) *lab {
+	t.Helper()
+	top := t.TempDir()
+	l := &lab{dir: filepath.Join(top, "medium"), secret: filepath.Join(top, "secret.txt")}
+	must(t, os.MkdirAll(filepath.Join(l.dir, "live"), 0o755))
+	must(t, os.WriteFile(filepath.Join(l.dir, "live", "vmlinuz"), pattern(3<<20+123), 0o644))
+	must(t, os.WriteFile(filepath.Join(l.dir, "pxelinux.0"), []byte("medium's own loader"), 0o644))
+	must(t, os.WriteFile(l.secret, []byte("not on the medium"), 0o644))
+	must(t, os.Symlink("../secret.txt", filepath.Join(l.dir, "escape")))
+	must(t, os.Symlink("live/vmlinuz", filepath.Join(l.dir, "inside")))
+	root, err := os.OpenRoot(l.dir)
+	must(t, err)
+	t.Cleanup(func() { root.Close() })
+
+	tree := Overlay{
+		Files{"pxelinux.cfg/default": []byte("default live\n")},
+		Files{"pxelinux.0": []byte("our loader")},
+		root.FS(),
+	}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	must(t, err)
+	_, l.port, _ = net.SplitHostPort(conn.LocalAddr().String())
+	srv := &Server{FS: tree, Allow: allow, OnDone: func(tr Transfer) {
+		l.mu.Lock()
+		l.done = append(l.done, tr)
+		l.mu.Unlock()
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, conn) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return l
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func need(t *testing.T, tools ...string) {
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed (apt-get install tftp-hpa atftp curl)", tool)
+		}
+	}
+}
+
+// client runs one real TFTP client program and returns what it fetched.
+type client struct {
+	name string
+	get  func(ctx context.Context, port, file, out string) *exec.Cmd
+}
+
+var clients = []client{
+	{"tftp-hpa", func(ctx context.Context, port, file, out string) *exec.Cmd {
+		return exec.CommandContext(ctx, "tftp", "127.0.0.1", port, "-m", "binary", "-c", "get", file, out)
+	}},
+	{"atftp-512", func(ctx context.Context, port, file, out string) *exec.Cmd {
+		return exec.CommandContext(ctx, "atftp", "--option", "tsize 0", "-g", "-r", file, "-l", out, "127.0.0.1", port)
+	}},
+	{"atftp-1468", func(ctx context.Context, port, file, out string) *exec.Cmd {
+		return exec.CommandContext(ctx, "atftp", "--option", "blksize 1468", "--option", "tsize 0", "-g", "-r", file, "-l", out, "127.0.0.1", port)
+	}},
+	{"curl-1432", func(ctx context.Context, port, file, out string) *exec.Cmd {
+		return exec.CommandContext(ctx, "curl", "-sS", "--tftp-blksize", "1432", "-o", out, fmt.Sprintf("tftp://127.0.0.1:%s/%s", port, file))
+	}},
+}
+
+func fetch(t *testing.T, c client, port, file string) ([]byte, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := c.get(ctx, port, file, out)
+	msg, err := cmd.CombinedOutput()
+	if err == nil && bytes.Contains(bytes.ToLower(msg), []byte("error")) {
+		// tftp-hpa exits 0 after an ERROR packet and says so on stderr.
+		err = fmt.Errorf("%s", msg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%v: %s", err, msg)
+	}
+	return os.ReadFile(out)
+}
+
+func TestRealClientsFetchTheTree(t *testing.T) {
+	need(t, "tftp", "atftp", "curl")
+	l := startServer(t, nil)
+	want := pattern(3<<20 + 123)
+	cases := []struct {
+		file string
+		want []byte
+	}{
+		{"live/vmlinuz", want},
+		{"/live/vmlinuz", want}, // GRUB asks with absolute paths
+		{"inside", want},        // a symlink that stays on the medium
+		{"pxelinux.cfg/default", []byte("default live\n")},
+		{"pxelinux.0", []byte("our loader")}, // the upper layer wins over the medium's copy
+	}
+	for _, c := range clients {
+		for _, tc := range cases {
+			t.Run(c.name+"/"+tc.file, func(t *testing.T) {
+				got, err := fetch(t, c, l.port, tc.file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, tc.want) {
+					t.Fatalf("got %d bytes, want %d (content differs)", len(got), len(tc.want))
+				}
+			})
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.done) == 0 || l.done[0].Err != nil || l.done[0].Client != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("transfer reports: %+v", l.done)
+	}
+}
+
+func TestNothingOutsideTheTree(t *testing.T) {
+	need(t, "tftp", "atftp")
+	l := startServer(t, nil)
+	secret, _ := os.ReadFile(l.secret)
+	for _, name := range []string{
+		"escape", "../secret.txt", "../../secret.txt", `..\secret.txt`, "live/../../secret.txt",
+		"/etc/passwd", "../../../../../../etc/passwd", "%2e%2e/secret.txt", "live", "missing",
+		l.secret, strings.Repeat("../", 150) + "etc/passwd",
+	} {
+		for _, c := range clients[:2] {
+			t.Run(c.name+"/"+name[:min(len(name), 40)], func(t *testing.T) {
+				got, err := fetch(t, c, l.port, name)
+				if err == nil {
+					t.Fatalf("served %q: %q", name, got)
+				}
+				if bytes.Contains(got, secret) {
+					t.Fatal("secret leaked")
+				}
+			})
+		}
+	}
+}
+
+func TestWritesAndStrangersRefused(t *testing.T) {
+	need(t, "tftp")
+	l := startServer(t, func(a netip.Addr) bool { return !a.IsLoopback() })
+	if got, err := fetch(t, clients[0], l.port, "live/vmlinuz"); err == nil {
+		t.Fatalf("a client outside Allow got %d bytes", len(got))
+	}
+
+	l = startServer(t, nil)
+	src := filepath.Join(t.TempDir(), "upload")
+	must(t, os.WriteFile(src, []byte("x"), 0o644))
+	out, _ := exec.Command("tftp", "127.0.0.1", l.port, "-m", "binary", "-c", "put", src, "live/upload").CombinedOutput()
+	if !bytes.Contains(bytes.ToLower(out), []byte("error")) {
+		t.Errorf("put was not refused: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(l.dir, "live", "upload")); err == nil {
+		t.Error("a file was written to the medium")
+	}
+}
+
+func TestCleanPath(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"pxelinux.0", "pxelinux.0"},
+		{"/live/vmlinuz", "live/vmlinuz"},
+		{`\boot\x86\initrd`, "boot/x86/initrd"},
+		{"./a//b/", "a/b"},
+		{"..", ""},
+		{"a/../b", ""},
+		{"", ""},
+		{"/", ""},
+		{"a\x00b", ""},
+	} {
+		got, err := CleanPath(tc.in)
+		if got != tc.want || (err == nil) != (tc.want != "") {
+			t.Errorf("CleanPath(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func FuzzCleanPath(f *testing.F) {
+	for _, s := range []string{"pxelinux.0", "/live/vmlinuz", `..\..\x`, "a/../../b", "%2e%2e/x", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		p, err := CleanPath(name)
+		if err != nil {
+			return
+		}
+		if !fs.ValidPath(p) || p == "." || strings.HasPrefix(p, "/") {
+			t.Fatalf("CleanPath(%q) = %q, not a path inside the tree", name, p)
+		}
+		for _, part := range strings.Split(p, "/") {
+			if part == ".." {
+				t.Fatalf("CleanPath(%q) = %q climbs out", name, p)
+			}
+		}
+	})
+}
