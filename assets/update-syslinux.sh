@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/syslinux"
 cp /usr/lib/PXELINUX/pxelinux.0 /usr/lib/PXELINUX/lpxelinux.0 .
-for m in ldlinux libcom32 libutil menu vesamenu chain reboot poweroff; do
+for m in ldlinux libcom32 libutil libmenu libgpl menu vesamenu chain hdt reboot poweroff; do
   cp "/usr/lib/syslinux/modules/bios/$m.c32" .
 done
 cp /usr/share/doc/pxelinux/copyright COPYRIGHT

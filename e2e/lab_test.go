@@ -70,7 +70,7 @@ func newLab(t *testing.T, subnet string) *lab {
 		l.ipn(side.ns, "link", "set", side.dev, "up")
 	}
 	// A router advertisement spares each boot iPXE's ~15 s wait for IPv6 autoconfiguration.
-	l.ipn(l.router, "addr", "add", "fd77:"+strings.ReplaceAll(subnet, ".", "")+"::1/64", "dev", "r0")
+	l.ipn(l.router, "addr", "add", "fd77:0:0:"+subnet[strings.LastIndex(subnet, ".")+1:]+"::1/64", "dev", "r0")
 	l.ipn(l.sw, "tuntap", "add", "tap0", "mode", "tap")
 	l.ipn(l.sw, "link", "set", "tap0", "master", "br0", "up")
 	return l

@@ -18,6 +18,7 @@ const (
 	StageKernel  Stage = "kernel"       // it fetched a kernel from the medium
 	StageInitrd  Stage = "initrd"       // it fetched an initrd
 	StageMounted Stage = "root mounted" // its initramfs mounted the medium over NFS
+	StageRunning Stage = "running"      // it reads its root filesystem image: the live system is starting
 )
 
 // Event tells that a client reached a stage.

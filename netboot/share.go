@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"path"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/insomniacslk/dhcp/iana"
@@ -137,7 +138,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		return false
 	}
 	tr := newTracker(func(e Event) {
-		log.Info("client "+string(e.Stage), "mac", e.MAC, "ip", e.IP, "file", e.Detail)
+		log.Info("client "+string(e.Stage), "mac", e.MAC.String(), "ip", e.IP, "file", e.Detail)
 		if s.OnEvent != nil {
 			s.OnEvent(e)
 		}
@@ -187,7 +188,8 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		},
 		Log: log.With("server", "dhcp"),
 		OnEvent: func(e dhcp.Event) {
-			tr.report(e.MAC, e.ClientIP, StageOffered, e.BootFile)
+			ip, _ := netip.AddrFromSlice(e.IP.To4())
+			tr.report(e.MAC, ip, StageOffered, e.BootFile)
 		},
 	}
 	tftpSrv := &tftp.Server{
@@ -213,7 +215,11 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		Allow:  allow,
 		Log:    log.With("server", "nfs"),
 		OnEvent: func(client netip.Addr, what string) {
-			tr.report(nil, client, StageMounted, what)
+			if file, ok := strings.CutPrefix(what, "read "); ok {
+				tr.report(nil, client, StageRunning, file)
+			} else {
+				tr.report(nil, client, StageMounted, Export)
+			}
 		},
 	}
 	pm := &nfs.Portmapper{NFSPort: ports.NFS, MountPort: ports.NFS, Log: log.With("server", "portmap")}

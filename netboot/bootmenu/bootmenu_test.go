@@ -1,0 +1,574 @@
+package bootmenu
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden from the current code")
+
+var testRoot = NFSRoot{Server: netip.MustParseAddr("192.168.50.1"), Export: "/sharecd"}
+
+// realMedia are real menus from published or lab-built media (testdata/README.md).
+var realMedia = []struct {
+	name     string // testdata/media/<name>, testdata/golden/<name>.*
+	config   string // "" = Find it
+	fam      Family // expected DetectFamily; FamilyUnknown = not a live medium
+	wantLive int    // live entries after the rewrite
+}{
+	{name: "debian-live-12-lab", fam: FamilyLiveBoot, wantLive: 2},
+	{name: "netrunner-debian-live", config: "isolinux/live.cfg", fam: FamilyLiveBoot, wantLive: 2},
+	{name: "ubuntu-20.04-live-server", config: "isolinux/txt.cfg", fam: FamilyCasper, wantLive: 2},
+	{name: "linuxmint-11", fam: FamilyCasper, wantLive: 3},
+	{name: "debian-10-install", fam: FamilyUnknown},
+}
+
+func parseMedium(t *testing.T, name, config string) (fs.FS, *Menu) {
+	t.Helper()
+	fsys := os.DirFS(filepath.Join("testdata", "media", name))
+	if config == "" {
+		m, found, err := Find(fsys)
+		if err != nil {
+			t.Fatalf("Find: %v", err)
+		}
+		t.Logf("found %s", found)
+		return fsys, m
+	}
+	m, err := ParseSyslinux(fsys, config, filepath.Dir(config))
+	if err != nil {
+		t.Fatalf("ParseSyslinux(%s): %v", config, err)
+	}
+	return fsys, m
+}
+
+func checkGolden(t *testing.T, file string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", file)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden (run go test -update): %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (run go test -update and review the diff)\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+func TestRealMedia(t *testing.T) {
+	for _, tc := range realMedia {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys, m := parseMedium(t, tc.name, tc.config)
+			js, err := json.MarshalIndent(m, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, tc.name+".parsed.json", append(js, '\n'))
+
+			fam := DetectFamily(fsys, m)
+			if fam != tc.fam {
+				t.Fatalf("DetectFamily = %q, want %q", fam, tc.fam)
+			}
+			rw, err := RewriteForNFS(m, fam, testRoot, 5)
+			if tc.fam == FamilyUnknown {
+				if !errors.Is(err, ErrUnsupportedFamily) {
+					t.Fatalf("RewriteForNFS on a non-live medium: err = %v, want ErrUnsupportedFamily", err)
+				}
+				if _, err := RewriteForNFS(m, FamilyLiveBoot, testRoot, 5); !errors.Is(err, ErrNoLinuxEntry) {
+					t.Fatalf("RewriteForNFS(live-boot) on an installer: err = %v, want ErrNoLinuxEntry", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("RewriteForNFS: %v", err)
+			}
+			out := RenderPxelinux(rw)
+			checkGolden(t, tc.name+".pxelinux.cfg", out)
+			checkRewritten(t, rw, fam)
+			if n := countLive(rw); n != tc.wantLive {
+				t.Errorf("live entries = %d, want %d", n, tc.wantLive)
+			}
+		})
+	}
+}
+
+func countLive(m *Menu) int {
+	n := 0
+	for _, e := range m.Entries {
+		if e.Kind == KindLinux && e.IPAppend == 2 {
+			n++
+		}
+	}
+	return n
+}
+
+// checkRewritten checks the invariants every rewritten menu must keep:
+// idempotence, the render/parse round trip, one default, the NFS arguments.
+func checkRewritten(t *testing.T, rw *Menu, fam Family) {
+	t.Helper()
+	again, err := RewriteForNFS(rw, fam, testRoot, rw.Timeout/10)
+	if err != nil {
+		t.Fatalf("rewriting the rewritten menu: %v", err)
+	}
+	if !reflect.DeepEqual(again, rw) {
+		t.Errorf("rewrite is not idempotent:\nonce:  %+v\ntwice: %+v", rw, again)
+	}
+	out := RenderPxelinux(rw)
+	back, err := ParseSyslinux(fstest.MapFS{"pxelinux.cfg/default": {Data: out}}, "pxelinux.cfg/default", "")
+	if err != nil {
+		t.Fatalf("parsing the rendered menu: %v", err)
+	}
+	if !reflect.DeepEqual(back, rw) {
+		t.Errorf("Parse(Render(m)) != m:\nm:    %+v\nback: %+v\nrendered:\n%s", rw, back, out)
+	}
+	defaults := 0
+	for _, e := range rw.Entries {
+		if e.Default {
+			defaults++
+			if e.Label != rw.Default {
+				t.Errorf("entry %q is Default but Menu.Default = %q", e.Label, rw.Default)
+			}
+		}
+		if e.Kind == KindLinux && e.IPAppend == 2 {
+			args := splitArgs(e.Append)
+			nfs := "nfsroot=192.168.50.1:/sharecd"
+			if !slicesContains(args, nfs) || !slicesContains(args, "netboot=nfs") {
+				t.Errorf("entry %q lacks the NFS arguments: %s", e.Label, e.Append)
+			}
+			if strings.HasPrefix(e.Kernel, "/") {
+				t.Errorf("entry %q kernel %q is not TFTP-relative", e.Label, e.Kernel)
+			}
+		}
+	}
+	if defaults != 1 {
+		t.Errorf("%d default entries, want 1", defaults)
+	}
+}
+
+func slicesContains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDebianLiveLab(t *testing.T) {
+	// The lab ISO spelled out: what the golden file shows, asserted.
+	_, m := parseMedium(t, "debian-live-12-lab", "")
+	// The BEL is live-build's (and debian-installer's): the menu beeps when
+	// it appears, so a blind user knows the machine is waiting. Kept.
+	if m.Title != "Boot menu\a" || m.Timeout != 0 || m.Default != "live-amd64" {
+		t.Errorf("menu = %q timeout %d default %q", m.Title, m.Timeout, m.Default)
+	}
+	var labels []string
+	for _, e := range m.Entries {
+		labels = append(labels, e.Label)
+	}
+	// "mainmenu" is the submenu's "Back.." (menu exit): navigation, dropped.
+	if want := []string{"live-amd64", "live-amd64-failsafe", "hdt"}; !reflect.DeepEqual(labels, want) {
+		t.Fatalf("labels = %q, want %q", labels, want)
+	}
+	e := m.Entries[0]
+	if e.Kernel != "live/vmlinuz" || !reflect.DeepEqual(e.Initrds, []string{"live/initrd.img"}) || e.Title != "^Live system (amd64)" {
+		t.Errorf("entry 0 = %+v", e)
+	}
+	if hdt := m.Entries[2]; hdt.Kind != KindCOM32 || hdt.Kernel != "isolinux/hdt.c32" {
+		t.Errorf("hdt = %+v", hdt)
+	}
+	rw, err := RewriteForNFS(m, FamilyLiveBoot, testRoot, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "boot=live netboot=nfs nfsroot=192.168.50.1:/sharecd components hostname=sharecd-client console=tty0 console=ttyS0,115200"
+	if got := rw.Entries[0].Append; got != want {
+		t.Errorf("append = %q\nwant     %q", got, want)
+	}
+	if rw.Timeout != 50 || rw.Default != "live-amd64" {
+		t.Errorf("timeout %d default %q", rw.Timeout, rw.Default)
+	}
+	if got, want := Modules(rw), []string{"hdt.c32", "ldlinux.c32", "libcom32.c32", "libgpl.c32", "libmenu.c32", "libutil.c32", "menu.c32"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Modules = %q, want %q", got, want)
+	}
+}
+
+func TestNFSArgs(t *testing.T) {
+	const nfs = "nfsroot=10.0.0.1:/x"
+	tests := []struct {
+		name, in string
+		fam      Family
+		want     string
+	}{
+		{"live keeps console last", "boot=live components quiet console=ttyS0", FamilyLiveBoot,
+			"boot=live netboot=nfs " + nfs + " components quiet console=ttyS0"},
+		{"live drops findiso", "boot=live components quiet splash findiso=${iso_path}", FamilyLiveBoot,
+			"boot=live netboot=nfs " + nfs + " components quiet splash"},
+		{"live without boot= gets it first", "quiet splash", FamilyLiveBoot,
+			"boot=live netboot=nfs " + nfs + " quiet splash"},
+		{"live keeps toram and live-media-path", "boot=live toram live-media-path=/live live-media=/dev/sr0", FamilyLiveBoot,
+			"boot=live netboot=nfs " + nfs + " toram live-media-path=/live"},
+		{"live keeps a user ip=", "boot=live ip=eth0:dhcp", FamilyLiveBoot,
+			"boot=live netboot=nfs " + nfs + " ip=eth0:dhcp"},
+		{"live drops ip=frommedia", "ip=frommedia boot=live", FamilyLiveBoot,
+			"boot=live netboot=nfs " + nfs},
+		{"live replaces an old nfsroot", "boot=live netboot=nfs nfsroot=1.2.3.4:/old quiet", FamilyLiveBoot,
+			"boot=live netboot=nfs " + nfs + " quiet"},
+		{"casper 20.04 lacks boot=", "quiet nomodeset ---", FamilyCasper,
+			"boot=casper netboot=nfs " + nfs + " ip=dhcp quiet nomodeset ---"},
+		{"casper mint", "noprompt cdrom-detect/try-usb=true file=/cdrom/preseed/mint.seed boot=casper quiet splash --", FamilyCasper,
+			"noprompt file=/cdrom/preseed/mint.seed boot=casper netboot=nfs " + nfs + " ip=dhcp quiet splash --"},
+		{"casper iso-scan and static ip", "boot=casper ip=10.1.1.1::10.1.1.254:255.255.255.0 iso-scan/filename=/x.iso quiet", FamilyCasper,
+			"boot=casper netboot=nfs " + nfs + " ip=dhcp quiet"},
+		{"quoted argument stays one", `boot=live foo="a b" console=ttyS0`, FamilyLiveBoot,
+			`boot=live netboot=nfs ` + nfs + ` foo="a b" console=ttyS0`},
+		{"duplicate boot= collapses", "boot=live quiet boot=live", FamilyLiveBoot,
+			"boot=live netboot=nfs " + nfs + " quiet"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := nfsArgs(tc.in, tc.fam, nfs)
+			if got != tc.want {
+				t.Errorf("nfsArgs(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+			}
+			if again := nfsArgs(got, tc.fam, nfs); again != got {
+				t.Errorf("not idempotent: %q → %q", got, again)
+			}
+		})
+	}
+}
+
+func TestParseSyslinux(t *testing.T) {
+	fsys := fstest.MapFS{
+		"boot/isolinux/isolinux.cfg": {Data: []byte(strings.Join([]string{
+			"# comment",
+			"PATH /boot/isolinux",
+			"UI vesamenu.c32",
+			"MENU TITLE  Test  medium ",
+			"TIMEOUT 300",
+			"DEFAULT second",
+			"APPEND global=1",
+			"F1 f1.txt",
+			"f0 /help/f10.txt",
+			"INCLUDE common.cfg",
+			"Menu Include sub/extra.cfg",
+			"include missing.cfg",
+			"include loop.cfg",
+			"LABEL first",
+			"  MENU LABEL ^First",
+			"  KERNEL ../../kernels/vmlinuz quiet",
+			"  APPEND initrd=a.img,/b.img boot=live",
+			"  IPAPPEND 1",
+			"  TEXT HELP",
+			"    Boots the first thing.  ",
+			"",
+			"    Really.",
+			"  ENDTEXT",
+			"LABEL second",
+			"  LINUX vmlinuz2",
+			"  INITRD one.img,two.img",
+			"  APPEND initrd=ignored.img x=1",
+			"LABEL third",
+			"  KERNEL memtest86+.bin",
+			"LABEL fourth",
+			"  KERNEL /live/vmlinuz",
+			"  APPEND -",
+			"LABEL hidden",
+			"  MENU HIDE",
+			"  KERNEL vmlinuz",
+			"LABEL local",
+			"  LOCALBOOT",
+			"LABEL sub",
+			"  CONFIG other.cfg",
+			"LABEL empty",
+			"  MENU LABEL nothing to boot",
+		}, "\n"))},
+		"boot/isolinux/common.cfg":    {Data: []byte("label common\n\tcom32 chain.c32\n\tappend hd0 0\n")},
+		"boot/isolinux/sub/extra.cfg": {Data: []byte("label extra\n  kernel extra.c32\n")},
+		"boot/isolinux/loop.cfg":      {Data: []byte("include loop.cfg\ninclude /boot/isolinux/loop2.cfg\n")},
+		"boot/isolinux/loop2.cfg":     {Data: []byte("include loop.cfg\nlabel inloop\n kernel loopk\n")},
+	}
+	m, name, err := Find(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != "boot/isolinux/isolinux.cfg" {
+		t.Errorf("Find path = %q", name)
+	}
+	want := &Menu{
+		Title:   "Test  medium",
+		Timeout: 300,
+		Default: "second",
+		HelpFiles: []HelpFile{
+			{Key: "F1", Path: "boot/isolinux/f1.txt"},
+			{Key: "F10", Path: "help/f10.txt"},
+		},
+		Entries: []Entry{
+			{Label: "common", Kind: KindCOM32, Kernel: "boot/isolinux/chain.c32", Append: "hd0 0"},
+			{Label: "extra", Kind: KindCOM32, Kernel: "boot/isolinux/extra.c32", Append: "global=1"},
+			{Label: "inloop", Kind: KindLinux, Kernel: "boot/isolinux/loopk", Append: "global=1"},
+			{Label: "first", Title: "^First", Kind: KindLinux, Kernel: "kernels/vmlinuz",
+				Initrds: []string{"boot/isolinux/a.img", "b.img"}, Append: "quiet boot=live", IPAppend: 1,
+				Help: "    Boots the first thing.\n\n    Really."},
+			{Label: "second", Kind: KindLinux, Kernel: "boot/isolinux/vmlinuz2",
+				Initrds: []string{"boot/isolinux/one.img", "boot/isolinux/two.img"}, Append: "x=1", Default: true},
+			{Label: "third", Kind: KindOther, Kernel: "boot/isolinux/memtest86+.bin", Append: "global=1"},
+			{Label: "fourth", Kind: KindLinux, Kernel: "live/vmlinuz"},
+			{Label: "hidden", Kind: KindLinux, Kernel: "boot/isolinux/vmlinuz", Append: "global=1", Hidden: true},
+			{Label: "local", Kind: KindLocal, LocalBoot: "0", Append: "global=1"},
+			{Label: "sub", Kind: KindOther, Kernel: "boot/isolinux/other.cfg", Append: "global=1"},
+		},
+	}
+	if !reflect.DeepEqual(m, want) {
+		got, _ := json.MarshalIndent(m, "", " ")
+		exp, _ := json.MarshalIndent(want, "", " ")
+		t.Errorf("parsed:\n%s\nwant:\n%s", got, exp)
+	}
+}
+
+func TestParseConfigRestart(t *testing.T) {
+	// syslinux.cfg on many USB sticks only says "config /isolinux/isolinux.cfg".
+	fsys := fstest.MapFS{
+		"syslinux/syslinux.cfg":   {Data: []byte("timeout 7\nconfig /isolinux/isolinux.cfg\nlabel after\n kernel y\n")},
+		"isolinux/isolinux.cfg":   {Data: []byte("include menu.cfg\n")},
+		"isolinux/menu.cfg":       {Data: []byte("label live\n kernel vmlinuz\n append boot=live initrd=initrd.img\n")},
+		"isolinux/other/ping.cfg": {Data: []byte("config /isolinux/other/pong.cfg\n")},
+		"isolinux/other/pong.cfg": {Data: []byte("config /isolinux/other/ping.cfg\n")},
+	}
+	m, err := ParseSyslinux(fsys, "syslinux/syslinux.cfg", "syslinux")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Timeout != 0 || len(m.Entries) != 1 || m.Entries[0].Kernel != "isolinux/vmlinuz" || m.Entries[0].Initrds[0] != "isolinux/initrd.img" {
+		t.Errorf("entries = %+v", m.Entries)
+	}
+	// Two configs that switch to each other forever end at the file limit.
+	if _, err := ParseSyslinux(fsys, "isolinux/other/ping.cfg", "isolinux/other"); !errors.Is(err, ErrLimit) {
+		t.Errorf("config ping-pong: err = %v, want ErrLimit", err)
+	}
+}
+
+func TestParseLimits(t *testing.T) {
+	deep := fstest.MapFS{}
+	for i := range 40 {
+		deep[nameN(i)] = &fstest.MapFile{Data: []byte("include " + nameN(i+1) + "\n")}
+	}
+	tests := []struct {
+		name string
+		fsys fstest.MapFS
+	}{
+		{"long line", fstest.MapFS{"a.cfg": {Data: bytes.Repeat([]byte("x"), maxLineLen+1)}}},
+		{"big file", fstest.MapFS{"a.cfg": {Data: bytes.Repeat([]byte("#\n"), maxFileSize)}}},
+		{"deep includes", deep},
+		{"many entries", fstest.MapFS{"a.cfg": {Data: bytes.Repeat([]byte("label x\nlinux y\n"), maxEntries+1)}}},
+		{"fan-out includes", fstest.MapFS{
+			"a.cfg": {Data: bytes.Repeat([]byte("include b.cfg\n"), 20)},
+			"b.cfg": {Data: bytes.Repeat([]byte("include c.cfg\n"), 20)},
+			"c.cfg": {Data: []byte("label x\nlinux y\n")},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "a.cfg"
+			if tc.name == "deep includes" {
+				name = nameN(0)
+			}
+			if _, err := ParseSyslinux(tc.fsys, name, ""); !errors.Is(err, ErrLimit) {
+				t.Errorf("err = %v, want ErrLimit", err)
+			}
+		})
+	}
+}
+
+func nameN(i int) string { return "d" + strings.Repeat("x", i) + ".cfg" }
+
+func TestFindNoMenu(t *testing.T) {
+	_, _, err := Find(fstest.MapFS{"boot/grub/grub.cfg": {Data: []byte("menuentry x {}")}})
+	if !errors.Is(err, ErrNoMenu) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("err = %v, want ErrNoMenu wrapping fs.ErrNotExist", err)
+	}
+	// A config with no entries is skipped for the next candidate.
+	m, name, err := Find(fstest.MapFS{
+		"isolinux/isolinux.cfg": {Data: []byte("default vesamenu.c32\n")},
+		"syslinux/syslinux.cfg": {Data: []byte("label a\nlinux k\n")},
+	})
+	if err != nil || name != "syslinux/syslinux.cfg" || len(m.Entries) != 1 {
+		t.Errorf("Find = %v, %q, %v", m, name, err)
+	}
+}
+
+func TestDetectFamily(t *testing.T) {
+	live := &Menu{Entries: []Entry{{Label: "a", Kind: KindLinux, Kernel: "live/vmlinuz", Append: "boot=live"}}}
+	casperArgs := &Menu{Default: "b", Entries: []Entry{
+		{Label: "a", Kind: KindLinux, Kernel: "live/vmlinuz", Append: "boot=live"},
+		{Label: "b", Kind: KindLinux, Kernel: "casper/vmlinuz", Append: "boot=casper", Default: true},
+	}}
+	bare := &Menu{Entries: []Entry{{Label: "a", Kind: KindLinux, Kernel: "casper/vmlinuz", Append: "quiet"}}}
+	tests := []struct {
+		name string
+		fsys fs.FS
+		m    *Menu
+		want Family
+	}{
+		{"boot=live", nil, live, FamilyLiveBoot},
+		{"default entry decides", nil, casperArgs, FamilyCasper},
+		{"casper squashfs", fstest.MapFS{"casper/minimal.squashfs": {}}, bare, FamilyCasper},
+		{"casper uuid", fstest.MapFS{".disk/casper-uuid-generic": {}}, nil, FamilyCasper},
+		{"live squashfs", fstest.MapFS{"live/filesystem.squashfs": {}}, nil, FamilyLiveBoot},
+		{"kernel directory", fstest.MapFS{}, bare, FamilyCasper},
+		{"nothing", fstest.MapFS{"LiveOS/squashfs.img": {}}, nil, FamilyUnknown},
+		{"nil nil", nil, nil, FamilyUnknown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := DetectFamily(tc.fsys, tc.m); got != tc.want {
+				t.Errorf("DetectFamily = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRewriteErrors(t *testing.T) {
+	m := &Menu{Entries: []Entry{{Label: "a", Kind: KindLinux, Kernel: "live/vmlinuz", Initrds: []string{"live/initrd"}, Append: "boot=live"}}}
+	tests := []struct {
+		name string
+		m    *Menu
+		fam  Family
+		root NFSRoot
+		want error
+	}{
+		{"unknown family", m, FamilyUnknown, testRoot, ErrUnsupportedFamily},
+		{"dracut not yet", m, "dracut", testRoot, ErrUnsupportedFamily},
+		{"nil menu", nil, FamilyLiveBoot, testRoot, ErrNoLinuxEntry},
+		{"wrong family", m, FamilyCasper, testRoot, ErrNoLinuxEntry},
+		{"no initrd", &Menu{Entries: []Entry{{Label: "a", Kind: KindLinux, Kernel: "live/vmlinuz", Append: "boot=live"}}}, FamilyLiveBoot, testRoot, ErrNoLinuxEntry},
+		{"IPv6 server", m, FamilyLiveBoot, NFSRoot{Server: netip.MustParseAddr("fe80::1"), Export: "/"}, nil},
+		{"zero server", m, FamilyLiveBoot, NFSRoot{Export: "/"}, nil},
+		{"relative export", m, FamilyLiveBoot, NFSRoot{Server: testRoot.Server, Export: "x"}, nil},
+		{"export with space", m, FamilyLiveBoot, NFSRoot{Server: testRoot.Server, Export: "/a b"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := RewriteForNFS(tc.m, tc.fam, tc.root, 5)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRewriteDefaultAndLabels(t *testing.T) {
+	m := &Menu{
+		Default: "install",
+		Entries: []Entry{
+			{Label: "install", Kind: KindLinux, Kernel: "install.amd/vmlinuz", Initrds: []string{"install.amd/initrd.gz"}, Append: "vga=788 --- quiet", Default: true},
+			{Label: "my live", Title: "Live\nsystem", Kind: KindLinux, Kernel: "live/vmlinuz", Initrds: []string{"live/initrd.img"}, Append: "boot=live"},
+			{Label: "my-live", Kind: KindLinux, Kernel: "live/vmlinuz", Initrds: []string{"live/initrd.img"}, Append: "boot=live toram"},
+			{Label: "memtest", Kind: KindLinux, Kernel: "live/memtest86+x64.bin"},
+			{Label: "ifcpu", Kind: KindCOM32, Kernel: "isolinux/ifcpu64.c32", Append: "live -- live686"},
+			{Label: "reboot", Kind: KindCOM32, Kernel: "isolinux/REBOOT.C32"},
+			{Label: "hd", Kind: KindLocal, LocalBoot: "0x80"},
+			{Label: "floppy", Kind: KindOther, Kernel: "isolinux/fd.img"},
+		},
+	}
+	rw, err := RewriteForNFS(m, FamilyLiveBoot, testRoot, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var labels []string
+	for _, e := range rw.Entries {
+		labels = append(labels, e.Label)
+	}
+	if want := []string{"my-live", "my-live-2", "memtest", "reboot", "hd"}; !reflect.DeepEqual(labels, want) {
+		t.Errorf("labels = %q, want %q", labels, want)
+	}
+	// The medium's default was the installer, which is gone: first live entry.
+	if rw.Default != "my-live" || rw.Entries[0].Title != "Live system" {
+		t.Errorf("default %q, title %q", rw.Default, rw.Entries[0].Title)
+	}
+	if rw.Timeout != maxTimeout/10*10 {
+		t.Errorf("timeout %d, want clamped %d", rw.Timeout, maxTimeout)
+	}
+	if e := rw.Entries[3]; e.Kernel != "reboot.c32" {
+		t.Errorf("reboot kernel %q, want the bare module name", e.Kernel)
+	}
+	if e := rw.Entries[4]; e.LocalBoot != "0" {
+		t.Errorf("localboot %q, want 0 (PXELINUX: back to the BIOS)", e.LocalBoot)
+	}
+	if e := rw.Entries[2]; e.IPAppend != 0 || e.Append != "" {
+		t.Errorf("memtest changed: %+v", e)
+	}
+	checkRewritten(t, rw, FamilyLiveBoot)
+	if got, want := Modules(rw), []string{"ldlinux.c32", "libcom32.c32", "libutil.c32", "menu.c32", "reboot.c32"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Modules = %q, want %q", got, want)
+	}
+}
+
+func TestModules(t *testing.T) {
+	base := []string{"ldlinux.c32", "libcom32.c32", "libutil.c32", "menu.c32"}
+	if got := Modules(nil); !reflect.DeepEqual(got, base) {
+		t.Errorf("Modules(nil) = %q", got)
+	}
+	m := &Menu{Entries: []Entry{
+		{Kind: KindCOM32, Kernel: "chain.c32"},
+		{Kind: KindCOM32, Kernel: "isolinux/whatever"},
+		{Kind: KindLinux, Kernel: "x.c32"},
+	}}
+	want := []string{"chain.c32", "ldlinux.c32", "libcom32.c32", "libutil.c32", "menu.c32", "whatever.c32"}
+	if got := Modules(m); !reflect.DeepEqual(got, want) {
+		t.Errorf("Modules = %q, want %q", got, want)
+	}
+}
+
+func TestRenderSanitises(t *testing.T) {
+	// A hand-built menu (not from the parser) must not break the config.
+	m := &Menu{
+		Title:     "two\nlines",
+		Default:   "a",
+		HelpFiles: []HelpFile{{Key: "F13", Path: "x"}, {Key: "f2", Path: "help two.txt"}},
+		Entries: []Entry{
+			{Label: "a", Kind: KindLinux, Kernel: "k", Initrds: []string{"i,j", ""}, Append: "x\nlabel evil", Help: "one\nendtext\nlabel evil"},
+			{Label: "o", Kind: KindOther, Kernel: "fd.img"},
+		},
+	}
+	out := string(RenderPxelinux(m))
+	back, err := ParseSyslinux(fstest.MapFS{"d": {Data: []byte(out)}}, "d", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Entries) != 1 || back.Entries[0].Label != "a" || back.Title != "two lines" {
+		t.Errorf("rendered:\n%s\nparsed back: %+v", out, back)
+	}
+	if !reflect.DeepEqual(back.HelpFiles, []HelpFile{{Key: "F2", Path: "help"}}) {
+		t.Errorf("help files %+v", back.HelpFiles)
+	}
+	if e := back.Entries[0]; !reflect.DeepEqual(e.Initrds, []string{"ij"}) || e.Help != "one\nlabel evil" {
+		t.Errorf("entry %+v", e)
+	}
+	if !strings.HasPrefix(out, "# Written by sharecd") || !strings.Contains(out, "\nui menu.c32\n") {
+		t.Errorf("header:\n%s", out)
+	}
+	if !bytes.Equal(RenderPxelinux(m), []byte(out)) {
+		t.Error("render is not deterministic")
+	}
+}

@@ -1,0 +1,251 @@
+package bootmenu
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// NFSRoot is where a network client finds the medium: our NFS server and the
+// export that holds the medium's root.
+type NFSRoot struct {
+	Server netip.Addr // IPv4: pxelinux and klibc's nfsmount are IPv4-only
+	Export string     // absolute, e.g. "/" or "/sharecd"
+}
+
+// netCOM32 are the COM32 modules worth keeping in a network menu: they work
+// from pxelinux and need nothing from the medium. Everything else (ifcpu64,
+// vesamenu/config chaining, gfxboot, ...) drives the medium's own menus.
+var netCOM32 = map[string]bool{
+	"hdt.c32":      true, // hardware detection tool (Debian live "Utilities")
+	"chain.c32":    true, // "boot from local disk" on some media
+	"reboot.c32":   true,
+	"poweroff.c32": true,
+}
+
+// RewriteForNFS returns a copy of m that boots the live system of family fam
+// over the network, with its root on root, and waits timeoutSeconds before
+// booting the default entry (0 or less: wait for the user).
+//
+// Kept entries: the family's live entries, rewritten; memory testers
+// (memtest86+ loads like a kernel); "boot from local disk"; the COM32 tools
+// in netCOM32. Dropped: everything else, chiefly installer entries, whose
+// initrds look for a CD the client does not have, and modules that chain to
+// the medium's own configs. Labels are made unique and space-free.
+//
+// The default stays the medium's default when that is a live entry, else it
+// is the first live entry. The result is in canonical form: rewriting it again
+// changes nothing, and ParseSyslinux(RenderPxelinux(result)) gives it back.
+func RewriteForNFS(m *Menu, fam Family, root NFSRoot, timeoutSeconds int) (*Menu, error) {
+	if fam != FamilyLiveBoot && fam != FamilyCasper {
+		return nil, fmt.Errorf("rewriting menu for %q: %w", fam, ErrUnsupportedFamily)
+	}
+	srv := root.Server.Unmap()
+	if !srv.Is4() {
+		return nil, fmt.Errorf("rewriting menu: NFS server %v is not an IPv4 address", root.Server)
+	}
+	if !strings.HasPrefix(root.Export, "/") || strings.ContainsAny(root.Export, " \t\r\n\",") {
+		return nil, fmt.Errorf("rewriting menu: NFS export %q must be an absolute path without spaces, quotes or commas", root.Export)
+	}
+	if m == nil {
+		return nil, ErrNoLinuxEntry
+	}
+	nfsroot := "nfsroot=" + srv.String() + ":" + path.Clean(root.Export)
+
+	out := &Menu{
+		Title:     oneLine(m.Title),
+		Timeout:   min(max(timeoutSeconds, 0), maxTimeout/10) * 10,
+		HelpFiles: append([]HelpFile(nil), m.HelpFiles...),
+	}
+	used := map[string]bool{}
+	defaultLabel, firstLive := "", ""
+	for _, e := range m.Entries {
+		ne, live, ok := rewriteEntry(e, fam, nfsroot)
+		if !ok {
+			continue
+		}
+		ne.Label = uniqueLabel(ne.Label, used)
+		ne.Title = oneLine(ne.Title)
+		ne.Default = false
+		if live {
+			if firstLive == "" {
+				firstLive = ne.Label
+			}
+			if defaultLabel == "" && (e.Default || (m.Default != "" && e.Label == m.Default)) {
+				defaultLabel = ne.Label
+			}
+		}
+		out.Entries = append(out.Entries, ne)
+	}
+	if firstLive == "" {
+		return nil, fmt.Errorf("rewriting menu for %s: %w", fam, ErrNoLinuxEntry)
+	}
+	if defaultLabel == "" {
+		defaultLabel = firstLive
+	}
+	out.Default = defaultLabel
+	for i := range out.Entries {
+		out.Entries[i].Default = out.Entries[i].Label == defaultLabel
+	}
+	return out, nil
+}
+
+// rewriteEntry converts one entry; ok=false drops it, live=true marks a
+// live-system entry (a candidate for the default).
+func rewriteEntry(e Entry, fam Family, nfsroot string) (ne Entry, live, ok bool) {
+	ne = Entry{Label: e.Label, Title: e.Title, Kind: e.Kind, Help: e.Help, Hidden: e.Hidden}
+	switch e.Kind {
+	case KindLinux:
+		switch {
+		case isMemtest(e):
+			// memtest86+ needs no root and no network; keep it as it is.
+			ne.Kernel, ne.Append = e.Kernel, e.Append
+			return ne, false, e.Kernel != ""
+		case isLiveEntry(e, fam):
+			ne.Kernel = e.Kernel
+			ne.Initrds = append([]string(nil), e.Initrds...)
+			ne.Append = nfsArgs(e.Append, fam, nfsroot)
+			// BOOTIF=01-<mac>: live-boot and klibc's ipconfig use it to
+			// configure the NIC the client booted from, not just the first
+			// one with a link (matters on machines with several NICs).
+			// Only bit 2: bit 1's static ip= would fight casper's ip=dhcp.
+			ne.IPAppend = 2
+			return ne, true, true
+		}
+		return ne, false, false
+	case KindLocal:
+		// The medium says 0x80 ("first hard disk", ISOLINUX numbering);
+		// PXELINUX reads LOCALBOOT 0 as "return to the BIOS, which boots
+		// the next device", the local disk on a machine set to try the
+		// network first. Other PXELINUX values would keep the PXE stack.
+		ne.LocalBoot = "0"
+		return ne, false, true
+	case KindCOM32:
+		name := strings.ToLower(path.Base(e.Kernel))
+		if !netCOM32[name] {
+			return ne, false, false
+		}
+		// Served from the TFTP root with our pxelinux, not the medium's
+		// copy: COM32 modules must match the ldlinux.c32 that runs them.
+		ne.Kernel, ne.Append = name, e.Append
+		return ne, false, true
+	}
+	return ne, false, false
+}
+
+func isMemtest(e Entry) bool {
+	b := strings.ToLower(path.Base(e.Kernel))
+	return len(e.Initrds) == 0 && (strings.Contains(b, "memtest") || strings.Contains(b, "mt86"))
+}
+
+// isLiveEntry: the entry boots the family's initrd. Its boot= says so, or,
+// when it has none (Ubuntu ≥ 19.10 dropped boot=casper), its kernel lives in
+// the family's directory. Installer entries (install/, d-i) match neither.
+func isLiveEntry(e Entry, fam Family) bool {
+	if len(e.Initrds) == 0 || e.Kernel == "" {
+		return false
+	}
+	if f := familyOfArgs(e.Append); f != FamilyUnknown {
+		return f == fam
+	}
+	if hasArg(e.Append, "boot=") {
+		return false // some other initramfs (boot=foo): not ours to rewrite
+	}
+	return familyOfKernel(e.Kernel) == fam
+}
+
+// dropArgs point the initrd at the local medium, which a network client does
+// not have; left in, live-boot and casper would search local disks for an
+// ISO file or device and give up instead of mounting NFS. netboot=, nfsroot=
+// and boot= are dropped to be put back in canonical form (idempotence).
+//
+// Deliberately kept: live-media-path= (a path inside the export, still
+// right), toram (copies the squashfs into RAM over NFS, then runs without
+// the server: the medium's author offered that trade-off, RAM for
+// independence, and it still works), persistence options, preseeds (file=
+// /cdrom/... is the NFS mount under casper), console= and locales.
+var dropArgs = []string{
+	"findiso=", "fromiso=", "iso-scan/filename=", "live-media=",
+	"cdrom-detect/try-usb=", "netboot=", "nfsroot=", "boot=",
+}
+
+// nfsArgs rewrites a live entry's command line. The NFS arguments go where
+// boot= was (or first), never at the end: systemd starts its serial getty on
+// the last console=, so a trailing console=ttyS0 must stay last, and
+// arguments after "--"/"---" belong to the installed system, not the initrd.
+func nfsArgs(cmdline string, fam Family, nfsroot string) string {
+	var add []string
+	switch fam {
+	case FamilyLiveBoot:
+		add = []string{"boot=live", "netboot=nfs", nfsroot}
+	case FamilyCasper:
+		// casper configures the network only when ip= is given
+		// (scripts/casper: do_netsetup); any ip= from the medium is
+		// replaced, a static one would be wrong on the client's LAN.
+		add = []string{"boot=casper", "netboot=nfs", nfsroot, "ip=dhcp"}
+	}
+	var kept []string
+	at := -1
+	for _, a := range splitArgs(cmdline) {
+		la := strings.ToLower(a)
+		if strings.HasPrefix(la, "boot=") && at < 0 {
+			at = len(kept)
+		}
+		if dropArg(la, fam) {
+			continue
+		}
+		kept = append(kept, a)
+	}
+	if at < 0 {
+		at = 0
+	}
+	out := make([]string, 0, len(kept)+len(add))
+	out = append(out, kept[:at]...)
+	out = append(out, add...)
+	out = append(out, kept[at:]...)
+	return strings.Join(out, " ")
+}
+
+func dropArg(la string, fam Family) bool {
+	for _, p := range dropArgs {
+		if strings.HasPrefix(la, p) {
+			return true
+		}
+	}
+	if la == "ip=frommedia" {
+		return true // "take the network setup from the medium": not on a network client
+	}
+	return fam == FamilyCasper && strings.HasPrefix(la, "ip=")
+}
+
+func hasArg(cmdline, prefix string) bool {
+	for _, a := range splitArgs(cmdline) {
+		if strings.HasPrefix(strings.ToLower(a), prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// uniqueLabel makes a label usable on a DEFAULT line (no spaces: syslinux
+// takes the rest as kernel arguments) and unique in the menu.
+func uniqueLabel(l string, used map[string]bool) string {
+	l = strings.Join(strings.FieldsFunc(l, func(r rune) bool { return strings.ContainsRune(spaces+"\n", r) }), "-")
+	if l == "" {
+		l = "entry"
+	}
+	base := l
+	for n := 2; used[l]; n++ {
+		l = base + "-" + strconv.Itoa(n)
+	}
+	used[l] = true
+	return l
+}
+
+// oneLine keeps a value on its line in a config file. Byte-wise, so any
+// string, valid UTF-8 or not, renders and parses back unchanged.
+func oneLine(s string) string {
+	return trimSpace(strings.NewReplacer("\n", " ", "\r", " ").Replace(s))
+}

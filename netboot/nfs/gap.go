@@ -1,0 +1,561 @@
+package nfs
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+)
+
+// The RPC gap layer.
+//
+// go-nfs is used as an unmodified dependency, and it cannot be extended from
+// outside (its procedure table takes an unexported type). So every TCP
+// connection it serves is wrapped: Read parses the RPC record marking
+// (RFC 5531 §11) and each call is either answered here, directly on the
+// connection, or handed to go-nfs as one single-fragment record. What we
+// answer:
+//
+//   - MOUNT EXPORT (libnfs's nfs-cp/nfs-ls call it before MNT and fail
+//     without it), DUMP, UMNT, UMNTALL; MNT with an empty or overlong path.
+//   - NFS or MOUNT with a version other than 3 → PROG_MISMATCH 3..3 (dracut's
+//     mount.nfs tries NFSv4 first and falls back to v3 only on that answer);
+//     another program → PROG_UNAVAIL; an unknown procedure → PROC_UNAVAIL;
+//     rpcvers ≠ 2 → RPC_MISMATCH; a malformed credential → AUTH_BADCRED.
+//     go-nfs checks none of these, and sends its error codes one too low.
+//   - Every NFS procedure that would modify the medium → NFS3ERR_ROFS (or
+//     STALE/BADHANDLE for a handle that is not ours). go-nfs gets most of
+//     them right for a read-only filesystem, but misparses LINK's arguments
+//     (answering NFS3ERR_INVAL) and answers COMMIT with NFS3ERR_SERVERFAULT;
+//     answering all of them here also keeps WRITE payloads away from it.
+//   - Calls whose arguments would make go-nfs allocate what the wire says
+//     (a file handle longer than NFS3_FHSIZE) → GARBAGE_ARGS.
+//
+// go-nfs reads with a 4 KiB bufio.Reader and decodes opaques with a single
+// Read, so an opaque that straddles a refill arrives short. Read here returns
+// at most one record per call and passes only records that fit in that buffer,
+// so every call go-nfs decodes is whole in its buffer.
+//
+// Writes: go-nfs writes each reply from its own goroutine, in pieces. Write
+// tracks the record marking of that stream and holds the connection's write
+// lock from a record's first byte to its last, so replies we write ourselves
+// never land inside one of go-nfs's. On the way out it also corrects the
+// accept_stat of go-nfs's error replies (see fixAcceptStat).
+
+const (
+	// maxRecord bounds one RPC record (all its fragments). The largest call a
+	// client sends is a WRITE of wsize bytes; Linux caps wsize at 1 MiB. A
+	// bigger record closes the connection.
+	maxRecord = 1<<20 + 4096
+	// maxPassRecord: records go-nfs gets must fit its 4 KiB read buffer with
+	// the 4-byte record mark. Real read-only calls are under 1.5 KiB.
+	maxPassRecord = 4096 - 4
+	// maxMountPath is MNTPATHLEN (RFC 1813 appendix I).
+	maxMountPath = 1024
+	// maxName bounds a LOOKUP name we pass on (NFS names are ≤ 255 bytes on
+	// every client we know; this only keeps the record within maxPassRecord).
+	maxName = 1024
+
+	// maxReadEvents bounds the (client, file) pairs remembered for the
+	// "read <file>" event.
+	maxReadEvents = 4096
+)
+
+var (
+	errRecordTooBig = errors.New("RPC record too large")
+	errConnClosed   = errors.New("connection closed")
+)
+
+// NFS procedures (RFC 1813).
+const (
+	nfsNull = iota
+	nfsGetattr
+	nfsSetattr
+	nfsLookup
+	nfsAccess
+	nfsReadlink
+	nfsRead
+	nfsWrite
+	nfsCreate
+	nfsMkdir
+	nfsSymlink
+	nfsMknod
+	nfsRemove
+	nfsRmdir
+	nfsRename
+	nfsLink
+	nfsReaddir
+	nfsReaddirplus
+	nfsFsstat
+	nfsFsinfo
+	nfsPathconf
+	nfsCommit
+)
+
+// MOUNT procedures.
+const (
+	mountNull = iota
+	mountMnt
+	mountDump
+	mountUmnt
+	mountUmntall
+	mountExport
+)
+
+// nfsstat3 / mountstat3 values we send.
+const (
+	nfs3ErrROFS      = 30
+	nfs3ErrStale     = 70
+	nfs3ErrBadHandle = 10001
+
+	mnt3ErrNoEnt       = 2
+	mnt3ErrNameTooLong = 63
+)
+
+// roFailWords is how many zero words follow the status in each modifying
+// procedure's resfail (wcc_data is two "attributes follow = FALSE" words).
+var roFailWords = map[uint32]int{
+	nfsSetattr: 2, // wcc_data obj_wcc
+	nfsWrite:   2, // wcc_data file_wcc
+	nfsCreate:  2, // wcc_data dir_wcc
+	nfsMkdir:   2,
+	nfsSymlink: 2,
+	nfsMknod:   2,
+	nfsRemove:  2,
+	nfsRmdir:   2,
+	nfsRename:  4, // fromdir_wcc, todir_wcc
+	nfsLink:    3, // post_op_attr file_attributes, wcc_data linkdir_wcc
+	nfsCommit:  2, // wcc_data file_wcc
+}
+
+// dispatch decides what to do with one RPC record from peer: reply != nil is
+// our answer; pass means hand it to go-nfs; neither means drop it.
+func (in *instance) dispatch(rec []byte, peer netip.Addr) (reply []byte, pass bool) {
+	c, st, err := parseCall(rec)
+	if err != nil {
+		in.log.Debug("dropping RPC message that is not a call", "client", peer, "len", len(rec))
+		return nil, false
+	}
+	if st != callOK {
+		in.log.Debug("refusing RPC call", "client", peer, "xid", c.xid, "rpcvers", c.rpcvers, "status", st)
+		return headerReply(c, st), false
+	}
+	switch c.prog {
+	case progNFS:
+		if c.vers != 3 {
+			in.log.Debug("NFS version not served", "client", peer, "vers", c.vers)
+			return acceptedReply(c.xid, acceptProgMismatch, 3, 3), false
+		}
+		return in.dispatchNFS(c, peer, len(rec))
+	case progMount:
+		if c.vers != 3 {
+			in.log.Debug("MOUNT version not served", "client", peer, "vers", c.vers)
+			return acceptedReply(c.xid, acceptProgMismatch, 3, 3), false
+		}
+		return in.dispatchMount(c, peer, len(rec))
+	default:
+		in.log.Debug("RPC program not served", "client", peer, "prog", c.prog)
+		return acceptedReply(c.xid, acceptProgUnavail), false
+	}
+}
+
+func (in *instance) dispatchNFS(c rpcCall, peer netip.Addr, recLen int) ([]byte, bool) {
+	if c.proc == nfsNull {
+		return in.passIfSmall(c, recLen)
+	}
+	if n, ok := roFailWords[c.proc]; ok {
+		return in.readOnlyReply(c, n), false
+	}
+	if c.proc > nfsCommit {
+		return acceptedReply(c.xid, acceptProcUnavail), false
+	}
+	// A read-only procedure: every one starts with the object's handle.
+	r := xdrReader{b: c.args}
+	fh := r.opaque(maxNFSFH)
+	if c.proc == nfsLookup {
+		r.opaque(maxName)
+	}
+	if r.bad {
+		in.log.Debug("NFS call with malformed arguments", "client", peer, "proc", c.proc)
+		return acceptedReply(c.xid, acceptGarbageArgs), false
+	}
+	if len(fh) != handleLen {
+		// Not one of ours. go-nfs would answer an empty handle with
+		// NFS3ERR_INVAL; RFC 1813 has BADHANDLE for this. The resfail of
+		// every read procedure but GETATTR is one post_op_attr (absent).
+		if c.proc == nfsGetattr {
+			return acceptedReply(c.xid, acceptSuccess, nfs3ErrBadHandle), false
+		}
+		return acceptedReply(c.xid, acceptSuccess, nfs3ErrBadHandle, 0), false
+	}
+	if c.proc == nfsRead {
+		in.noteRead(peer, fh)
+	}
+	return in.passIfSmall(c, recLen)
+}
+
+func (in *instance) passIfSmall(c rpcCall, recLen int) ([]byte, bool) {
+	if recLen > maxPassRecord {
+		return acceptedReply(c.xid, acceptGarbageArgs), false
+	}
+	return nil, true
+}
+
+// readOnlyReply answers a modifying procedure: STALE or BADHANDLE when the
+// handle is not ours (as any NFS server checks the handle first), else ROFS.
+func (in *instance) readOnlyReply(c rpcCall, zeros int) []byte {
+	r := xdrReader{b: c.args}
+	fh := r.opaque(maxNFSFH)
+	if r.bad {
+		return acceptedReply(c.xid, acceptGarbageArgs)
+	}
+	status := uint32(nfs3ErrROFS)
+	if _, err := in.h.resolve(fh); errors.Is(err, errBadHandle) {
+		status = nfs3ErrBadHandle
+	} else if err != nil {
+		status = nfs3ErrStale
+	}
+	body := make([]uint32, 1+zeros)
+	body[0] = status
+	return acceptedReply(c.xid, acceptSuccess, body...)
+}
+
+func (in *instance) dispatchMount(c rpcCall, peer netip.Addr, recLen int) ([]byte, bool) {
+	switch c.proc {
+	case mountNull:
+		return in.passIfSmall(c, recLen)
+	case mountMnt, mountUmnt:
+		r := xdrReader{b: c.args}
+		n := r.u32()
+		if r.bad {
+			return acceptedReply(c.xid, acceptGarbageArgs), false
+		}
+		if c.proc == mountUmnt {
+			// Nothing is recorded per mount, so UMNT has nothing to undo.
+			// go-nfs would answer it too, but fails on an empty path.
+			return acceptedReply(c.xid, acceptSuccess), false
+		}
+		// go-nfs fails on an empty path with a SYSTEM_ERR.
+		switch {
+		case n == 0:
+			return acceptedReply(c.xid, acceptSuccess, mnt3ErrNoEnt), false
+		case n > maxMountPath:
+			return acceptedReply(c.xid, acceptSuccess, mnt3ErrNameTooLong), false
+		}
+		r = xdrReader{b: c.args}
+		r.opaque(maxMountPath)
+		if r.bad {
+			return acceptedReply(c.xid, acceptGarbageArgs), false
+		}
+		return in.passIfSmall(c, recLen)
+	case mountDump:
+		// mountlist: empty. We keep no mount table (MNT has no lasting state
+		// over NFSv3 and the list is advisory, RFC 1813 §5.2.2).
+		return acceptedReply(c.xid, acceptSuccess, 0), false
+	case mountUmntall:
+		return acceptedReply(c.xid, acceptSuccess), false
+	case mountExport:
+		return in.exportReply(c.xid), false
+	default:
+		return acceptedReply(c.xid, acceptProcUnavail), false
+	}
+}
+
+// exportReply is the EXPORT answer: our one export, with no group list,
+// which RFC 1813 §5.2.5 reads as "every client may mount it". Which clients
+// may is decided by Allow at accept and at MNT.
+func (in *instance) exportReply(xid uint32) []byte {
+	w := xdrWriter{b: acceptedReply(xid, acceptSuccess)}
+	w.u32(1) // an exportnode follows
+	w.opaque([]byte(in.h.export))
+	w.u32(0) // no groups
+	w.u32(0) // no more exports
+	return w.b
+}
+
+// noteRead fires the "read <file>" event the first time a client READs a
+// file.
+func (in *instance) noteRead(peer netip.Addr, fh []byte) {
+	if in.s.OnEvent == nil {
+		return
+	}
+	name, err := in.h.resolve(fh)
+	if err != nil {
+		return
+	}
+	k := readKey{peer, name}
+	in.mu.Lock()
+	_, seen := in.reads[k]
+	if !seen && len(in.reads) < maxReadEvents {
+		in.reads[k] = struct{}{}
+	}
+	in.mu.Unlock()
+	if !seen {
+		in.s.event(peer, "read "+name)
+	}
+}
+
+type readKey struct {
+	peer netip.Addr
+	name string
+}
+
+// readRecord reads one RPC record, joining its fragments. It grows the
+// buffer as bytes arrive, so a peer that claims a large fragment and sends
+// nothing costs no memory.
+func readRecord(r io.Reader, buf []byte, max int) ([]byte, error) {
+	rec := buf[:0]
+	var mark [4]byte
+	first := true
+	for {
+		if _, err := io.ReadFull(r, mark[:]); err != nil {
+			if first && errors.Is(err, io.EOF) {
+				return nil, io.EOF
+			}
+			return nil, fmt.Errorf("reading record mark: %w", noEOF(err))
+		}
+		first = false
+		m := binary.BigEndian.Uint32(mark[:])
+		n := int(m & 0x7fffffff)
+		if len(rec)+n > max {
+			return nil, errRecordTooBig
+		}
+		for n > 0 {
+			chunk := min(n, 64<<10)
+			start := len(rec)
+			rec = append(rec, make([]byte, chunk)...)
+			if _, err := io.ReadFull(r, rec[start:]); err != nil {
+				return nil, fmt.Errorf("reading record: %w", noEOF(err))
+			}
+			n -= chunk
+		}
+		if m&(1<<31) != 0 {
+			return rec, nil
+		}
+	}
+}
+
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// gapListener refuses peers Allow rejects and wraps the rest.
+type gapListener struct {
+	net.Listener
+	in *instance
+}
+
+func (l *gapListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		peer := peerAddr(c.RemoteAddr())
+		if !l.in.s.allowed(peer) {
+			// File handles outlive MOUNT, so refusing only at MNT is not enough.
+			l.in.log.Debug("refused NFS connection: client not allowed", "client", peer)
+			_ = c.Close()
+			continue
+		}
+		gc := newGapConn(c, l.in, peer)
+		if !l.in.track(gc) {
+			_ = gc.Close()
+			return nil, net.ErrClosed
+		}
+		return gc, nil
+	}
+}
+
+// gapConn is the connection go-nfs sees.
+type gapConn struct {
+	net.Conn
+	in   *instance
+	peer netip.Addr
+	br   *bufio.Reader
+
+	// Read side, used only by go-nfs's reading goroutine.
+	buf     []byte // record being read
+	pending []byte // framed record not yet read by go-nfs
+	framed  []byte
+
+	// Write side. wlock is held for a whole record.
+	wlock     chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
+
+	// go-nfs's outgoing stream, used only by its writing goroutine.
+	w struct {
+		locked bool
+		first  bool // next fragment is the first of a record
+		last   bool
+		hdr    [4]byte
+		hdrN   int
+		remain int
+	}
+}
+
+func newGapConn(c net.Conn, in *instance, peer netip.Addr) *gapConn {
+	return &gapConn{
+		Conn:   c,
+		in:     in,
+		peer:   peer,
+		br:     bufio.NewReaderSize(c, 64<<10),
+		wlock:  make(chan struct{}, 1),
+		closed: make(chan struct{}),
+	}
+}
+
+func (c *gapConn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		err = c.Conn.Close()
+		c.in.untrack(c)
+	})
+	return err
+}
+
+func (c *gapConn) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		rec, err := readRecord(c.br, c.buf, maxRecord)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				c.in.log.Debug("closing NFS connection", "client", c.peer, "err", err)
+			}
+			// go-nfs closes the connection only on a clean EOF.
+			_ = c.Close()
+			return 0, err
+		}
+		if cap(rec) <= 64<<10 {
+			c.buf = rec[:0]
+		} else {
+			c.buf = nil // don't keep a large WRITE's buffer
+		}
+		reply, pass := c.in.dispatch(rec, c.peer)
+		if reply != nil {
+			if err := c.writeRecord(reply); err != nil {
+				_ = c.Close()
+				return 0, err
+			}
+			continue
+		}
+		if !pass {
+			continue
+		}
+		c.framed = binary.BigEndian.AppendUint32(c.framed[:0], 1<<31|uint32(len(rec)))
+		c.framed = append(c.framed, rec...)
+		c.pending = c.framed
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+func (c *gapConn) lock() error {
+	select {
+	case c.wlock <- struct{}{}:
+		return nil
+	case <-c.closed:
+		return errConnClosed
+	}
+}
+
+func (c *gapConn) unlock() { <-c.wlock }
+
+// writeRecord sends one of our replies as a single-fragment record.
+func (c *gapConn) writeRecord(msg []byte) error {
+	b := make([]byte, 4, 4+len(msg))
+	binary.BigEndian.PutUint32(b, 1<<31|uint32(len(msg)))
+	b = append(b, msg...)
+	if err := c.lock(); err != nil {
+		return err
+	}
+	defer c.unlock()
+	_, err := c.Conn.Write(b)
+	return err
+}
+
+// Write carries go-nfs's replies; see the comment at the top of the file.
+func (c *gapConn) Write(p []byte) (int, error) {
+	total := len(p)
+	w := &c.w
+	for len(p) > 0 {
+		var chunk []byte
+		if w.remain == 0 {
+			if !w.locked {
+				if err := c.lock(); err != nil {
+					return total - len(p), err
+				}
+				w.locked, w.first = true, true
+			}
+			k := copy(w.hdr[w.hdrN:], p)
+			w.hdrN += k
+			if w.hdrN < 4 {
+				chunk = p[:k]
+			} else {
+				m := binary.BigEndian.Uint32(w.hdr[:])
+				w.hdrN = 0
+				w.remain = int(m & 0x7fffffff)
+				w.last = m&(1<<31) != 0
+				body := min(w.remain, len(p)-k)
+				chunk = p[:k+body]
+				w.remain -= body
+				if w.first && k == 4 {
+					chunk = fixAcceptStat(chunk)
+				}
+				w.first = false
+			}
+			p = p[len(chunk):]
+		} else {
+			k := min(w.remain, len(p))
+			chunk = p[:k]
+			w.remain -= k
+			p = p[k:]
+		}
+		if _, err := c.Conn.Write(chunk); err != nil {
+			if w.locked {
+				w.locked = false
+				c.unlock()
+			}
+			_ = c.Close()
+			return total - len(p) - len(chunk), err
+		}
+		if w.locked && w.remain == 0 && w.hdrN == 0 && w.last {
+			w.locked, w.last = false, false
+			c.unlock()
+		}
+	}
+	return total, nil
+}
+
+// fixAcceptStat corrects go-nfs's accept_stat numbering in a reply that starts
+// at chunk[4:] (after the record mark). go-nfs counts PROC_UNAVAIL as 2,
+// GARBAGE_ARGS as 3 and SYSTEM_ERR as 4; RFC 5531 says 3, 4, 5. go-nfs never
+// sends PROG_UNAVAIL/PROG_MISMATCH itself (we answer those), so 2..4 on its
+// stream are always its off-by-one codes. Returns a patched copy, or chunk.
+func fixAcceptStat(chunk []byte) []byte {
+	const off = 4 + 20 // record mark + xid, mtype, reply_stat, verf flavor, verf len
+	if len(chunk) < off+4 {
+		return chunk
+	}
+	if binary.BigEndian.Uint32(chunk[8:]) != msgReply ||
+		binary.BigEndian.Uint32(chunk[12:]) != replyAccepted ||
+		binary.BigEndian.Uint32(chunk[20:]) != 0 {
+		return chunk
+	}
+	st := binary.BigEndian.Uint32(chunk[off:])
+	if st < 2 || st > 4 {
+		return chunk
+	}
+	out := append([]byte(nil), chunk...)
+	binary.BigEndian.PutUint32(out[off:], st+1)
+	return out
+}
