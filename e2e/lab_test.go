@@ -96,7 +96,10 @@ func (l *lab) ip(args ...string) {
 	}
 }
 
-func (l *lab) ipn(ns string, args ...string) { l.t.Helper(); l.ip(append([]string{"-n", ns}, args...)...) }
+func (l *lab) ipn(ns string, args ...string) {
+	l.t.Helper()
+	l.ip(append([]string{"-n", ns}, args...)...)
+}
 
 // start runs a command inside a namespace with its output in the lab folder; the lab ends it by
 // PID on close.

@@ -95,19 +95,34 @@ func TestShareServesAndLeavesNothing(t *testing.T) {
 	}
 }
 
+// tinyMedium makes the smallest directory sharecd takes for a live-boot medium.
+func tinyMedium(t *testing.T) string {
+	dir := t.TempDir()
+	files := map[string]string{
+		"isolinux/isolinux.cfg":    "default live\nlabel live\n kernel /live/vmlinuz\n append initrd=/live/initrd.img boot=live\n",
+		"live/vmlinuz":             "k",
+		"live/initrd.img":          "i",
+		"live/filesystem.squashfs": "s",
+	}
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 // TestSharePortInUse checks that a DHCP server already on the host stops sharecd with one line
 // naming it, and that sharecd leaves the other ports it opened closed again.
 func TestSharePortInUse(t *testing.T) {
 	need(t)
 	bin := sharecd(t)
 	l := newLab(t, "10.77.4")
-	dir := filepath.Join(l.dir, "medium")
-	os.MkdirAll(filepath.Join(dir, "isolinux"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "live"), 0o755)
-	os.WriteFile(filepath.Join(dir, "isolinux", "isolinux.cfg"), []byte("default live\nlabel live\n kernel /live/vmlinuz\n append initrd=/live/initrd.img boot=live\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "live", "vmlinuz"), []byte("k"), 0o644)
-	os.WriteFile(filepath.Join(dir, "live", "initrd.img"), []byte("i"), 0o644)
-	os.WriteFile(filepath.Join(dir, "live", "filesystem.squashfs"), []byte("s"), 0o644)
+	dir := tinyMedium(t)
 
 	// NetworkManager's shared mode and libvirt run exactly this: a dnsmasq holding port 67.
 	l.start(l.server, "other-dnsmasq.log", "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
@@ -136,9 +151,11 @@ func TestCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no such ISO", []string{"--share", "--source", "/nonexistent/live.iso", "--iface", "lo"}, "/nonexistent/live.iso"},
-		{"no such interface", []string{"--share", "--source", "/", "--iface", "nosuch0"}, "interface nosuch0 not found"},
+		{"no such ISO", []string{"--share", "--source", "/nonexistent/live.iso", "--iface", "lo"}, "/nonexistent/live.iso does not exist"},
 		{"not a live medium", []string{"--share", "--source", "/usr/share/doc", "--iface", "lo"}, "not a bootable live medium"},
+		{"not an ISO", []string{"--share", "--source", "/etc/passwd", "--iface", "lo"}, "not an ISO 9660 image"},
+		{"loopback", []string{"--share", "--source", tinyMedium(t), "--iface", "lo"}, "loopback"},
+		{"no such interface", []string{"--share", "--source", tinyMedium(t), "--iface", "nosuch0"}, "interface nosuch0 not found"},
 		{"bad flag", []string{"--shar"}, "see sharecd --help"},
 		{"bad allow", []string{"--share", "--allow", "x"}, "CIDR"},
 	} {

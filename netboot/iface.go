@@ -38,6 +38,9 @@ func LookupIface(name string) (Iface, error) {
 
 func usable(link netlink.Link) (Iface, error) {
 	a := link.Attrs()
+	if a.Flags&net.FlagLoopback != 0 {
+		return Iface{}, fmt.Errorf("interface %s is the loopback interface; name the LAN interface with --iface", a.Name)
+	}
 	if a.Flags&net.FlagUp == 0 {
 		return Iface{}, fmt.Errorf("interface %s is down (bring it up with: ip link set %s up)", a.Name, a.Name)
 	}
@@ -66,9 +69,6 @@ func pickIface() (Iface, error) {
 	}
 	var found []Iface
 	for _, l := range links {
-		if l.Attrs().Flags&net.FlagLoopback != 0 {
-			continue
-		}
 		if ifc, err := usable(l); err == nil {
 			found = append(found, ifc)
 		}

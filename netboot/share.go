@@ -61,40 +61,48 @@ type Plan struct {
 // Prepare checks the interface and the medium and builds the network menus. The caller closes
 // the plan's medium.
 func (s *Share) Prepare() (*Plan, error) {
-	ifc, err := LookupIface(s.Iface)
-	if err != nil {
-		return nil, err
-	}
 	src := s.Source
 	if src == "" {
+		var err error
 		if src, err = medium.Detect("/"); err != nil {
 			return nil, err
 		}
 	}
 	med, err := medium.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s does not exist", src)
+	}
 	if err != nil {
 		return nil, err
 	}
-	p, err := plan(med, ifc.Addr.Addr(), s.MenuTimeout)
+	p, err := s.prepare(med)
 	if err != nil {
 		med.Close()
 		return nil, err
 	}
-	p.Iface = ifc
 	return p, nil
 }
 
-// plan builds the boot tree for a medium served from server.
-func plan(med *medium.Medium, server netip.Addr, timeout int) (*Plan, error) {
-	if timeout <= 0 {
-		timeout = 10
-	}
+// prepare checks the medium before the interface: a wrong --source is the likelier mistake, and
+// the menus need the interface's address only for the rewrite.
+func (s *Share) prepare(med *medium.Medium) (*Plan, error) {
 	menu, menuPath, err := bootmenu.Find(med.FS)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a bootable live medium: %w", med.Source, err)
 	}
 	fam := bootmenu.DetectFamily(med.FS, menu)
-	netMenu, err := bootmenu.RewriteForNFS(menu, fam, bootmenu.NFSRoot{Server: server, Export: Export}, timeout)
+	if fam == bootmenu.FamilyUnknown {
+		return nil, fmt.Errorf("%s: %w (known: live-boot, casper)", med.Source, bootmenu.ErrUnsupportedFamily)
+	}
+	ifc, err := LookupIface(s.Iface)
+	if err != nil {
+		return nil, err
+	}
+	timeout := s.MenuTimeout
+	if timeout <= 0 {
+		timeout = 10
+	}
+	netMenu, err := bootmenu.RewriteForNFS(menu, fam, bootmenu.NFSRoot{Server: ifc.Addr.Addr(), Export: Export}, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("rewriting %s for a network boot: %w", menuPath, err)
 	}
@@ -104,7 +112,7 @@ func plan(med *medium.Medium, server netip.Addr, timeout int) (*Plan, error) {
 		tftp.Only(assets.BIOS(), loaders...),
 		med.FS,
 	}
-	return &Plan{Medium: med, Family: fam, Menu: netMenu, Tree: tree}, nil
+	return &Plan{Iface: ifc, Medium: med, Family: fam, Menu: netMenu, Tree: tree}, nil
 }
 
 // Run prepares the share, serves until ctx ends, and closes everything it opened.
