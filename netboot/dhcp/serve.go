@@ -122,7 +122,7 @@ func (p *Proxy) handle(conn net.PacketConn, port int, pkt []byte, src net.Addr) 
 		return
 	}
 	ev := eventFor(req, resp, src, time.Now())
-	log.Info("proxy-DHCP: "+ev.Kind, "mac", ev.MAC.String(), "arch", uint16(ev.Arch), "file", ev.BootFile,
+	log.Debug("proxy-DHCP: "+ev.Kind, "mac", ev.MAC.String(), "arch", uint16(ev.Arch), "file", ev.BootFile,
 		"dest", dest.String())
 	if p.OnEvent != nil {
 		p.OnEvent(ev)

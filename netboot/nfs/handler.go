@@ -180,7 +180,7 @@ func (h *handler) Mount(_ context.Context, c net.Conn, req gonfs.MountRequest) (
 		h.log.Info("mount refused", "client", peer, "path", dir, "export", h.export, "status", status)
 		return status, nil, nil
 	}
-	h.log.Info("mount", "client", peer, "path", dir)
+	h.log.Debug("mount", "client", peer, "path", dir)
 	h.s.event(peer, "mount")
 	// AUTH_UNIX first: the Linux client and klibc use the first flavour they
 	// support. The server checks neither; the export is public, read-only.

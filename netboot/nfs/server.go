@@ -137,7 +137,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 	in := newInstance(s)
 	srv := &gonfs.Server{Handler: in.h, ID: in.h.id, Context: ctx}
-	in.log.Info("serving NFS", "addr", l.Addr(), "export", in.h.export)
+	in.log.Debug("serving NFS", "addr", l.Addr(), "export", in.h.export)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(&gapListener{Listener: l, in: in}) }()
