@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -55,23 +56,15 @@ type Plan struct {
 	Medium *medium.Medium
 	Family bootmenu.Family
 	Menu   *bootmenu.Menu // rewritten for the network
-	Tree   fs.FS          // the TFTP root
+
+	Tree  fs.FS    // the TFTP root: generated menus over the loaders over the medium
+	Files []string // every file of Tree a client may boot with: loaders, menus, kernels, initrds
 }
 
 // Prepare checks the interface and the medium and builds the network menus. The caller closes
 // the plan's medium.
 func (s *Share) Prepare() (*Plan, error) {
-	src := s.Source
-	if src == "" {
-		var err error
-		if src, err = medium.Detect("/"); err != nil {
-			return nil, err
-		}
-	}
-	med, err := medium.Open(src)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s does not exist", src)
-	}
+	med, _, err := openMedium(s.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -83,9 +76,54 @@ func (s *Share) Prepare() (*Plan, error) {
 	return p, nil
 }
 
+// openMedium opens the named source, or the running live medium when name is empty.
+func openMedium(name string) (*medium.Medium, *medium.Running, error) {
+	var running *medium.Running
+	if name == "" {
+		r, err := medium.DetectRunning("/")
+		if err != nil {
+			return nil, nil, err
+		}
+		running, name = &r, r.Path
+	}
+	med, err := medium.Open(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%s does not exist", name)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return med, running, nil
+}
+
 // prepare checks the medium before the interface: a wrong --source is the likelier mistake, and
 // the menus need the interface's address only for the rewrite.
 func (s *Share) prepare(med *medium.Medium) (*Plan, error) {
+	src, err := inspect(med)
+	if err != nil {
+		return nil, err
+	}
+	ifc, err := LookupIface(s.Iface)
+	if err != nil {
+		return nil, err
+	}
+	p, err := src.plan(ifc.Addr.Addr(), s.MenuTimeout)
+	if err != nil {
+		return nil, err
+	}
+	p.Iface = ifc
+	return p, nil
+}
+
+// source is an opened medium with its boot menu: all that is known before the network is.
+type source struct {
+	med      *medium.Medium
+	menu     *bootmenu.Menu // as the medium has it
+	menuPath string
+	fam      bootmenu.Family
+}
+
+func inspect(med *medium.Medium) (*source, error) {
 	menu, menuPath, err := bootmenu.Find(med.FS)
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a bootable live medium: %w", med.Source, err)
@@ -94,25 +132,36 @@ func (s *Share) prepare(med *medium.Medium) (*Plan, error) {
 	if fam == bootmenu.FamilyUnknown {
 		return nil, fmt.Errorf("%s: %w (known: live-boot, casper)", med.Source, bootmenu.ErrUnsupportedFamily)
 	}
-	ifc, err := LookupIface(s.Iface)
-	if err != nil {
-		return nil, err
-	}
-	timeout := s.MenuTimeout
+	return &source{med: med, menu: menu, menuPath: menuPath, fam: fam}, nil
+}
+
+// plan rewrites the menus for clients served from server and stacks the TFTP tree.
+func (src *source) plan(server netip.Addr, timeout int) (*Plan, error) {
 	if timeout <= 0 {
 		timeout = 10
 	}
-	netMenu, err := bootmenu.RewriteForNFS(menu, fam, bootmenu.NFSRoot{Server: ifc.Addr.Addr(), Export: Export}, timeout)
+	netMenu, err := bootmenu.RewriteForNFS(src.menu, src.fam, bootmenu.NFSRoot{Server: server, Export: Export}, timeout)
 	if err != nil {
-		return nil, fmt.Errorf("rewriting %s for a network boot: %w", menuPath, err)
+		return nil, fmt.Errorf("rewriting %s for a network boot: %w", src.menuPath, err)
 	}
-	loaders := append([]string{BIOSLoader}, bootmenu.Modules(netMenu)...)
-	tree := tftp.Overlay{
-		tftp.Files{"pxelinux.cfg/default": bootmenu.RenderPxelinux(netMenu)},
-		tftp.Only(assets.BIOS(), loaders...),
-		med.FS,
+	generated := tftp.Files{"pxelinux.cfg/default": bootmenu.RenderPxelinux(netMenu)}
+	loaderNames := append([]string{BIOSLoader}, bootmenu.Modules(netMenu)...)
+	files := append([]string{}, loaderNames...)
+	for name := range generated {
+		files = append(files, name)
 	}
-	return &Plan{Iface: ifc, Medium: med, Family: fam, Menu: netMenu, Tree: tree}, nil
+	kernels, initrds := bootFiles(netMenu)
+	for _, set := range []map[string]bool{kernels, initrds} {
+		for name := range set {
+			files = append(files, name)
+		}
+	}
+	slices.Sort(files)
+	return &Plan{
+		Medium: src.med, Family: src.fam, Menu: netMenu,
+		Tree:  tftp.Overlay{generated, tftp.Only(assets.BIOS(), loaderNames...), src.med.FS},
+		Files: slices.Compact(files),
+	}, nil
 }
 
 // Run prepares the share, serves until ctx ends, and closes everything it opened.

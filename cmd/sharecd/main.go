@@ -27,7 +27,15 @@ const usage = `Share This CD: boot other machines on this LAN from this live sys
 Usage:
   sharecd --share [--source PATH] [--iface NAME] [options]
 
+  sharecd --detect [--source PATH] [--json]
+  sharecd --boot-tree DIR --server-ip IP [--source PATH] [--menu-timeout SECS]
+
   --share              share the medium headless until Ctrl-C or SIGTERM
+  --detect             print what would be shared: family, medium, label, boot entries
+  --json               with --detect: the same as JSON, for scripts
+  --boot-tree DIR      write the TFTP tree (loaders, network menus, kernels, initrds) into DIR
+                       for your own TFTP/DHCP servers, and exit
+  --server-ip IP       with --boot-tree: the address clients reach this machine's NFS export at
   --source PATH        a mounted medium directory, an ISO file, or a block device such as /dev/sr0
                        (default: the live medium this system booted from)
   --iface NAME         the LAN interface to serve on (default: the only one that is up with IPv4)
@@ -61,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.SetOutput(io.Discard)
 	var (
 		share, showVersion, debugLog bool
+		detect, asJSON               bool
+		bootTree, serverIP           string
 		s                            netboot.Share
 		allow                        prefixes
 	)
@@ -71,6 +81,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.Var(&allow, "allow", "")
 	fl.BoolVar(&debugLog, "debug", false, "")
 	fl.BoolVar(&showVersion, "version", false, "")
+	fl.BoolVar(&detect, "detect", false, "")
+	fl.BoolVar(&asJSON, "json", false, "")
+	fl.StringVar(&bootTree, "boot-tree", "", "")
+	fl.StringVar(&serverIP, "server-ip", "", "")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -87,6 +101,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case showVersion:
 		fmt.Fprintln(stdout, "sharecd", buildVersion())
 		return 0
+	case detect:
+		return runDetect(s.Source, asJSON, stdout, stderr)
+	case bootTree != "":
+		return runBootTree(s.Source, bootTree, serverIP, s.MenuTimeout, stdout, stderr)
 	case !share:
 		fmt.Fprint(stderr, usage)
 		return 2

@@ -657,3 +657,72 @@ func TestDetect(t *testing.T) {
 		})
 	}
 }
+
+// TestDetectRunning uses fake /proc files shaped like real live sessions' (testdata/proc/*).
+func TestDetectRunning(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cmdline string
+		mounts  []string // mount points (under the fake root) and their source, "point source"
+		dirs    []string
+		want    Running // Path relative to root
+		wantErr bool
+	}{
+		{name: "ubuntu from a DVD", cmdline: "BOOT_IMAGE=/casper/vmlinuz boot=casper quiet splash ---",
+			mounts: []string{"/cdrom /dev/sr0"}, dirs: []string{"cdrom/casper", "run/live/medium/live"},
+			want: Running{Family: "casper", Path: "cdrom", Device: "/dev/sr0"}},
+		{name: "debian live from USB", cmdline: "BOOT_IMAGE=/live/vmlinuz boot=live components quiet splash",
+			mounts: []string{"/run/live/medium /dev/sdb1"}, dirs: []string{"run/live/medium/live"},
+			want: Running{Family: "live-boot", Path: "run/live/medium", Device: "/dev/sdb1"}},
+		{name: "older live-boot", cmdline: "boot=live", dirs: []string{"lib/live/mount/medium/live"},
+			want: Running{Family: "live-boot", Path: "lib/live/mount/medium"}},
+		{name: "fedora", cmdline: "BOOT_IMAGE=/images/pxeboot/vmlinuz root=live:CDLABEL=Fedora-WS-Live-43 rd.live.image quiet",
+			mounts: []string{"/run/initramfs/live /dev/sr0"}, dirs: []string{"run/initramfs/live/LiveOS"},
+			want: Running{Family: "dracut", Path: "run/initramfs/live", Device: "/dev/sr0"}},
+		{name: "arch", cmdline: "initrd=/arch/boot/x86_64/initramfs-linux.img archisobasedir=arch archisosearchuuid=2026-03-01-10-00-00-00",
+			mounts: []string{"/run/archiso/bootmnt /dev/sr0"}, dirs: []string{"run/archiso/bootmnt/arch"},
+			want: Running{Family: "archiso", Path: "run/archiso/bootmnt", Device: "/dev/sr0"}},
+		{name: "manjaro", cmdline: "misobasedir=manjaro misolabel=MANJARO_KDE quiet", dirs: []string{"run/miso/bootmnt/manjaro"},
+			want: Running{Family: "miso", Path: "run/miso/bootmnt"}},
+		{name: "ubuntu from an ISO file on disk", cmdline: "boot=casper iso-scan/filename=/isos/ubuntu-25.10-desktop-amd64.iso quiet",
+			mounts: []string{"/cdrom /dev/loop0", "/isodevice /dev/sda2"}, dirs: []string{"cdrom/casper"},
+			want: Running{Family: "casper", Path: "cdrom", Device: "/dev/loop0", ISO: "/isos/ubuntu-25.10-desktop-amd64.iso"}},
+		{name: "debian findiso", cmdline: "boot=live findiso=/live.iso", mounts: []string{"/run/live/medium /dev/loop0"},
+			dirs: []string{"run/live/medium/live"}, want: Running{Family: "live-boot", Path: "run/live/medium", Device: "/dev/loop0", ISO: "/live.iso"}},
+		{name: "casper toram keeps /cdrom", cmdline: "boot=casper toram", mounts: []string{"/cdrom /dev/loop1"}, dirs: []string{"cdrom/casper"},
+			want: Running{Family: "casper", Path: "cdrom", Device: "/dev/loop1", ToRAM: true}},
+		{name: "live-boot toram, medium gone", cmdline: "boot=live toram", dirs: []string{"run/live"}, wantErr: true},
+		{name: "installed system", cmdline: "BOOT_IMAGE=/boot/vmlinuz root=UUID=1234 ro quiet", dirs: []string{"cdrom"}, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			os.MkdirAll(filepath.Join(root, "proc/self"), 0o755)
+			os.WriteFile(filepath.Join(root, "proc/cmdline"), []byte(tc.cmdline+"\n"), 0o644)
+			var mi strings.Builder
+			mi.WriteString("22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw\n")
+			for i, m := range tc.mounts {
+				point, src, _ := strings.Cut(m, " ")
+				fmt.Fprintf(&mi, "%d 22 7:0 / %s ro,noatime shared:%d - iso9660 %s ro\n", 30+i, point, 5+i, src)
+			}
+			os.WriteFile(filepath.Join(root, "proc/self/mountinfo"), []byte(mi.String()), 0o644)
+			for _, d := range tc.dirs {
+				os.MkdirAll(filepath.Join(root, d), 0o755)
+			}
+			got, err := DetectRunning(root)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("DetectRunning = %+v, want an error", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := tc.want
+			want.Path = filepath.Join(root, want.Path)
+			if got != want {
+				t.Errorf("DetectRunning =\n %+v\nwant\n %+v", got, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,111 @@
+package netboot
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/sharecd/sharecd/netboot/bootmenu"
+	"github.com/sharecd/sharecd/netboot/medium"
+)
+
+// Description is what a share would serve, for `sharecd --detect` and the GUI.
+type Description struct {
+	Source   string          `json:"source"`
+	Kind     medium.Kind     `json:"kind"`
+	Label    string          `json:"label,omitempty"`
+	Family   bootmenu.Family `json:"family"`
+	Menu     string          `json:"menu"` // the boot menu file found on the medium
+	Running  *medium.Running `json:"running,omitempty"`
+	Entries  []EntryInfo     `json:"entries"`
+	Timeout  int             `json:"timeout_tenths,omitempty"` // the medium's own menu timeout
+	Warnings []string        `json:"warnings,omitempty"`
+}
+
+// EntryInfo is one boot entry as the medium has it.
+type EntryInfo struct {
+	Label   string   `json:"label"`
+	Title   string   `json:"title"`
+	Kind    string   `json:"kind"`
+	Kernel  string   `json:"kernel,omitempty"`
+	Initrds []string `json:"initrds,omitempty"`
+	Append  string   `json:"append,omitempty"`
+	Default bool     `json:"default,omitempty"`
+}
+
+// Describe opens a source ("" = the running live medium) and reports its family and menu.
+func Describe(source string) (*Description, error) {
+	med, running, err := openMedium(source)
+	if err != nil {
+		return nil, err
+	}
+	defer med.Close()
+	src, err := inspect(med)
+	if err != nil {
+		return nil, err
+	}
+	d := &Description{Source: med.Source, Kind: med.Kind, Label: med.Label, Family: src.fam,
+		Menu: src.menuPath, Running: running, Timeout: src.menu.Timeout}
+	def := src.menu.DefaultEntry()
+	for _, e := range src.menu.Entries {
+		d.Entries = append(d.Entries, EntryInfo{Label: e.Label, Title: e.PlainTitle(), Kind: string(e.Kind),
+			Kernel: e.Kernel, Initrds: e.Initrds, Append: e.Append, Default: def != nil && def.Label == e.Label})
+		for _, f := range append([]string{e.Kernel}, e.Initrds...) {
+			if f == "" || e.Kind != bootmenu.KindLinux {
+				continue
+			}
+			if _, err := fs.Stat(med.FS, f); err != nil {
+				d.Warnings = append(d.Warnings, fmt.Sprintf("entry %s: %s is missing on the medium", e.Label, f))
+			}
+		}
+	}
+	return d, nil
+}
+
+// WriteBootTree writes every file a client boots with (loaders, generated menus, kernels and
+// initrds) into dir, for admins who serve them with their own TFTP and DHCP servers. The menus
+// are exactly what a share from server would serve.
+func WriteBootTree(source, dir string, server netip.Addr, timeout int) ([]string, error) {
+	med, _, err := openMedium(source)
+	if err != nil {
+		return nil, err
+	}
+	defer med.Close()
+	src, err := inspect(med)
+	if err != nil {
+		return nil, err
+	}
+	p, err := src.plan(server, timeout)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range p.Files {
+		if err := copyOut(p.Tree, name, filepath.Join(dir, filepath.FromSlash(name))); err != nil {
+			return nil, err
+		}
+	}
+	return p.Files, nil
+}
+
+func copyOut(fsys fs.FS, name, dst string) error {
+	in, err := fsys.Open(name)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	defer in.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", filepath.Dir(dst), err)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", dst, err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("writing %s: %w", dst, err)
+	}
+	return out.Close()
+}

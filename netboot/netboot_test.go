@@ -1,0 +1,113 @@
+package netboot
+
+import (
+	"bytes"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sharecd/sharecd/assets"
+)
+
+// labMedium is the lab ISO's real isolinux menus with stand-in kernel and initrd files.
+const labMedium = "testdata/debian-live-lab"
+
+func TestDescribe(t *testing.T) {
+	d, err := Describe(labMedium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Family != "live-boot" || d.Kind != "dir" || d.Menu != "isolinux/isolinux.cfg" {
+		t.Errorf("got %+v", d)
+	}
+	var defaults []string
+	for _, e := range d.Entries {
+		if e.Default {
+			defaults = append(defaults, e.Label)
+		}
+	}
+	if len(d.Entries) < 2 || len(defaults) != 1 || defaults[0] != "live-amd64" {
+		t.Errorf("entries %+v, defaults %v", d.Entries, defaults)
+	}
+	if _, err := Describe("testdata-that-does-not-exist"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing source: %v", err)
+	}
+}
+
+func TestWriteBootTree(t *testing.T) {
+	dir := t.TempDir()
+	files, err := WriteBootTree(labMedium, dir, netip.MustParseAddr("192.0.2.7"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"pxelinux.0", "ldlinux.c32", "menu.c32", "pxelinux.cfg/default", "live/vmlinuz", "live/initrd.img"} {
+		if !strings.Contains(strings.Join(files, " "), want) {
+			t.Errorf("boot tree lacks %s: %v", want, files)
+		}
+	}
+	menu, _ := os.ReadFile(filepath.Join(dir, "pxelinux.cfg", "default"))
+	for _, want := range []string{"boot=live netboot=nfs nfsroot=192.0.2.7:/sharecd", "timeout 50", "ipappend 2"} {
+		if !bytes.Contains(menu, []byte(want)) {
+			t.Errorf("menu lacks %q:\n%s", want, menu)
+		}
+	}
+	// The loader is ours, never the medium's isolinux copy of another syslinux build.
+	got, _ := os.ReadFile(filepath.Join(dir, "pxelinux.0"))
+	want, _ := fs.ReadFile(assets.BIOS(), "pxelinux.0")
+	if !bytes.Equal(got, want) {
+		t.Error("pxelinux.0 is not the embedded loader")
+	}
+	got, _ = os.ReadFile(filepath.Join(dir, "ldlinux.c32"))
+	want, _ = fs.ReadFile(assets.BIOS(), "ldlinux.c32")
+	if !bytes.Equal(got, want) {
+		t.Error("ldlinux.c32 is the medium's, not the one built with pxelinux.0")
+	}
+}
+
+func TestTrackerReportsEachStageOnce(t *testing.T) {
+	var got []string
+	mac, _ := net.ParseMAC("52:54:00:12:34:56")
+	ip := netip.MustParseAddr("10.0.0.50")
+	tr := newTracker(func(e Event) { got = append(got, e.MAC.String()+" "+string(e.Stage)+" "+e.Detail) }, nil)
+	tr.report(mac, netip.Addr{}, StageOffered, "pxelinux.0")
+	tr.report(mac, netip.Addr{}, StageOffered, "pxelinux.0") // DHCP retry
+	tr.report(mac, ip, StageOffered, "pxelinux.0")           // 4011 ACK, now with the IP
+	tr.report(nil, ip, StageLoader, "pxelinux.0")            // TFTP knows only the IP
+	tr.report(nil, ip, StageKernel, "live/vmlinuz")
+	tr.report(nil, ip, StageKernel, "live/vmlinuz") // OVMF's size probe, then the download
+	tr.report(nil, ip, StageInitrd, "live/initrd.img")
+	want := []string{
+		"52:54:00:12:34:56 offered pxelinux.0",
+		"52:54:00:12:34:56 loader pxelinux.0",
+		"52:54:00:12:34:56 kernel live/vmlinuz",
+		"52:54:00:12:34:56 initrd live/initrd.img",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestPortErrorNamesTheHolder(t *testing.T) {
+	held, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	port := held.LocalAddr().(*net.UDPAddr).Port
+	_, err = net.ListenPacket("udp4", held.LocalAddr().String())
+	if err == nil {
+		t.Fatal("second bind succeeded")
+	}
+	msg := portError("udp", port, "TFTP", err).Error()
+	self := filepath.Base(os.Args[0])
+	if len(self) > 15 { // comm is cut to 15 bytes
+		self = self[:15]
+	}
+	if !strings.Contains(msg, "TFTP port udp/") || !strings.Contains(msg, self+" (pid ") {
+		t.Errorf("message %q does not name the port and %s", msg, self)
+	}
+}
