@@ -75,17 +75,20 @@ func TestBIOSClientBootsLiveSystem(t *testing.T) {
 		subnet string
 		// serve returns the command line run in the server namespace.
 		serve func(dir string) []string
+		// restart stops and restarts sharecd while the client runs from its NFS root: NFS file
+		// handles must stay valid across restarts so the client carries on.
+		restart bool
 	}{
 		{"iso-file", "10.77.1", func(string) []string {
 			return []string{bin, "--share", "--source", iso, "--iface", "s0", "--menu-timeout", "2", "--debug"}
-		}},
+		}, true},
 		// The medium as a live system has it: a directory tree. This kernel has no iso9660
 		// driver to loop-mount the ISO, so xorriso copies the tree out with its Rock Ridge
 		// names, modes and links.
 		{"directory", "10.77.2", func(dir string) []string {
 			return []string{"sh", "-c", `xorriso -osirrox on -indev "$2" -extract / "$1" >/dev/null 2>&1 && exec "$3" --share --source "$1" --iface s0 --menu-timeout 2 --debug`,
 				"sh", filepath.Join(dir, "medium"), iso, bin}
-		}},
+		}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -103,15 +106,30 @@ func TestBIOSClientBootsLiveSystem(t *testing.T) {
 
 			ctx, cancel = context.WithTimeout(context.Background(), 15*time.Minute)
 			defer cancel()
+			firstLog := serverLog
+			if tc.restart {
+				if err := waitFor(ctx, serverLog, "client running"); err != nil {
+					t.Fatalf("client never read its root: %v\n%s\n%s", err, tail(serial, 30), tail(serverLog, 30))
+				}
+				time.Sleep(5 * time.Second) // let the client get well into reading the squashfs
+				if err := stop(srv, syscall.SIGTERM, 15*time.Second); err != nil {
+					t.Fatalf("sharecd on SIGTERM: %v\n%s", err, tail(serverLog, 20))
+				}
+				srv = l.start(l.server, "sharecd-restarted.log", tc.serve(l.dir)...)
+				serverLog = filepath.Join(l.dir, "sharecd-restarted.log")
+			}
 			if err := waitFor(ctx, serial, "login:"); err != nil {
 				t.Fatalf("client did not reach login: %v\n--- serial (artefacts in %s) ---\n%s\n--- sharecd ---\n%s",
 					err, l.dir, tail(serial, 40), tail(serverLog, 40))
 			}
-			logText, _ := os.ReadFile(serverLog)
+			logText, _ := os.ReadFile(firstLog)
 			for _, stage := range []string{"client offered", "client loader", "client kernel", "client initrd", `"client root mounted"`} {
 				if !strings.Contains(string(logText), strings.Trim(stage, `"`)) {
 					t.Errorf("server log lacks the %q stage", stage)
 				}
+			}
+			if restarted, _ := os.ReadFile(serverLog); tc.restart && !strings.Contains(string(restarted), "client running") {
+				t.Errorf("the client did not read from the restarted sharecd:\n%s", tail(serverLog, 20))
 			}
 			if err := stop(srv, syscall.SIGTERM, 15*time.Second); err != nil {
 				t.Errorf("sharecd on SIGTERM: %v\n%s", err, tail(serverLog, 20))

@@ -67,6 +67,12 @@ func FuzzRPCRecord(f *testing.F) {
 			if cap(rec) > 2*len(data)+64 {
 				t.Fatalf("record buffer %d bytes from %d input bytes", cap(rec), len(data))
 			}
+			if job := in.readCall(rec, peer); job != nil {
+				if reply := job(); len(reply) > maxRead+512 {
+					t.Fatalf("READ reply of %d bytes", len(reply))
+				}
+				continue
+			}
 			reply, pass := in.dispatch(rec, peer)
 			if reply != nil && pass {
 				t.Fatal("both answered and passed on")

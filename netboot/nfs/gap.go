@@ -388,6 +388,7 @@ type gapConn struct {
 
 	// Write side. wlock is held for a whole record.
 	wlock     chan struct{}
+	reads     chan struct{} // READs in flight
 	closed    chan struct{}
 	closeOnce sync.Once
 
@@ -409,6 +410,7 @@ func newGapConn(c net.Conn, in *instance, peer netip.Addr) *gapConn {
 		peer:   peer,
 		br:     bufio.NewReaderSize(c, 64<<10),
 		wlock:  make(chan struct{}, 1),
+		reads:  make(chan struct{}, maxReadsInFlight),
 		closed: make(chan struct{}),
 	}
 }
@@ -439,6 +441,12 @@ func (c *gapConn) Read(p []byte) (int, error) {
 		} else {
 			c.buf = nil // don't keep a large WRITE's buffer
 		}
+		if job := c.in.readCall(rec, c.peer); job != nil {
+			if err := c.readAsync(job); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		reply, pass := c.in.dispatch(rec, c.peer)
 		if reply != nil {
 			if err := c.writeRecord(reply); err != nil {
@@ -459,6 +467,23 @@ func (c *gapConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// readAsync runs a READ job beside the connection's other calls, at most
+// maxReadsInFlight at once; the job's buffer is its own, so rec may be reused.
+func (c *gapConn) readAsync(job func() []byte) error {
+	select {
+	case c.reads <- struct{}{}:
+	case <-c.closed:
+		return errConnClosed
+	}
+	go func() {
+		defer func() { <-c.reads }()
+		if err := c.writeRecord(job()); err != nil {
+			_ = c.Close()
+		}
+	}()
+	return nil
+}
+
 func (c *gapConn) lock() error {
 	select {
 	case c.wlock <- struct{}{}:
@@ -472,14 +497,15 @@ func (c *gapConn) unlock() { <-c.wlock }
 
 // writeRecord sends one of our replies as a single-fragment record.
 func (c *gapConn) writeRecord(msg []byte) error {
-	b := make([]byte, 4, 4+len(msg))
-	binary.BigEndian.PutUint32(b, 1<<31|uint32(len(msg)))
-	b = append(b, msg...)
+	var mark [4]byte
+	binary.BigEndian.PutUint32(mark[:], 1<<31|uint32(len(msg)))
 	if err := c.lock(); err != nil {
 		return err
 	}
 	defer c.unlock()
-	_, err := c.Conn.Write(b)
+	// writev of mark and message: a READ reply of up to 1 MiB is not copied again.
+	bufs := net.Buffers{mark[:], msg}
+	_, err := bufs.WriteTo(c.Conn)
 	return err
 }
 

@@ -1,0 +1,129 @@
+package nfs
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"io/fs"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// failingFS makes reads of one file fail past an offset, like a scratched disc.
+type failingFS struct {
+	fs.FS
+	name string
+	from int64
+}
+
+func (f failingFS) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil || name != f.name {
+		return file, err
+	}
+	return &failingFile{File: file, ra: file.(io.ReaderAt), from: f.from}, nil
+}
+
+func (f failingFS) Stat(name string) (fs.FileInfo, error) { return fs.Stat(f.FS, name) }
+func (f failingFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	return fs.ReadDir(f.FS, name)
+}
+func (f failingFS) ReadLink(name string) (string, error)   { return fs.ReadLink(f.FS, name) }
+func (f failingFS) Lstat(name string) (fs.FileInfo, error) { return fs.Lstat(f.FS, name) }
+
+type failingFile struct {
+	fs.File
+	ra   io.ReaderAt
+	from int64
+}
+
+func (f *failingFile) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.from {
+		return 0, &fs.PathError{Op: "read", Path: "medium", Err: syscall.EIO}
+	}
+	return f.ra.ReadAt(p, off)
+}
+
+// TestReadErrorIsNFS3ERR_IO: a medium that fails to read gives the client an I/O error for that
+// READ, and the server goes on answering.
+func TestReadErrorIsNFS3ERR_IO(t *testing.T) {
+	_, fsys := medium(t, 1<<20)
+	s := &Server{FS: failingFS{FS: fsys, name: bigName, from: 64 << 10}, Export: "/sharecd"}
+	c := dial(t, serve(t, s))
+	_, root := c.mount("/sharecd")
+	fh := c.walk(root, bigName)
+	want := pattern(1 << 20)
+
+	if st, data, _ := c.read(fh, 0, 32<<10); st != 0 || !bytes.Equal(data, want[:32<<10]) {
+		t.Fatalf("good READ: status %d, %d bytes", st, len(data))
+	}
+	if st, _, _ := c.read(fh, 512<<10, 32<<10); st != nfs3ErrIO {
+		t.Fatalf("READ of a failing area: status %d, want NFS3ERR_IO", st)
+	}
+	if st, data, _ := c.read(fh, 4096, 4096); st != 0 || !bytes.Equal(data, want[4096:8192]) {
+		t.Fatalf("READ after the failure: status %d, %d bytes", st, len(data))
+	}
+}
+
+// TestPipelinedReads sends many READs before reading any reply, as the Linux client does with
+// read-ahead, and checks every reply by xid: the fast path answers them concurrently and out of
+// order.
+func TestPipelinedReads(t *testing.T) {
+	const size = 4 << 20
+	s, _ := newServer(t, size)
+	c := dial(t, serve(t, s))
+	_, root := c.mount("/sharecd")
+	fh := c.walk(root, bigName)
+	want := pattern(size)
+
+	const n, chunk = 64, 64 << 10
+	var batch []byte
+	for i := 0; i < n; i++ {
+		off := uint64(i * chunk)
+		m := callMsg(uint32(1000+i), rpcVersion, progNFS, 3, nfsRead, xdrArgs(func(w *xdrWriter) {
+			w.opaque(fh)
+			w.u32(uint32(off >> 32))
+			w.u32(uint32(off))
+			w.u32(chunk)
+		}))
+		batch = binary.BigEndian.AppendUint32(batch, 1<<31|uint32(len(m)))
+		batch = append(batch, m...)
+	}
+	if _, err := c.c.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint32]bool{}
+	for range n {
+		_ = c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		rec, err := readRecord(c.br, nil, 2<<20)
+		if err != nil {
+			t.Fatalf("pipelined replies: %v", err)
+		}
+		r := xdrReader{b: rec}
+		xid := r.u32()
+		idx := int(xid) - 1000
+		if idx < 0 || idx >= n || seen[xid] {
+			t.Fatalf("unexpected reply xid %d", xid)
+		}
+		seen[xid] = true
+		r.u32()       // REPLY
+		r.u32()       // MSG_ACCEPTED
+		r.u32()       // verifier flavor
+		r.opaque(400) // verifier
+		if st := r.u32(); st != acceptSuccess {
+			t.Fatalf("READ %d: accept_stat %d", idx, st)
+		}
+		if st := r.u32(); st != 0 {
+			t.Fatalf("READ %d: status %d", idx, st)
+		}
+		if r.u32() == 1 {
+			readFattr(&r)
+		}
+		r.u32() // count
+		r.u32() // eof
+		if data := r.opaque(1 << 30); !bytes.Equal(data, want[idx*chunk:(idx+1)*chunk]) {
+			t.Fatalf("READ %d: wrong data", idx)
+		}
+	}
+}
