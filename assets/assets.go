@@ -3,11 +3,14 @@
 package assets
 
 import (
+	"bytes"
 	"embed"
+	"fmt"
 	"io/fs"
+	"net/netip"
 )
 
-//go:embed syslinux
+//go:embed syslinux grub-efi
 var files embed.FS
 
 // BIOS is the BIOS network loader: pxelinux.0 with the ldlinux.c32 and COM32 modules built with
@@ -18,4 +21,35 @@ func BIOS() fs.FS {
 		panic(err) // the folder is embedded above; this cannot fail at run time
 	}
 	return sub
+}
+
+// uefiPlaceholder is the prefix update-grub-efi.sh builds the UEFI loader with: the longest
+// dotted quad, so that any real address fits in its place.
+const uefiPlaceholder = "(tftp,255.255.255.255)/grub"
+
+// UEFIx64 returns the x86-64 UEFI network loader (GRUB 2 from Debian's grub-efi-amd64-bin, built
+// by update-grub-efi.sh) with its prefix set to "(tftp,server)/grub": it reads grub.cfg from
+// /grub/grub.cfg on server and resolves the menu's absolute paths (/live/vmlinuz) there.
+//
+// The server is written into the image because GRUB 2.06 would otherwise take it from the router's
+// DHCPACK, not from our proxy offer (netboot-facts §7). The image is unsigned: it boots only with
+// Secure Boot off.
+func UEFIx64(server netip.Addr) ([]byte, error) {
+	server = server.Unmap()
+	if !server.Is4() || server.IsUnspecified() {
+		return nil, fmt.Errorf("UEFI loader: server %v is not an IPv4 address", server)
+	}
+	img, err := files.ReadFile("grub-efi/grubx64.efi")
+	if err != nil {
+		return nil, err
+	}
+	ph := []byte(uefiPlaceholder + "\x00")
+	at := bytes.Index(img, ph)
+	if at < 0 || bytes.Index(img[at+1:], ph) >= 0 {
+		return nil, fmt.Errorf("UEFI loader: prefix placeholder %q not found exactly once", uefiPlaceholder)
+	}
+	prefix := "(tftp," + server.String() + ")/grub"
+	// The placeholder is the longest possible prefix: the rest of its room becomes NULs.
+	copy(img[at:at+len(ph)], append([]byte(prefix), make([]byte, len(ph)-len(prefix))...))
+	return img, nil
 }

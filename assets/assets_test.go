@@ -3,6 +3,7 @@ package assets
 import (
 	"bytes"
 	"io/fs"
+	"net/netip"
 	"testing"
 )
 
@@ -24,5 +25,33 @@ func TestBIOSHasMatchingLoaderAndModules(t *testing.T) {
 	}
 	if px, _ := fs.ReadFile(BIOS(), "pxelinux.0"); !bytes.Contains(px, []byte("PXELINUX ")) {
 		t.Error("pxelinux.0 is not PXELINUX")
+	}
+}
+
+func TestUEFIx64PrefixPatched(t *testing.T) {
+	img, err := UEFIx64(netip.MustParseAddr("10.77.5.2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, _ := files.ReadFile("grub-efi/grubx64.efi")
+	if len(img) != len(orig) || !bytes.HasPrefix(img, []byte("MZ")) {
+		t.Fatalf("image is %d bytes (want %d) or not a PE file", len(img), len(orig))
+	}
+	want := []byte("(tftp,10.77.5.2)/grub\x00\x00\x00\x00\x00\x00\x00")
+	if !bytes.Contains(img, want) || bytes.Contains(img, []byte(uefiPlaceholder)) {
+		t.Error("prefix not replaced in place")
+	}
+	if again, _ := UEFIx64(netip.MustParseAddr("192.168.1.1")); !bytes.Contains(again, []byte("(tftp,192.168.1.1)/grub\x00")) {
+		t.Error("the embedded image was modified by the first call")
+	}
+	for _, bad := range []netip.Addr{{}, netip.MustParseAddr("fe80::1"), netip.IPv4Unspecified()} {
+		if _, err := UEFIx64(bad); err == nil {
+			t.Errorf("UEFIx64(%v): no error", bad)
+		}
+	}
+	for _, name := range []string{"grub-efi/GPL-3", "grub-efi/COPYRIGHT", "grub-efi/VERSION"} {
+		if _, err := files.ReadFile(name); err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -69,6 +69,9 @@ func TestBIOSClientBootsLiveSystem(t *testing.T) {
 	need(t)
 	iso := liveISO(t)
 	bin := sharecd(t)
+	// Parallel with the UEFI boot (uefi_test.go) once the ISO and the binary exist: top-level
+	// tests that are not parallel would make it wait for these boots to end.
+	t.Parallel()
 
 	cases := []struct {
 		name   string

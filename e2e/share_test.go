@@ -26,6 +26,15 @@ func (l *lab) clientNS(addr string) string {
 	return ns
 }
 
+// runIn runs a command in a namespace with stdin.
+func (l *lab) runIn(ns, stdin string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	return cmd.CombinedOutput()
+}
+
 func (l *lab) run(ns string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -44,6 +53,7 @@ func TestShareServesAndLeavesNothing(t *testing.T) {
 	iso := liveISO(t)
 	bin := sharecd(t)
 	l := newLab(t, "10.77.3")
+	l.startRouter() // auto DHCP mode shares only next to the LAN's own DHCP server
 	cl := l.clientNS("10.77.3.50/24")
 
 	srv := l.start(l.server, "sharecd.log", bin, "--share", "--source", iso, "--iface", "s0", "--debug")

@@ -25,18 +25,22 @@ var ErrChooseIface = errors.New("several interfaces could be shared on")
 
 // LookupIface checks that the named interface exists, is up, has a link and an IPv4 address.
 // An empty name picks the only interface that qualifies.
-func LookupIface(name string) (Iface, error) {
+func LookupIface(name string) (Iface, error) { return lookupIface(name, true) }
+
+// lookupIface is LookupIface; with needAddr false an interface without IPv4 qualifies too (its
+// Addr is then zero), for full DHCP mode, which gives it an address.
+func lookupIface(name string, needAddr bool) (Iface, error) {
 	if name == "" {
-		return pickIface()
+		return pickIface(needAddr)
 	}
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		return Iface{}, fmt.Errorf("interface %s not found (interfaces here: %s)", name, strings.Join(ifaceNames(), ", "))
 	}
-	return usable(link)
+	return usable(link, needAddr)
 }
 
-func usable(link netlink.Link) (Iface, error) {
+func usable(link netlink.Link, needAddr bool) (Iface, error) {
 	a := link.Attrs()
 	if a.Flags&net.FlagLoopback != 0 {
 		return Iface{}, fmt.Errorf("interface %s is the loopback interface; name the LAN interface with --iface", a.Name)
@@ -59,17 +63,24 @@ func usable(link netlink.Link) (Iface, error) {
 		ones, _ := ad.Mask.Size()
 		return Iface{Name: a.Name, Index: a.Index, MAC: a.HardwareAddr, Addr: netip.PrefixFrom(ip, ones)}, nil
 	}
-	return Iface{}, fmt.Errorf("interface %s has no IPv4 address (is it connected to the LAN?)", a.Name)
+	if !needAddr {
+		return Iface{Name: a.Name, Index: a.Index, MAC: a.HardwareAddr}, nil
+	}
+	return Iface{}, fmt.Errorf("interface %s has no IPv4 address (is it connected to the LAN? "+
+		"on a network without a DHCP server, --dhcp-mode full gives it one)", a.Name)
 }
 
-func pickIface() (Iface, error) {
+// pickIface picks the only usable interface; among several, the one the default route goes
+// through, if exactly one does. Otherwise it lists them: guessing wrong would answer DHCP on
+// the wrong network (iVentoy's ventoy/PXE#87).
+func pickIface(needAddr bool) (Iface, error) {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return Iface{}, fmt.Errorf("listing interfaces: %w", err)
 	}
 	var found []Iface
 	for _, l := range links {
-		if ifc, err := usable(l); err == nil {
+		if ifc, err := usable(l, needAddr); err == nil {
 			found = append(found, ifc)
 		}
 	}
@@ -78,6 +89,20 @@ func pickIface() (Iface, error) {
 		return Iface{}, errors.New("no interface is up with an IPv4 address; connect to the LAN or name one with --iface")
 	case 1:
 		return found[0], nil
+	}
+	if routes, err := netlink.RouteList(nil, netlink.FAMILY_V4); err == nil {
+		var def []Iface
+		for _, f := range found {
+			for _, r := range routes {
+				if r.LinkIndex == f.Index && (r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask)) {
+					def = append(def, f)
+					break
+				}
+			}
+		}
+		if len(def) == 1 {
+			return def[0], nil
+		}
 	}
 	var names []string
 	for _, f := range found {
@@ -109,4 +134,9 @@ func macOf(ifindex int, ip netip.Addr) net.HardwareAddr {
 		}
 	}
 	return nil
+}
+
+func isZeroMask(m net.IPMask) bool {
+	ones, _ := m.Size()
+	return ones == 0
 }

@@ -16,14 +16,15 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
-	"github.com/insomniacslk/dhcp/iana"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sharecd/sharecd/assets"
 	"github.com/sharecd/sharecd/netboot/bootmenu"
 	"github.com/sharecd/sharecd/netboot/dhcp"
 	"github.com/sharecd/sharecd/netboot/medium"
+	"github.com/sharecd/sharecd/netboot/netcheck"
 	"github.com/sharecd/sharecd/netboot/nfs"
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
@@ -48,14 +49,32 @@ type Share struct {
 	Allow       []netip.Prefix // clients served besides the interface's own subnet
 	Log         *slog.Logger
 	OnEvent     func(Event) // each client's progress; nil = log only
+
+	// DHCPMode is how the share takes part in DHCP ("" = DHCPAuto); see Decide.
+	DHCPMode DHCPMode
+	// NoFirewallChanges leaves the host firewall alone and only logs what would block clients.
+	NoFirewallChanges bool
+	// FullAddr is the address full mode gives an interface without IPv4; zero = DefaultFullAddr.
+	FullAddr netip.Prefix
+	// LeaseFile keeps full mode's leases; "" = $STATE_DIRECTORY or /var/lib/sharecd.
+	LeaseFile string
+	// CheckWait is how long the LAN check listens (0 = CheckWait); WatchEvery how often full
+	// mode looks for a new DHCP server (0 = 30 s).
+	CheckWait, WatchEvery time.Duration
 }
 
 // Plan is what a share will serve, worked out before any socket is opened.
 type Plan struct {
-	Iface  Iface
+	Iface   Iface
+	AddAddr bool // full mode: Serve gives Iface its Addr and takes it away again
+	DHCP    DHCPMode
+	Report  *netcheck.Report // the LAN check Decide ran, if any
+
 	Medium *medium.Medium
 	Family bootmenu.Family
 	Menu   *bootmenu.Menu // rewritten for the network
+	// UEFIMenu is the menu UEFI clients get: the medium's GRUB menu, else Menu's source, rewritten.
+	UEFIMenu *bootmenu.Menu
 
 	Tree  fs.FS    // the TFTP root: generated menus over the loaders over the medium
 	Files []string // every file of Tree a client may boot with: loaders, menus, kernels, initrds
@@ -103,7 +122,7 @@ func (s *Share) prepare(med *medium.Medium) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	ifc, err := LookupIface(s.Iface)
+	ifc, addAddr, err := s.lookupIface()
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +130,7 @@ func (s *Share) prepare(med *medium.Medium) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Iface = ifc
+	p.Iface, p.AddAddr = ifc, addAddr
 	return p, nil
 }
 
@@ -145,12 +164,16 @@ func (src *source) plan(server netip.Addr, timeout int) (*Plan, error) {
 		return nil, fmt.Errorf("rewriting %s for a network boot: %w", src.menuPath, err)
 	}
 	generated := tftp.Files{"pxelinux.cfg/default": bootmenu.RenderPxelinux(netMenu)}
+	uefiMenu, err := src.uefi(server, timeout, generated)
+	if err != nil {
+		return nil, err
+	}
 	loaderNames := append([]string{BIOSLoader}, bootmenu.Modules(netMenu)...)
 	files := append([]string{}, loaderNames...)
 	for name := range generated {
 		files = append(files, name)
 	}
-	kernels, initrds := bootFiles(netMenu)
+	kernels, initrds := bootFiles(netMenu, uefiMenu)
 	for _, set := range []map[string]bool{kernels, initrds} {
 		for name := range set {
 			files = append(files, name)
@@ -158,7 +181,7 @@ func (src *source) plan(server netip.Addr, timeout int) (*Plan, error) {
 	}
 	slices.Sort(files)
 	return &Plan{
-		Medium: src.med, Family: src.fam, Menu: netMenu,
+		Medium: src.med, Family: src.fam, Menu: netMenu, UEFIMenu: uefiMenu,
 		Tree:  tftp.Overlay{generated, tftp.Only(assets.BIOS(), loaderNames...), src.med.FS},
 		Files: slices.Compact(files),
 	}, nil
@@ -171,6 +194,9 @@ func (s *Share) Run(ctx context.Context) error {
 		return err
 	}
 	defer p.Medium.Close()
+	if err := s.Decide(ctx, p); err != nil {
+		return err
+	}
 	return s.Serve(ctx, p, DefaultPorts)
 }
 
@@ -201,18 +227,24 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		}
 	}, func(a netip.Addr) net.HardwareAddr { return macOf(p.Iface.Index, a) })
 
+	removeAddr, err := addAddr(p, log)
+	if err != nil {
+		return err
+	}
+	defer removeAddr()
 	var socks closers
 	defer socks.closeAll()
-	c67, err := dhcp.Listen(p.Iface.Name, ports.DHCP)
-	if err != nil {
-		return portError("udp", ports.DHCP, "proxy-DHCP", err)
+	var c67, c4011 net.PacketConn
+	if p.DHCP != DHCPOff {
+		if c67, err = dhcp.Listen(p.Iface.Name, ports.DHCP); err != nil {
+			return portError("udp", ports.DHCP, "proxy-DHCP", err)
+		}
+		socks.add(c67)
+		if c4011, err = dhcp.Listen(p.Iface.Name, ports.PXE); err != nil {
+			return portError("udp", ports.PXE, "PXE boot server", err)
+		}
+		socks.add(c4011)
 	}
-	socks.add(c67)
-	c4011, err := dhcp.Listen(p.Iface.Name, ports.PXE)
-	if err != nil {
-		return portError("udp", ports.PXE, "PXE boot server", err)
-	}
-	socks.add(c4011)
 	ctftp, err := net.ListenPacket("udp4", net.JoinHostPort(ip.String(), strconv.Itoa(ports.TFTP)))
 	if err != nil {
 		return portError("udp", ports.TFTP, "TFTP", err)
@@ -234,19 +266,17 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	}
 	socks.add(upm)
 
-	kernels, initrds := bootFiles(p.Menu)
+	kernels, initrds := bootFiles(p.Menu, p.UEFIMenu)
 	proxy := &dhcp.Proxy{
 		ServerIP: ip.AsSlice(),
-		BootFile: func(arch iana.Arch) (string, bool) {
-			if arch == iana.INTEL_X86PC {
-				return BIOSLoader, true
-			}
-			return "", false
-		},
-		Log: log.With("server", "dhcp"),
+		BootFile: bootFileFor,
+		Log:      log.With("server", "dhcp"),
 		OnEvent: func(e dhcp.Event) {
 			ip, _ := netip.AddrFromSlice(e.IP.To4())
 			tr.report(e.MAC, ip, StageOffered, e.BootFile)
+			if e.Kind == dhcp.EventOffer {
+				logChain(log, e)
+			}
 		},
 	}
 	tftpSrv := &tftp.Server{
@@ -255,9 +285,9 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		Log:   log.With("server", "tftp"),
 		OnStart: func(t tftp.Transfer) {
 			switch {
-			case t.File == BIOSLoader:
+			case t.File == BIOSLoader, t.File == UEFILoader:
 				tr.report(nil, t.Client, StageLoader, t.File)
-			case path.Dir(t.File) == "pxelinux.cfg":
+			case path.Dir(t.File) == "pxelinux.cfg", t.File == UEFIMenuFile:
 				tr.report(nil, t.Client, StageMenu, t.File)
 			case kernels[t.File]:
 				tr.report(nil, t.Client, StageKernel, t.File)
@@ -282,10 +312,11 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	pm := &nfs.Portmapper{NFSPort: ports.NFS, MountPort: ports.NFS, Log: log.With("server", "portmap")}
 
 	log.Info("sharing", "medium", p.Medium.Source, "family", p.Family, "iface", p.Iface.Name,
-		"server", ip, "boot", BIOSLoader, "nfsroot", ip.String()+":"+Export)
+		"server", ip, "boot", BIOSLoader, "uefi", UEFILoader, "nfsroot", ip.String()+":"+Export)
+	defer s.openFirewall(ctx, p.Iface.Name, ports, log)()
 	g, gctx := errgroup.WithContext(ctx)
 	socks = nil // each server now owns and closes its sockets
-	g.Go(func() error { return proxy.Serve(gctx, c67, c4011) })
+	s.startDHCP(gctx, g, p, proxy, c67, c4011, log, proxy.OnEvent)
 	g.Go(func() error { return tftpSrv.Serve(gctx, ctftp) })
 	g.Go(func() error { return nfsSrv.Serve(gctx, lnfs) })
 	g.Go(func() error { return pm.Serve(gctx, lpm, upm) })
@@ -294,14 +325,19 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	return err
 }
 
-func bootFiles(m *bootmenu.Menu) (kernels, initrds map[string]bool) {
+func bootFiles(menus ...*bootmenu.Menu) (kernels, initrds map[string]bool) {
 	kernels, initrds = map[string]bool{}, map[string]bool{}
-	for _, e := range m.Entries {
-		if e.Kernel != "" {
-			kernels[e.Kernel] = true
+	for _, m := range menus {
+		if m == nil {
+			continue
 		}
-		for _, i := range e.Initrds {
-			initrds[i] = true
+		for _, e := range m.Entries {
+			if e.Kernel != "" {
+				kernels[e.Kernel] = true
+			}
+			for _, i := range e.Initrds {
+				initrds[i] = true
+			}
 		}
 	}
 	return kernels, initrds

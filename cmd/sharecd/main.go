@@ -25,14 +25,25 @@ var version = ""
 const usage = `Share This CD: boot other machines on this LAN from this live system.
 
 Usage:
+  sharecd [--source PATH] [--iface NAME]     open the "Share This CD" window (needs a display)
+  sharecd --tray [--source PATH]             only the tray icon (Start/Stop, Show window, Quit)
   sharecd --share [--source PATH] [--iface NAME] [options]
 
   sharecd --detect [--source PATH] [--json]
+  sharecd --check-dhcp [--iface NAME] [--json]
   sharecd --boot-tree DIR --server-ip IP [--source PATH] [--menu-timeout SECS]
 
   --share              share the medium headless until Ctrl-C or SIGTERM
   --detect             print what would be shared: family, medium, label, boot entries
-  --json               with --detect: the same as JSON, for scripts
+  --check-dhcp         probe the LAN for other DHCP/PXE servers and this host for busy ports;
+                       exit 0 when proxy mode is safe
+  --json               with --detect or --check-dhcp: the same as JSON, for scripts
+  --dhcp-mode MODE     auto (default): proxy-DHCP next to the LAN's DHCP server, refused when
+                       another PXE server or no DHCP server answers; proxy: proxy-DHCP whatever
+                       the check finds; full: sharecd's own DHCP server for a network without
+                       one (gives the interface 192.168.77.1/24 if it has no IPv4); off: no DHCP,
+                       point your own DHCP server at this machine
+  --lease-file PATH    where full mode keeps its leases (default /var/lib/sharecd/leases-IFACE.json)
   --boot-tree DIR      write the TFTP tree (loaders, network menus, kernels, initrds) into DIR
                        for your own TFTP/DHCP servers, and exit
   --server-ip IP       with --boot-tree: the address clients reach this machine's NFS export at
@@ -41,6 +52,9 @@ Usage:
   --iface NAME         the LAN interface to serve on (default: the only one that is up with IPv4)
   --menu-timeout SECS  seconds before clients boot the default entry (default 10)
   --allow CIDR         also serve clients from this network (repeatable)
+  --no-firewall-changes
+                       leave this host's firewall alone; only say what would block clients
+                       (by default sharecd lets its clients through while it shares)
   --debug              also log why packets were ignored
   --version            print the version and exit
   --help               this help
@@ -69,7 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.SetOutput(io.Discard)
 	var (
 		share, showVersion, debugLog bool
-		detect, asJSON               bool
+		detect, asJSON, checkDHCP    bool
+		dhcpMode                     string
 		bootTree, serverIP           string
 		s                            netboot.Share
 		allow                        prefixes
@@ -79,10 +94,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&s.Iface, "iface", "", "")
 	fl.IntVar(&s.MenuTimeout, "menu-timeout", 10, "")
 	fl.Var(&allow, "allow", "")
+	fl.BoolVar(&s.NoFirewallChanges, "no-firewall-changes", false, "")
 	fl.BoolVar(&debugLog, "debug", false, "")
 	fl.BoolVar(&showVersion, "version", false, "")
+	tray := fl.Bool("tray", false, "")
 	fl.BoolVar(&detect, "detect", false, "")
 	fl.BoolVar(&asJSON, "json", false, "")
+	fl.BoolVar(&checkDHCP, "check-dhcp", false, "")
+	fl.StringVar(&dhcpMode, "dhcp-mode", "auto", "")
+	fl.StringVar(&s.LeaseFile, "lease-file", "", "")
 	fl.StringVar(&bootTree, "boot-tree", "", "")
 	fl.StringVar(&serverIP, "server-ip", "", "")
 	if err := fl.Parse(args); err != nil {
@@ -103,9 +123,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case detect:
 		return runDetect(s.Source, asJSON, stdout, stderr)
+	case checkDHCP:
+		return runCheckDHCP(s.Iface, asJSON, stdout, stderr)
 	case bootTree != "":
 		return runBootTree(s.Source, bootTree, serverIP, s.MenuTimeout, stdout, stderr)
-	case !share:
+	case !share && !*tray && !hasDisplay():
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
@@ -114,6 +136,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	s.Allow = allow
+	mode, err := netboot.ParseDHCPMode(dhcpMode)
+	if err != nil {
+		fmt.Fprintf(stderr, "sharecd: --dhcp-mode: %v\n", err)
+		return 2
+	}
+	s.DHCPMode = mode
 
 	level := slog.LevelInfo
 	if debugLog {
@@ -123,6 +151,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if !share {
+		return runGUI(ctx, s, *tray, stderr) // gui.go: the window, or only the tray with --tray
+	}
 	if err := s.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "sharecd:", oneLine(err))
 		return 1
@@ -143,4 +174,9 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// hasDisplay tells whether a window can open: without one, plain `sharecd` prints its usage.
+func hasDisplay() bool {
+	return os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != ""
 }

@@ -123,7 +123,7 @@ func (m *Menu) DefaultEntry() *Entry {
 var (
 	// ErrNoMenu: the medium has no boot menu this package can read. It wraps
 	// fs.ErrNotExist so "nothing there" checks keep working.
-	ErrNoMenu = fmt.Errorf("no isolinux/syslinux boot menu found: %w", fs.ErrNotExist)
+	ErrNoMenu = fmt.Errorf("no isolinux/syslinux or GRUB boot menu found: %w", fs.ErrNotExist)
 	// ErrUnsupportedFamily: the live system's family has no NFS rewrite yet.
 	ErrUnsupportedFamily = errors.New("unsupported live system family")
 	// ErrNoLinuxEntry: the menu has no entry that boots the live system.
@@ -148,9 +148,11 @@ var syslinuxConfigs = [...]string{
 	"boot/syslinux/archiso_sys.cfg",
 }
 
-// Find locates the medium's isolinux/syslinux configuration, parses it with
-// its includes and returns the menu and the path of the file it started from.
-// The first candidate that yields at least one entry wins. ErrNoMenu if none.
+// Find locates the medium's BIOS boot menu: its isolinux/syslinux
+// configuration, parsed with its includes, or else its GRUB menu read for a
+// PC (FindGrub with GrubPC). It returns the menu and the path of the file it
+// started from. The first candidate that yields at least one entry wins.
+// ErrNoMenu if none.
 func Find(fsys fs.FS) (*Menu, string, error) {
 	var firstErr error
 	for _, name := range syslinuxConfigs {
@@ -167,6 +169,13 @@ func Find(fsys fs.FS) (*Menu, string, error) {
 		if len(m.Entries) > 0 {
 			return m, name, nil
 		}
+	}
+	// GRUB-only media (Ubuntu since 20.10 boots BIOS with GRUB too): the
+	// BIOS menu is their GRUB menu as GRUB shows it on a PC.
+	if m, name, err := FindGrub(fsys, GrubPC); err == nil {
+		return m, name, nil
+	} else if firstErr == nil && !errors.Is(err, ErrNoMenu) {
+		firstErr = err
 	}
 	if firstErr != nil {
 		return nil, "", fmt.Errorf("%w (%w)", ErrNoMenu, firstErr)

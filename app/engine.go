@@ -1,0 +1,208 @@
+// Package app is the desktop face of sharecd: a fyne window and a tray icon that drive the same
+// netboot engine as `sharecd --share`. It runs as the user, never as root; the packaged binary
+// carries the two network capabilities the servers need (see packaging/).
+//
+// The window does no networking itself: everything it needs goes through Engine, so the tests
+// drive every state of the window through a fake.
+package app
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sharecd/sharecd/netboot"
+	"github.com/sharecd/sharecd/netboot/bootmenu"
+	"github.com/sharecd/sharecd/netboot/medium"
+	"github.com/sharecd/sharecd/netboot/netcheck"
+)
+
+// Engine is what the window needs from the engine. NetbootEngine is the real one.
+type Engine interface {
+	// Detect opens the medium at source ("" = the running live medium) and describes it.
+	Detect(source string) (MediumInfo, error)
+	// Interfaces lists the network interfaces a share could serve on, usable or not.
+	Interfaces() ([]IfaceInfo, error)
+	// CheckDHCP looks for other DHCP and PXE servers on the interface's LAN.
+	CheckDHCP(ctx context.Context, iface string) (CheckResult, error)
+	// Share serves the medium on the interface until ctx ends; it returns nil when ctx ended it.
+	Share(ctx context.Context, source, iface string, onEvent func(netboot.Event)) error
+}
+
+// MediumInfo describes the medium the window offers to share.
+type MediumInfo struct {
+	Source string // the path it was opened from
+	Name   string // the volume label or .disk/info line ("Debian live 12 amd64"), else the file name
+	Family string // bootmenu.Family: "live-boot", "casper"; "" = not a supported live system
+	Kind   string // medium.Kind: "dir", "iso", "device"
+}
+
+// IfaceInfo is one network interface as the picker shows it.
+type IfaceInfo struct {
+	Name    string
+	Addr    netip.Prefix // first IPv4 address; invalid when it has none
+	Up      bool         // administratively up
+	Link    bool         // a cable or Wi-Fi link is there
+	Problem string       // why it cannot be shared on, in plain words; "" = usable
+	Default bool         // it carries the default route: the LAN most likely is behind it
+}
+
+// CheckResult is the outcome of the DHCP check in plain words.
+type CheckResult struct {
+	Checked  bool   // false: no check was made (Summary says why)
+	Summary  string // what was found ("Your router 192.168.1.1 hands out addresses.")
+	Mode     string // how sharecd will answer ("proxy-DHCP next to your router")
+	Conflict bool   // another network-boot server answers: clients may boot from it instead
+	Advice   string // what to do about a conflict
+}
+
+// NetbootEngine is the Engine over netboot, the same orchestration `sharecd --share` runs.
+type NetbootEngine struct {
+	// Settings is the template of every share (menu timeout, --allow, DHCP mode, log): main fills
+	// it from the same flags as --share. Source, Iface and OnEvent are set per share.
+	Settings netboot.Share
+}
+
+// Detect implements Engine.
+func (e *NetbootEngine) Detect(source string) (MediumInfo, error) {
+	src := source
+	if src == "" {
+		var err error
+		if src, err = medium.Detect("/"); err != nil {
+			if errors.Is(err, medium.ErrNoLiveMedium) {
+				return MediumInfo{}, ErrNoMedium
+			}
+			return MediumInfo{}, err
+		}
+	}
+	med, err := medium.Open(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return MediumInfo{}, fmt.Errorf("%s does not exist", src)
+	}
+	if err != nil {
+		return MediumInfo{}, err
+	}
+	defer med.Close()
+	info := MediumInfo{Source: src, Name: strings.TrimSpace(med.Label), Kind: string(med.Kind)}
+	if info.Name == "" {
+		info.Name = filepath.Base(src)
+	}
+	menu, _, err := bootmenu.Find(med.FS)
+	if err != nil {
+		return info, fmt.Errorf("%s is not a bootable live medium: %w", src, err)
+	}
+	info.Family = string(bootmenu.DetectFamily(med.FS, menu))
+	return info, nil
+}
+
+// ErrNoMedium: this system did not boot from a live medium and none was chosen.
+var ErrNoMedium = errors.New("no live medium found")
+
+// Interfaces implements Engine. The verdict on each interface is netboot's own (LookupIface), so
+// the window never offers an interface the share would refuse.
+func (e *NetbootEngine) Interfaces() ([]IfaceInfo, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("listing network interfaces: %w", err)
+	}
+	def := defaultRouteIfaces()
+	var out []IfaceInfo
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		info := IfaceInfo{
+			Name:    ifc.Name,
+			Up:      ifc.Flags&net.FlagUp != 0,
+			Link:    ifc.Flags&net.FlagRunning != 0,
+			Default: def[ifc.Name],
+		}
+		if addrs, err := ifc.Addrs(); err == nil {
+			for _, a := range addrs {
+				if pn, ok := a.(*net.IPNet); ok && pn.IP.To4() != nil {
+					ip, _ := netip.AddrFromSlice(pn.IP.To4())
+					ones, _ := pn.Mask.Size()
+					info.Addr = netip.PrefixFrom(ip, ones)
+					break
+				}
+			}
+		}
+		if _, err := netboot.LookupIface(ifc.Name); err != nil {
+			info.Problem = err.Error()
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// defaultRouteIfaces names the interfaces with an IPv4 default route (/proc/net/route has
+// destination 00000000 for it).
+func defaultRouteIfaces() map[string]bool {
+	m := map[string]bool{}
+	f, err := os.Open("/proc/net/route")
+	if err != nil {
+		return m
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fl := strings.Fields(sc.Text())
+		if len(fl) > 2 && fl[1] == "00000000" {
+			m[fl[0]] = true
+		}
+	}
+	return m
+}
+
+// CheckDHCP implements Engine with netboot.CheckDHCP (the same check `sharecd --check-dhcp` and
+// the share's auto mode run) and says what it found in words for people who are not network
+// admins.
+func (e *NetbootEngine) CheckDHCP(ctx context.Context, iface string) (CheckResult, error) {
+	r, err := netboot.CheckDHCP(ctx, iface)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	return checkWords(r), nil
+}
+
+const proxyMode = "proxy-DHCP: your router keeps handing out addresses; this computer only adds the boot information"
+
+// checkWords turns a netcheck.Report into the window's plain words.
+func checkWords(r netcheck.Report) CheckResult {
+	res := CheckResult{Checked: true, Mode: proxyMode}
+	addr := r.AddressServers()
+	switch {
+	case len(r.Local) > 0:
+		res.Conflict = true
+		res.Summary = "On this computer, " + r.Local[0].String() + "."
+		res.Advice = "Stop that program (or the network sharing that started it), then choose the network again."
+	case len(r.PXEServers()) > 0:
+		res.Conflict = true
+		res.Summary = "Another network-boot server already answers here: " + r.PXEServers()[0].Describe() + "."
+		res.Advice = "Machines could boot from either one. Switch the other one's network boot off, " +
+			"or connect this computer and the machines to a switch of their own."
+	case len(addr) == 0:
+		res.Conflict = true
+		res.Mode = ""
+		res.Summary = "No router or DHCP server answered on " + r.Iface + ": the machines would get no address."
+		res.Advice = "Connect this computer to the network with your router. On a switch of its own, " +
+			"run `sudo sharecd --share --dhcp-mode full` to hand out addresses as well."
+	default:
+		res.Summary = "Good: " + addr[0].Describe() + " hands out addresses, and no other network-boot server answered."
+	}
+	return res
+}
+
+// Share implements Engine with netboot.Share.Run, exactly what `sharecd --share` runs.
+func (e *NetbootEngine) Share(ctx context.Context, source, iface string, onEvent func(netboot.Event)) error {
+	s := e.Settings
+	s.Source, s.Iface, s.OnEvent = source, iface, onEvent
+	return s.Run(ctx)
+}

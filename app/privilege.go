@@ -1,0 +1,50 @@
+package app
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Capability bits (linux/capability.h).
+const (
+	capNetBindService = 10
+	capNetRaw         = 13
+)
+
+// MissingPrivilege says, in plain words, why this process cannot open the servers' ports, or ""
+// when it can: it runs as root, or its binary carries cap_net_bind_service and cap_net_raw (the
+// package sets them, see packaging/postinst). The window is never meant to run as root.
+func MissingPrivilege() string {
+	if os.Geteuid() == 0 {
+		return ""
+	}
+	eff, ok := effectiveCaps()
+	if ok && eff&(1<<capNetBindService) != 0 && eff&(1<<capNetRaw) != 0 {
+		return ""
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/usr/bin/sharecd"
+	}
+	return "This program is not allowed to open the network-boot ports. Install it from its package, " +
+		"or give it the two network permissions it needs once with:\n" +
+		"sudo setcap cap_net_bind_service,cap_net_raw+ep " + exe
+}
+
+func effectiveCaps() (uint64, bool) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,730 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/layout"
+	"fyne.io/fyne/v2/storage"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/sharecd/sharecd/netboot"
+)
+
+// Title is the window's and the tray's name.
+const Title = "Share This CD"
+
+// Options are the window's settings; zero values mean "default".
+type Options struct {
+	Source string       // the medium to offer ("" = the running live medium); the user can pick another
+	Iface  string       // preselect this interface ("" = the sensible default)
+	Log    *slog.Logger // nil = discard
+	// Privilege is why sharing cannot open its ports ("" = it can); see MissingPrivilege.
+	Privilege string
+}
+
+// UI is the "Share This CD" window and its tray icon. Every field is touched only on fyne's
+// goroutine: the engine's answers come back through u.do (fyne.Do).
+type UI struct {
+	app  fyne.App
+	eng  Engine
+	opts Options
+	log  *slog.Logger
+	win  fyne.Window
+
+	// do runs a function on fyne's goroutine; tests replace it with a queue they drain.
+	do  func(func())
+	now func() time.Time
+
+	medium    MediumInfo
+	mediumErr error
+	ifaces    []IfaceInfo
+	iface     string // the chosen interface
+	userPick  bool   // the user chose it: the live refresh keeps it
+	check     *CheckResult
+	checkErr  error
+	checkStop context.CancelFunc
+
+	sharing   bool
+	shareStop context.CancelFunc
+	shareGen  int // which share a late answer belongs to
+	server    netip.Prefix
+	clients   map[string]*client
+	order     []string // client keys, first seen first
+
+	tray     *tray
+	quitting bool
+	running  sync.WaitGroup // the share's goroutine: Wait lets main close every socket before exit
+
+	// widgets
+	mediumName   *widget.Label
+	mediumDetail *widget.Label
+	pickISO      *widget.Button
+	ifaceSelect  *widget.Select
+	ifaceDetail  *widget.Label
+	checkLabel   *widget.Label
+	privLabel    *widget.Label
+	shareButton  *widget.Button
+	idleBox      *fyne.Container
+	sharingTitle *widget.Label
+	sharingHelp  *widget.Label
+	stopButton   *widget.Button
+	table        *widget.Table
+	noClients    *widget.Label
+	sharingBox   *fyne.Container
+}
+
+type client struct {
+	mac, ip  string
+	stage    netboot.Stage
+	detail   string
+	files    int
+	lastSeen time.Time
+}
+
+// New builds the window (not shown yet) and starts looking for the medium and the interfaces.
+func New(a fyne.App, eng Engine, opts Options) *UI {
+	u := &UI{app: a, eng: eng, opts: opts, log: opts.Log, do: fyne.Do, now: time.Now, clients: map[string]*client{}}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	u.iface = opts.Iface
+	u.userPick = opts.Iface != ""
+	u.build()
+	return u
+}
+
+// Window is the main window.
+func (u *UI) Window() fyne.Window { return u.win }
+
+// Start runs the first detection and then reads the interfaces again every few seconds while
+// idle, so a cable plugged in shows up on its own. It is separate from New so tests can swap u.do
+// first.
+func (u *UI) Start() {
+	u.detect(u.opts.Source)
+	u.refreshIfaces()
+	go func() {
+		for range time.Tick(3 * time.Second) {
+			u.do(func() {
+				if !u.sharing && !u.quitting {
+					u.refreshIfaces()
+				}
+			})
+		}
+	}()
+}
+
+// Wait waits for a share that is stopping to close its sockets.
+func (u *UI) Wait() { u.running.Wait() }
+
+func (u *UI) build() {
+	u.win = u.app.NewWindow(Title)
+	u.win.SetIcon(Icon)
+
+	u.mediumName = widget.NewLabelWithStyle("Looking for the live medium…", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	u.mediumDetail = widget.NewLabel("")
+	u.mediumDetail.Wrapping = fyne.TextWrapWord
+	u.pickISO = widget.NewButtonWithIcon("Choose an ISO file…", theme.FolderOpenIcon(), u.chooseISO)
+
+	u.ifaceSelect = widget.NewSelect(nil, func(string) {})
+	u.ifaceSelect.PlaceHolder = "Looking for network interfaces…"
+	u.ifaceSelect.OnChanged = u.ifaceChosen
+	u.ifaceDetail = widget.NewLabel("")
+	u.ifaceDetail.Wrapping = fyne.TextWrapWord
+
+	u.checkLabel = widget.NewLabel("")
+	u.checkLabel.Wrapping = fyne.TextWrapWord
+	u.privLabel = widget.NewLabel(u.opts.Privilege)
+	u.privLabel.Wrapping = fyne.TextWrapWord
+	u.privLabel.Importance = widget.DangerImportance
+	if u.opts.Privilege == "" {
+		u.privLabel.Hide()
+	}
+
+	u.shareButton = widget.NewButtonWithIcon("Share this CD", theme.MediaPlayIcon(), u.StartShare)
+	u.shareButton.Importance = widget.HighImportance
+
+	big := container.NewGridWrap(fyne.NewSize(320, 64), u.shareButton)
+	u.idleBox = container.NewVBox(
+		widget.NewCard("", "Live medium", container.NewVBox(u.mediumName, u.mediumDetail, container.NewHBox(u.pickISO))),
+		widget.NewCard("", "Network", container.NewVBox(u.ifaceSelect, u.ifaceDetail, u.checkLabel)),
+		u.privLabel,
+		container.NewCenter(big),
+	)
+
+	u.sharingTitle = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	u.sharingTitle.Wrapping = fyne.TextWrapWord
+	u.sharingHelp = widget.NewLabel("")
+	u.sharingHelp.Wrapping = fyne.TextWrapWord
+	u.stopButton = widget.NewButtonWithIcon("Stop sharing", theme.MediaStopIcon(), u.StopShare)
+	u.stopButton.Importance = widget.DangerImportance
+	u.noClients = widget.NewLabel("No machine has asked yet. Switch one on and choose network boot (PXE) in its boot menu.")
+	u.noClients.Wrapping = fyne.TextWrapWord
+	u.table = u.newTable()
+	u.sharingBox = container.NewBorder(
+		container.NewVBox(u.sharingTitle, u.sharingHelp, u.noClients),
+		container.NewHBox(layout.NewSpacer(), u.stopButton),
+		nil, nil,
+		u.table,
+	)
+	u.sharingBox.Hide()
+
+	u.win.SetContent(container.NewPadded(container.NewStack(container.NewVScroll(u.idleBox), u.sharingBox)))
+	u.win.Resize(fyne.NewSize(720, 520))
+	u.win.SetCloseIntercept(u.closeWindow)
+	u.render()
+}
+
+var columns = []struct {
+	title string
+	width float32
+}{{"Machine (MAC)", 150}, {"Address", 115}, {"Stage", 205}, {"Last file", 130}, {"Last seen", 90}}
+
+func (u *UI) newTable() *widget.Table {
+	t := widget.NewTableWithHeaders(
+		func() (int, int) { return len(u.order), len(columns) },
+		func() fyne.CanvasObject { return widget.NewLabel("") },
+		func(id widget.TableCellID, o fyne.CanvasObject) {
+			if id.Row < 0 || id.Row >= len(u.order) {
+				return
+			}
+			o.(*widget.Label).SetText(u.cell(u.clients[u.order[id.Row]], id.Col))
+		},
+	)
+	t.ShowHeaderColumn = false
+	t.CreateHeader = func() fyne.CanvasObject {
+		return widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	}
+	t.UpdateHeader = func(id widget.TableCellID, o fyne.CanvasObject) {
+		if id.Col >= 0 && id.Col < len(columns) {
+			o.(*widget.Label).SetText(columns[id.Col].title)
+		}
+	}
+	for i, c := range columns {
+		t.SetColumnWidth(i, c.width)
+	}
+	return t
+}
+
+// stageWords is each stage in the words the client list shows.
+var stageWords = map[netboot.Stage]string{
+	netboot.StageOffered: "1/7 got the boot offer",
+	netboot.StageLoader:  "2/7 loading the boot loader",
+	netboot.StageMenu:    "3/7 showing the boot menu",
+	netboot.StageKernel:  "4/7 loading the kernel",
+	netboot.StageInitrd:  "5/7 loading the initrd",
+	netboot.StageMounted: "6/7 mounted this CD",
+	netboot.StageRunning: "7/7 running the live system",
+}
+
+func (u *UI) cell(c *client, col int) string {
+	switch col {
+	case 0:
+		return orDash(c.mac)
+	case 1:
+		return orDash(c.ip)
+	case 2:
+		if w, ok := stageWords[c.stage]; ok {
+			return w
+		}
+		return string(c.stage)
+	case 3:
+		return orDash(c.detail)
+	case 4:
+		return ago(u.now().Sub(c.lastSeen))
+	}
+	return ""
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func ago(d time.Duration) string {
+	switch {
+	case d < 5*time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%d h ago", int(d.Hours()))
+}
+
+// --- the medium ---
+
+func (u *UI) detect(source string) {
+	u.mediumErr = nil
+	u.medium = MediumInfo{}
+	u.mediumName.SetText("Looking for the live medium…")
+	go func() {
+		info, err := u.eng.Detect(source)
+		u.do(func() {
+			u.medium, u.mediumErr = info, err
+			u.render()
+		})
+	}()
+}
+
+func (u *UI) chooseISO() {
+	d := dialog.NewFileOpen(func(r fyne.URIReadCloser, err error) {
+		if err != nil || r == nil {
+			return
+		}
+		path := r.URI().Path()
+		r.Close()
+		u.opts.Source = path
+		u.detect(path)
+	}, u.win)
+	d.SetFilter(storage.NewExtensionFileFilter([]string{".iso", ".ISO"}))
+	d.Show()
+}
+
+// mediumProblem is why the medium cannot be shared, or "".
+func (u *UI) mediumProblem() string {
+	switch {
+	case errors.Is(u.mediumErr, ErrNoMedium):
+		return "This computer did not start from a live CD or USB stick. Choose an ISO file of a live system to share instead."
+	case u.mediumErr != nil:
+		return oneLine(u.mediumErr)
+	case u.medium.Source == "":
+		return "Looking for the live medium…"
+	case u.medium.Family == "":
+		return "This is not a live system this version can share over the network (known: Debian live-boot, Ubuntu casper)."
+	}
+	return ""
+}
+
+func familyWords(f string) string {
+	switch f {
+	case "live-boot":
+		return "Debian-style live system (live-boot)"
+	case "casper":
+		return "Ubuntu-style live system (casper)"
+	}
+	return f
+}
+
+// --- interfaces and the DHCP check ---
+
+// RefreshInterfaces reads the interfaces again; the window calls it every few seconds while it
+// is idle, so a cable plugged in shows up on its own.
+func (u *UI) refreshIfaces() {
+	go func() {
+		list, err := u.eng.Interfaces()
+		u.do(func() {
+			if err != nil {
+				u.ifaceDetail.SetText(oneLine(err))
+				return
+			}
+			u.setIfaces(list)
+		})
+	}()
+}
+
+func (u *UI) setIfaces(list []IfaceInfo) {
+	sort.SliceStable(list, func(i, j int) bool { return rank(list[i]) < rank(list[j]) })
+	u.ifaces = list
+	old := u.iface
+	if !u.userPick || u.find(u.iface) == nil {
+		u.iface = ""
+		if len(list) > 0 && list[0].Problem == "" {
+			u.iface = list[0].Name // the best usable one: rank sorts it first
+		}
+	}
+	opts := make([]string, len(list))
+	sel := ""
+	for i, f := range list {
+		opts[i] = ifaceOption(f)
+		if f.Name == u.iface {
+			sel = opts[i]
+		}
+	}
+	u.ifaceSelect.OnChanged = nil
+	u.ifaceSelect.SetOptions(opts)
+	if sel != "" {
+		u.ifaceSelect.SetSelected(sel)
+	} else {
+		u.ifaceSelect.ClearSelected()
+	}
+	u.ifaceSelect.OnChanged = u.ifaceChosen
+	if len(list) == 0 {
+		u.ifaceSelect.PlaceHolder = "No network interface found"
+	} else {
+		u.ifaceSelect.PlaceHolder = "Choose the network the other machines are on"
+	}
+	u.ifaceSelect.Refresh()
+	if u.iface != old || (u.check == nil && u.checkErr == nil && u.iface != "") {
+		u.runCheck()
+	}
+	u.render()
+}
+
+// rank sorts usable interfaces first, the one with the default route first among them.
+func rank(f IfaceInfo) int {
+	r := 0
+	if f.Problem != "" {
+		r += 2
+	}
+	if !f.Default {
+		r++
+	}
+	return r
+}
+
+func ifaceOption(f IfaceInfo) string {
+	addr := "no IPv4 address"
+	if f.Addr.IsValid() {
+		addr = f.Addr.String()
+	}
+	link := "link up"
+	switch {
+	case !f.Up:
+		link = "down"
+	case !f.Link:
+		link = "no link"
+	}
+	return fmt.Sprintf("%s — %s — %s", f.Name, addr, link)
+}
+
+func (u *UI) find(name string) *IfaceInfo {
+	for i := range u.ifaces {
+		if u.ifaces[i].Name == name {
+			return &u.ifaces[i]
+		}
+	}
+	return nil
+}
+
+func (u *UI) ifaceChosen(opt string) {
+	for _, f := range u.ifaces {
+		if ifaceOption(f) == opt && f.Name != u.iface {
+			u.iface = f.Name
+			u.userPick = true
+			u.runCheck()
+		}
+	}
+	u.render()
+}
+
+func (u *UI) runCheck() {
+	if u.checkStop != nil {
+		u.checkStop()
+		u.checkStop = nil
+	}
+	u.check, u.checkErr = nil, nil
+	f := u.find(u.iface)
+	if f == nil || f.Problem != "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	u.checkStop = cancel
+	name := u.iface
+	go func() {
+		res, err := u.eng.CheckDHCP(ctx, name)
+		u.do(func() {
+			if name != u.iface || ctx.Err() == context.Canceled {
+				return // a newer check runs
+			}
+			u.check, u.checkErr = &res, err
+			u.render()
+		})
+	}()
+}
+
+// --- sharing ---
+
+// Sharing tells whether a share runs.
+func (u *UI) Sharing() bool { return u.sharing }
+
+// StartShare starts sharing the medium on the chosen interface; the Share button and the tray's
+// Start item call it. When something is missing it shows the window and says what.
+func (u *UI) StartShare() {
+	if u.sharing {
+		return
+	}
+	if why := u.blocker(); why != "" {
+		u.ShowWindow()
+		dialog.ShowInformation("Cannot share yet", why, u.win)
+		return
+	}
+	f := u.find(u.iface)
+	ctx, cancel := context.WithCancel(context.Background())
+	u.sharing, u.shareStop, u.server = true, cancel, f.Addr
+	u.shareGen++
+	gen := u.shareGen
+	u.clients, u.order = map[string]*client{}, nil
+	source, iface := u.medium.Source, u.iface
+	u.log.Info("sharing from the window", "medium", source, "iface", iface)
+	u.running.Add(1)
+	go func() {
+		err := u.eng.Share(ctx, source, iface, func(e netboot.Event) {
+			u.do(func() { u.event(gen, e) })
+		})
+		u.running.Done()
+		u.do(func() { u.shareEnded(gen, err) })
+	}()
+	go u.tick(ctx)
+	u.render()
+}
+
+// StopShare stops the share; every socket closes before Share returns.
+func (u *UI) StopShare() {
+	if !u.sharing {
+		return
+	}
+	u.shareStop()
+	u.sharing = false
+	u.render()
+}
+
+func (u *UI) shareEnded(gen int, err error) {
+	if gen != u.shareGen {
+		return
+	}
+	wasSharing := u.sharing
+	u.sharing = false
+	if u.shareStop != nil {
+		u.shareStop()
+	}
+	u.render()
+	if err != nil && !u.quitting {
+		u.log.Error("share stopped", "err", err)
+		u.ShowWindow()
+		title := "Could not share this CD"
+		if !wasSharing {
+			title = "Sharing stopped"
+		}
+		dialog.ShowInformation(title, oneLine(err), u.win)
+	}
+}
+
+// tick refreshes "last seen" while sharing.
+func (u *UI) tick(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			u.do(func() {
+				if u.sharing {
+					u.table.Refresh()
+				}
+			})
+		}
+	}
+}
+
+func (u *UI) event(gen int, e netboot.Event) {
+	if gen != u.shareGen || !u.sharing {
+		return
+	}
+	key := e.IP.String()
+	if e.MAC != nil {
+		key = e.MAC.String()
+		// A client first seen by IP only (TFTP before the neighbour table knew it) is merged.
+		if ipc, ok := u.clients[e.IP.String()]; ok && e.IP.IsValid() {
+			delete(u.clients, e.IP.String())
+			u.clients[key] = ipc
+			for i, k := range u.order {
+				if k == e.IP.String() {
+					u.order[i] = key
+				}
+			}
+		}
+	}
+	c, ok := u.clients[key]
+	if !ok {
+		c = &client{}
+		u.clients[key] = c
+		u.order = append(u.order, key)
+	}
+	if e.MAC != nil {
+		c.mac = e.MAC.String()
+	}
+	if e.IP.IsValid() && !e.IP.IsUnspecified() {
+		c.ip = e.IP.String()
+	}
+	c.stage, c.detail, c.lastSeen = e.Stage, e.Detail, e.Time
+	if c.lastSeen.IsZero() {
+		c.lastSeen = u.now()
+	}
+	c.files++
+	u.render()
+}
+
+// blocker is why sharing cannot start now, or "".
+func (u *UI) blocker() string {
+	if p := u.mediumProblem(); p != "" {
+		return p
+	}
+	if u.opts.Privilege != "" {
+		return u.opts.Privilege
+	}
+	f := u.find(u.iface)
+	switch {
+	case len(u.ifaces) == 0:
+		return "No network interface was found. Connect this computer to the network the other machines are on."
+	case f == nil:
+		return "Choose the network interface the other machines are connected to."
+	case f.Problem != "":
+		return oneLine(errors.New(f.Problem))
+	}
+	return ""
+}
+
+// --- showing it all ---
+
+// render makes every widget show the current state.
+func (u *UI) render() {
+	// medium
+	if p := u.mediumProblem(); p != "" && u.medium.Source == "" {
+		if u.mediumErr != nil {
+			u.mediumName.SetText("No live medium to share")
+		} else {
+			u.mediumName.SetText("Looking for the live medium…")
+		}
+		if u.mediumErr != nil {
+			u.mediumDetail.SetText(p)
+		} else {
+			u.mediumDetail.SetText("")
+		}
+	} else {
+		u.mediumName.SetText(u.medium.Name)
+		detail := familyWords(u.medium.Family) + " — " + u.medium.Source
+		if p != "" {
+			detail = p + " (" + u.medium.Source + ")"
+		}
+		u.mediumDetail.SetText(detail)
+	}
+
+	// interface
+	if f := u.find(u.iface); f != nil {
+		if f.Problem != "" {
+			u.ifaceDetail.SetText(oneLine(errors.New(f.Problem)))
+		} else {
+			u.ifaceDetail.SetText(fmt.Sprintf("Other machines on the network of %s will be able to boot from this computer (%s).", f.Name, f.Addr.Addr()))
+		}
+	} else if len(u.ifaces) > 0 {
+		// nothing usable preselected: say why the best one is not
+		if u.ifaces[0].Problem != "" {
+			u.ifaceDetail.SetText("No interface can be shared on now: " + oneLine(errors.New(u.ifaces[0].Problem)))
+		} else {
+			u.ifaceDetail.SetText("")
+		}
+	}
+
+	// DHCP check
+	switch {
+	case u.find(u.iface) == nil || u.find(u.iface).Problem != "":
+		u.checkLabel.SetText("")
+		u.checkLabel.Importance = widget.MediumImportance
+	case u.checkErr != nil:
+		u.checkLabel.SetText("The network could not be checked for other DHCP servers: " + oneLine(u.checkErr))
+		u.checkLabel.Importance = widget.WarningImportance
+	case u.check == nil:
+		u.checkLabel.SetText("Checking the network for other DHCP and network-boot servers…")
+		u.checkLabel.Importance = widget.MediumImportance
+	default:
+		c := u.check
+		text := c.Summary
+		if c.Mode != "" {
+			text += "\nMode: " + c.Mode + "."
+		}
+		if c.Conflict {
+			text += "\n" + c.Advice
+			u.checkLabel.Importance = widget.WarningImportance
+		} else {
+			u.checkLabel.Importance = widget.MediumImportance
+		}
+		u.checkLabel.SetText(text)
+	}
+	u.checkLabel.Refresh()
+
+	// share button and the two faces
+	if u.blocker() == "" {
+		u.shareButton.Enable()
+	} else {
+		u.shareButton.Disable()
+	}
+	if u.sharing {
+		u.idleBox.Hide()
+		u.sharingBox.Show()
+		addr := u.server.Addr().String()
+		u.sharingTitle.SetText(fmt.Sprintf("Sharing %s on %s (this computer: %s)", u.medium.Name, u.iface, addr))
+		u.sharingHelp.SetText("Other machines on this network can now boot this live system: switch one on and choose network boot (PXE) in its boot menu. " +
+			"They keep getting their own address from your router; they load everything from " + addr + ".")
+		if len(u.order) == 0 {
+			u.noClients.Show()
+		} else {
+			u.noClients.Hide()
+		}
+		u.table.Refresh()
+	} else {
+		u.sharingBox.Hide()
+		u.idleBox.Show()
+	}
+	if u.tray != nil {
+		u.tray.update()
+	}
+}
+
+// ShowWindow shows the window and brings it to the front.
+func (u *UI) ShowWindow() {
+	u.win.Show()
+	u.win.RequestFocus()
+}
+
+// closeWindow: closing the window while sharing keeps the share running in the tray when there is
+// one; otherwise it asks before stopping. When idle it quits (in --tray mode it just hides).
+func (u *UI) closeWindow() {
+	switch {
+	case u.tray != nil:
+		u.win.Hide()
+	case u.sharing:
+		dialog.ShowConfirm("Stop sharing?", "Closing the window stops sharing this CD. Machines still booting from it will fail.", func(ok bool) {
+			if ok {
+				u.Quit()
+			}
+		}, u.win)
+	default:
+		u.Quit()
+	}
+}
+
+// Quit stops the share and quits.
+func (u *UI) Quit() {
+	u.quitting = true
+	if u.sharing {
+		u.StopShare()
+	}
+	u.app.Quit()
+}
+
+func oneLine(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if s != "" {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}

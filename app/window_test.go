@@ -1,0 +1,401 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"image/png"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/sharecd/sharecd/netboot"
+)
+
+// fakeEngine is the Engine the window tests drive: canned answers, and a Share that blocks until
+// its context ends (or fails at once with shareErr) and hands its event callback to the test.
+type fakeEngine struct {
+	medium    MediumInfo
+	mediumErr error
+	ifaces    []IfaceInfo
+	check     CheckResult
+	checkErr  error
+	shareErr  error
+
+	mu      sync.Mutex
+	onEvent func(netboot.Event)
+	shared  []string // "source iface" of each Share call
+	stopped chan struct{}
+}
+
+func (f *fakeEngine) Detect(string) (MediumInfo, error) { return f.medium, f.mediumErr }
+func (f *fakeEngine) Interfaces() ([]IfaceInfo, error) {
+	return append([]IfaceInfo(nil), f.ifaces...), nil
+}
+func (f *fakeEngine) CheckDHCP(context.Context, string) (CheckResult, error) {
+	return f.check, f.checkErr
+}
+func (f *fakeEngine) Share(ctx context.Context, source, iface string, on func(netboot.Event)) error {
+	f.mu.Lock()
+	f.shared = append(f.shared, source+" "+iface)
+	f.onEvent = on
+	f.mu.Unlock()
+	if f.shareErr != nil {
+		return f.shareErr
+	}
+	<-ctx.Done()
+	if f.stopped != nil {
+		close(f.stopped)
+	}
+	return nil
+}
+
+func (f *fakeEngine) send(e netboot.Event) {
+	f.mu.Lock()
+	on := f.onEvent
+	f.mu.Unlock()
+	on(e)
+}
+
+var (
+	debianLive = MediumInfo{Source: "/run/live/medium", Name: "Debian live 12 amd64", Family: "live-boot", Kind: "dir"}
+	eth0       = IfaceInfo{Name: "eth0", Addr: netip.MustParsePrefix("192.168.1.5/24"), Up: true, Link: true, Default: true}
+	wlan0      = IfaceInfo{Name: "wlan0", Addr: netip.MustParsePrefix("10.0.0.7/24"), Up: true, Link: true}
+	eth1Down   = IfaceInfo{Name: "eth1", Up: false, Problem: "interface eth1 is down (bring it up with: ip link set eth1 up)"}
+	clean      = CheckResult{Checked: true, Summary: "Your router 192.168.1.1 hands out addresses; no other network-boot server answered.", Mode: "proxy-DHCP next to your router"}
+)
+
+// harness runs the window on the test goroutine: every fyne.Do of the UI is queued and run by
+// settle, so the widgets are read without races.
+type harness struct {
+	t     *testing.T
+	u     *UI
+	eng   *fakeEngine
+	queue chan func()
+}
+
+func newHarness(t *testing.T, eng *fakeEngine, opts Options) *harness {
+	t.Helper()
+	a := test.NewTempApp(t)
+	h := &harness{t: t, eng: eng, queue: make(chan func(), 1000)}
+	h.u = New(a, eng, opts)
+	h.u.do = func(f func()) { h.queue <- f }
+	h.u.Window().Resize(fyne.NewSize(720, 520))
+	h.u.Window().Show()
+	h.u.Start()
+	return h
+}
+
+// settle runs queued UI work until cond holds (or fails the test after 5 s).
+func (h *harness) settle(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.After(5 * time.Second)
+	for !cond() {
+		select {
+		case f := <-h.queue:
+			f()
+		case <-deadline:
+			h.t.Fatalf("timed out waiting for: %s", what)
+		}
+	}
+	// run whatever else is already queued
+	for {
+		select {
+		case f := <-h.queue:
+			f()
+		default:
+			return
+		}
+	}
+}
+
+func (h *harness) idle() {
+	h.t.Helper()
+	h.settle("medium, interfaces and check", func() bool {
+		return (h.u.medium.Source != "" || h.u.mediumErr != nil) && h.u.ifaces != nil &&
+			(h.u.check != nil || h.u.checkErr != nil || h.u.find(h.u.iface) == nil)
+	})
+}
+
+// snapshot saves the window as a PNG under $SHARECD_ARTIFACTS/app, for people to look at.
+func (h *harness) snapshot(name string) {
+	dir := os.Getenv("SHARECD_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	dir = filepath.Join(dir, "app")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(dir, name+".png"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, h.u.Window().Canvas().Capture()); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// topDialog returns the texts of the dialog shown over the window, "" if none.
+func (h *harness) topDialog() string {
+	top := h.u.Window().Canvas().Overlays().Top()
+	if top == nil {
+		return ""
+	}
+	var texts []string
+	var walk func(o fyne.CanvasObject)
+	walk = func(o fyne.CanvasObject) {
+		switch w := o.(type) {
+		case *widget.Label:
+			texts = append(texts, w.Text)
+		case *widget.Button:
+			texts = append(texts, "["+w.Text+"]")
+		case *fyne.Container:
+			for _, c := range w.Objects {
+				walk(c)
+			}
+		case fyne.Widget:
+			for _, c := range test.WidgetRenderer(w).Objects() {
+				walk(c)
+			}
+		}
+	}
+	walk(top)
+	return strings.Join(texts, " | ")
+}
+
+func TestIdleReady(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth1Down, wlan0, eth0}, check: clean}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	u := h.u
+	if u.mediumName.Text != "Debian live 12 amd64" || !strings.Contains(u.mediumDetail.Text, "Debian-style live system") {
+		t.Errorf("medium shows %q / %q", u.mediumName.Text, u.mediumDetail.Text)
+	}
+	// the interface with the default route is preselected; every interface is listed
+	if u.iface != "eth0" || !strings.HasPrefix(u.ifaceSelect.Selected, "eth0 — 192.168.1.5/24 — link up") {
+		t.Errorf("preselected %q (%q), want eth0", u.iface, u.ifaceSelect.Selected)
+	}
+	if len(u.ifaceSelect.Options) != 3 || !strings.Contains(u.ifaceSelect.Options[2], "eth1 — no IPv4 address — down") {
+		t.Errorf("options %q", u.ifaceSelect.Options)
+	}
+	if !strings.Contains(u.checkLabel.Text, "no other network-boot server") || !strings.Contains(u.checkLabel.Text, "Mode: proxy-DHCP") {
+		t.Errorf("check says %q", u.checkLabel.Text)
+	}
+	if u.shareButton.Disabled() || u.shareButton.Text != "Share this CD" {
+		t.Errorf("share button disabled=%v %q", u.shareButton.Disabled(), u.shareButton.Text)
+	}
+	h.snapshot("idle")
+
+	// choosing a down interface says why and disables sharing
+	u.ifaceSelect.SetSelected(u.ifaceSelect.Options[2])
+	h.settle("eth1 chosen", func() bool { return u.iface == "eth1" })
+	if !u.shareButton.Disabled() || !strings.Contains(u.ifaceDetail.Text, "Interface eth1 is down") {
+		t.Errorf("eth1: disabled=%v, detail %q", u.shareButton.Disabled(), u.ifaceDetail.Text)
+	}
+	// the live refresh keeps the user's choice
+	u.refreshIfaces()
+	h.settle("refresh", func() bool { return len(h.queue) == 0 })
+	if u.iface != "eth1" {
+		t.Errorf("refresh changed the user's choice to %q", u.iface)
+	}
+}
+
+func TestNoMedium(t *testing.T) {
+	eng := &fakeEngine{mediumErr: ErrNoMedium, ifaces: []IfaceInfo{eth0}, check: clean}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	u := h.u
+	if u.mediumName.Text != "No live medium to share" || !strings.Contains(u.mediumDetail.Text, "Choose an ISO file") {
+		t.Errorf("medium shows %q / %q", u.mediumName.Text, u.mediumDetail.Text)
+	}
+	if !u.shareButton.Disabled() {
+		t.Error("Share is enabled without a medium")
+	}
+	h.snapshot("no-medium")
+	// the tray's Start asks for what is missing instead of doing nothing
+	u.StartShare()
+	if d := h.topDialog(); !strings.Contains(d, "Cannot share yet") || !strings.Contains(d, "did not start from a live CD") {
+		t.Errorf("dialog %q", d)
+	}
+	if u.Sharing() || len(eng.shared) != 0 {
+		t.Error("a share started without a medium")
+	}
+}
+
+func TestUnsupportedFamily(t *testing.T) {
+	eng := &fakeEngine{medium: MediumInfo{Source: "/tmp/fedora.iso", Name: "Fedora-WS-Live-40", Kind: "iso"}, ifaces: []IfaceInfo{eth0}, check: clean}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	if !strings.Contains(h.u.mediumDetail.Text, "not a live system this version can share") || !h.u.shareButton.Disabled() {
+		t.Errorf("detail %q, disabled %v", h.u.mediumDetail.Text, h.u.shareButton.Disabled())
+	}
+}
+
+func TestDHCPConflict(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: CheckResult{
+		Checked:  true,
+		Summary:  "Your router 192.168.1.1 hands out addresses, and 192.168.1.20 also offers network boot.",
+		Mode:     "proxy-DHCP next to your router",
+		Conflict: true,
+		Advice:   "Machines may boot from 192.168.1.20 instead. Switch its network boot off, or connect the machines to a separate switch.",
+	}}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	u := h.u
+	if !strings.Contains(u.checkLabel.Text, "192.168.1.20 also offers network boot") || !strings.Contains(u.checkLabel.Text, "Switch its network boot off") {
+		t.Errorf("check says %q", u.checkLabel.Text)
+	}
+	if u.checkLabel.Importance != widget.WarningImportance {
+		t.Error("a conflict is not shown as a warning")
+	}
+	h.snapshot("dhcp-conflict")
+}
+
+func TestCheckNotAvailable(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, checkErr: errors.New("no permission to open a raw socket")}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	if !strings.Contains(h.u.checkLabel.Text, "could not be checked") || h.u.shareButton.Disabled() {
+		t.Errorf("check says %q, disabled %v", h.u.checkLabel.Text, h.u.shareButton.Disabled())
+	}
+}
+
+func TestSharingWithClients(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0, wlan0}, check: clean, stopped: make(chan struct{})}
+	h := newHarness(t, eng, Options{})
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	h.u.now = func() time.Time { return now }
+	h.idle()
+	u := h.u
+	tray := &fakeTray{}
+	u.tray = newTray(u, tray, tray.tooltip)
+
+	test.Tap(u.shareButton)
+	h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return eng.onEvent != nil })
+	if !u.Sharing() || !u.sharingBox.Visible() || u.idleBox.Visible() {
+		t.Fatal("not showing the sharing face")
+	}
+	if eng.shared[0] != "/run/live/medium eth0" {
+		t.Errorf("shared %q", eng.shared)
+	}
+	if !strings.Contains(u.sharingTitle.Text, "Sharing Debian live 12 amd64 on eth0 (this computer: 192.168.1.5)") {
+		t.Errorf("title %q", u.sharingTitle.Text)
+	}
+	if !u.noClients.Visible() || tray.tip != "Share This CD: sharing on eth0, 0 machines booting" || tray.menu.Items[0].Label != "Stop sharing" {
+		t.Errorf("before clients: hint visible %v, tooltip %q, tray item %q", u.noClients.Visible(), tray.tip, tray.menu.Items[0].Label)
+	}
+
+	mac1, _ := net.ParseMAC("52:54:00:12:34:56")
+	mac2, _ := net.ParseMAC("52:54:00:ab:cd:ef")
+	ip1, ip2 := netip.MustParseAddr("192.168.1.50"), netip.MustParseAddr("192.168.1.51")
+	ev := func(mac net.HardwareAddr, ip netip.Addr, st netboot.Stage, detail string, at time.Duration) {
+		eng.send(netboot.Event{Time: now.Add(at), MAC: mac, IP: ip, Stage: st, Detail: detail})
+	}
+	ev(mac1, netip.Addr{}, netboot.StageOffered, "pxelinux.0", -90*time.Second)
+	ev(mac1, ip1, netboot.StageLoader, "pxelinux.0", -80*time.Second)
+	ev(nil, ip2, netboot.StageLoader, "pxelinux.0", -70*time.Second) // MAC not known yet
+	ev(mac2, ip2, netboot.StageKernel, "live/vmlinuz", -60*time.Second)
+	ev(mac1, ip1, netboot.StageMounted, "/sharecd", -2*time.Second)
+	h.settle("clients", func() bool { return len(u.order) == 2 })
+
+	want := [][]string{
+		{"52:54:00:12:34:56", "192.168.1.50", "6/7 mounted this CD", "/sharecd", "just now"},
+		{"52:54:00:ab:cd:ef", "192.168.1.51", "4/7 loading the kernel", "live/vmlinuz", "1 min ago"},
+	}
+	for r, row := range want {
+		for c, cell := range row {
+			if got := u.cell(u.clients[u.order[r]], c); got != cell {
+				t.Errorf("row %d col %d = %q, want %q", r, c, got, cell)
+			}
+		}
+	}
+	if u.noClients.Visible() || tray.tip != "Share This CD: sharing on eth0, 2 machines booting" {
+		t.Errorf("hint visible %v, tooltip %q", u.noClients.Visible(), tray.tip)
+	}
+	h.snapshot("sharing-clients")
+
+	// Stop from the tray: the share's context ends and the idle face is back
+	tray.menu.Items[0].Action()
+	select {
+	case <-eng.stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Share's context did not end")
+	}
+	h.settle("idle again", func() bool { return u.idleBox.Visible() })
+	if u.Sharing() || tray.tip != "Share This CD: not sharing" || tray.menu.Items[0].Label != "Share this CD" {
+		t.Errorf("after stop: sharing %v, tooltip %q, item %q", u.Sharing(), tray.tip, tray.menu.Items[0].Label)
+	}
+	if d := h.topDialog(); d != "" {
+		t.Errorf("a stop the user asked for showed a dialog: %q", d)
+	}
+}
+
+func TestShareError(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean,
+		shareErr: errors.New("proxy-DHCP port udp/67 is already in use by dnsmasq (pid 812); stop it first")}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	test.Tap(h.u.shareButton)
+	h.settle("share failed", func() bool { return !h.u.Sharing() })
+	d := h.topDialog()
+	if !strings.Contains(d, "Sharing stopped") && !strings.Contains(d, "Could not share this CD") {
+		t.Errorf("no error dialog: %q", d)
+	}
+	if !strings.Contains(d, "Proxy-DHCP port udp/67 is already in use by dnsmasq (pid 812); stop it first.") {
+		t.Errorf("dialog does not say it in plain words: %q", d)
+	}
+	if !h.u.idleBox.Visible() || h.u.shareButton.Disabled() {
+		t.Error("not back to a usable idle window")
+	}
+	h.snapshot("error")
+}
+
+func TestNoPrivilege(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean}
+	h := newHarness(t, eng, Options{Privilege: "This program is not allowed to open the network-boot ports."})
+	h.idle()
+	if !h.u.privLabel.Visible() || !h.u.shareButton.Disabled() {
+		t.Error("missing privilege is not shown")
+	}
+}
+
+func TestCloseWhileSharing(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	test.Tap(h.u.shareButton)
+	h.settle("sharing", func() bool { return h.u.Sharing() })
+	// without a tray, closing asks first
+	h.u.closeWindow()
+	if d := h.topDialog(); !strings.Contains(d, "Stop sharing?") {
+		t.Errorf("closing while sharing without a tray did not ask: %q", d)
+	}
+	// with one, the window hides and the share goes on
+	tray := &fakeTray{}
+	h.u.tray = newTray(h.u, tray, tray.tooltip)
+	h.u.closeWindow()
+	if !h.u.Sharing() {
+		t.Error("closing the window with a tray stopped the share")
+	}
+}
+
+// fakeTray records what the window does to the tray.
+type fakeTray struct {
+	menu *fyne.Menu
+	tip  string
+}
+
+func (f *fakeTray) SetSystemTrayMenu(m *fyne.Menu)  { f.menu = m }
+func (f *fakeTray) SetSystemTrayIcon(fyne.Resource) {}
+func (f *fakeTray) SetSystemTrayWindow(fyne.Window) {}
+func (f *fakeTray) tooltip(s string)                { f.tip = s }

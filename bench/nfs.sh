@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# NFS READ throughput: sharecd against nfs-ganesha (VFS FSAL, with its own rpcbind), the same
+# medium, libnfs nfs-cp as the client, 1 and 8 readers at once, side by side in one run. Both the
+# directory source and sharecd reading straight from the ISO file are measured.
+# Usage: bench/nfs.sh [--json FILE]   (RUNS=3; needs root, nfs-ganesha-vfs, rpcbind, libnfs-utils)
+. "$(dirname "$0")/lib.sh"
+json=${2:-}; [ "${1:-}" = --json ] || json=
+runs=${RUNS:-3}
+
+med=$work/medium; make_medium "$med" 256
+iso=$work/medium.iso
+xorriso -as mkisofs -quiet -R -J -V BENCH -o "$iso" "$med" 2>/dev/null
+bin=$(sharecd_bin)
+server 1; server 2; server 3  # sharecd (directory), nfs-ganesha, sharecd (ISO file)
+bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off
+bg "$(ns 3)" "$work/sharecd-iso.log" "$bin" --share --source "$iso" --iface s0 --dhcp-mode off
+
+# Ganesha registers with rpcbind over /run/rpcbind.sock, one file for every namespace: give its
+# namespace a /run of its own (ip netns exec already gave it a private mount namespace).
+cat > "$work/ganesha.conf" <<CONF
+NFS_CORE_PARAM { Protocols = 3; Mount_Path_Pseudo = true; Bind_addr = 10.99.2.1; }
+NFSV4 { Graceless = true; }
+LOG { Default_Log_Level = WARN; }
+EXPORT {
+  Export_Id = 1; Path = "$med"; Pseudo = /sharecd; Access_Type = RO; Squash = No_Root_Squash;
+  SecType = sys; Protocols = 3; Transports = TCP; FSAL { Name = VFS; }
+}
+CONF
+# The shell ends both when the cleanup signals it.
+bg "$(ns 2)" "$work/ganesha.log" sh -c "mount -t tmpfs tmpfs /run && mkdir -p /run/ganesha || exit 1
+  rpcbind -f -w & rp=\$!
+  ganesha.nfsd -F -L /dev/stderr -f $work/ganesha.conf -p /run/ganesha.pid & gp=\$!
+  trap 'kill \$gp \$rp; wait' TERM INT
+  wait \$gp"
+for n in 1 2 3; do wait_port "$(ns $n)" tcp 2049; done
+
+# read N FILE IP: N nfs-cp readers at once; prints MB/s over all.
+read_mbps() {
+  local n=$1 file=$2 ip=$3 size secs
+  size=$(stat -c %s "$med/$file")
+  secs=$(timed ip netns exec "$cli" sh -c '
+    for i in $(seq '"$n"'); do nfs-cp nfs://'"$ip"'/sharecd/'"$file"' /dev/shm/scd-bench-$$-$i >/dev/null & done; wait
+    rm -f /dev/shm/scd-bench-$$-*')
+  echo "$n * $size / $secs / 1000000" | bc -l
+}
+
+printf '%-26s %-5s %12s %12s %12s %8s %8s\n' file conc sharecd-dir sharecd-iso ganesha "dir/g" "iso/g"
+rows=()
+file=live/filesystem.squashfs
+for conc in 1 8; do
+  declare -A r=()
+  for srv in 1 3 2; do
+    r[$srv]=$(for _ in $(seq "$runs"); do read_mbps "$conc" "$file" "10.99.$srv.1"; done | median)
+  done
+  printf '%-26s %-5s %12.1f %12.1f %12.1f %8.2f %8.2f\n' "$file" "$conc" "${r[1]}" "${r[3]}" "${r[2]}" \
+    "$(echo "${r[1]} / ${r[2]}" | bc -l)" "$(echo "${r[3]} / ${r[2]}" | bc -l)"
+  rows+=("{\"file\":\"$file\",\"readers\":$conc,\"sharecd_dir_MBps\":${r[1]},\"sharecd_iso_MBps\":${r[3]},\"ganesha_MBps\":${r[2]}}")
+done
+if [ -n "$json" ]; then (IFS=,; echo "[${rows[*]}]") > "$json"; fi

@@ -1,0 +1,207 @@
+// Package packaging holds the .deb's files and build script; its tests build the package, check
+// its contents and metadata, and screenshot the packaged binary's window under Xvfb.
+package packaging
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	debOnce sync.Once
+	debPath string
+	debErr  error
+)
+
+// buildDeb runs build-deb.sh once per test binary: it builds the binary (fyne, cgo) and the .deb.
+func buildDeb(t *testing.T) string {
+	t.Helper()
+	for _, tool := range []string{"gcc", "pkg-config", "dpkg-deb"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is missing: install gcc pkg-config libgl1-mesa-dev xorg-dev dpkg (as .ci/run does)", tool)
+		}
+	}
+	debOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sharecd-deb-")
+		if err != nil {
+			debErr = err
+			return
+		}
+		cmd := exec.Command("bash", "./build-deb.sh", dir)
+		cmd.Env = append(os.Environ(), "VERSION=0.1.0~test")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			debErr = fmt.Errorf("build-deb.sh: %v\n%s", err, out)
+			return
+		}
+		debPath = filepath.Join(dir, "sharecd_0.1.0~test_amd64.deb")
+		if m, _ := filepath.Glob(filepath.Join(dir, "sharecd_*.deb")); len(m) == 1 {
+			debPath = m[0]
+		}
+	})
+	if debErr != nil {
+		t.Fatal(debErr)
+	}
+	return debPath
+}
+
+func TestDebContents(t *testing.T) {
+	deb := buildDeb(t)
+	list, err := exec.Command("dpkg-deb", "-c", deb).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dpkg-deb -c: %v\n%s", err, list)
+	}
+	for _, want := range []string{
+		"-rwxr-xr-x root/root", // the binary's mode, owned by root so setcap's result is trusted
+		"./usr/bin/sharecd",
+		"./usr/lib/sharecd/sharecd-gui",
+		"./usr/share/applications/io.github.sharecd.ShareThisCD.desktop",
+		"./usr/share/metainfo/io.github.sharecd.ShareThisCD.metainfo.xml",
+		"./usr/share/icons/hicolor/256x256/apps/io.github.sharecd.ShareThisCD.png",
+		"./usr/share/icons/hicolor/scalable/apps/io.github.sharecd.ShareThisCD.svg",
+		"./usr/share/man/man1/sharecd.1.gz",
+	} {
+		if !strings.Contains(string(list), want) {
+			t.Errorf("dpkg-deb -c lacks %q:\n%s", want, list)
+		}
+	}
+	info, err := exec.Command("dpkg-deb", "-I", deb).CombinedOutput()
+	if err != nil {
+		t.Fatalf("dpkg-deb -I: %v\n%s", err, info)
+	}
+	for _, want := range []string{"Package: sharecd", "Version: 0.1.0~test", "Depends: libc6, libgl1, libx11-6", "libcap2-bin", "postinst"} {
+		if !strings.Contains(string(info), want) {
+			t.Errorf("dpkg-deb -I lacks %q:\n%s", want, info)
+		}
+	}
+	post, err := exec.Command("dpkg-deb", "-I", deb, "postinst").CombinedOutput()
+	if err != nil || !strings.Contains(string(post), "setcap cap_net_bind_service,cap_net_raw+ep /usr/bin/sharecd") ||
+		!strings.Contains(string(post), "setcap cap_net_bind_service,cap_net_raw+ep /usr/lib/sharecd/sharecd-gui") {
+		t.Errorf("postinst does not set the capabilities: %v\n%s", err, post)
+	}
+
+	// The packaged binary runs and says its version.
+	dir := t.TempDir()
+	if out, err := exec.Command("dpkg-deb", "-x", deb, dir).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
+	}
+	// stdout only: with LANG=C fyne's lang package logs "Error parsing user locale C" at init.
+	out, err := exec.Command(filepath.Join(dir, "usr/bin/sharecd"), "--version").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "sharecd 0.1.0~test" {
+		t.Errorf("sharecd --version: %v %q", err, out)
+	}
+	// Without a display, plain `sharecd` prints its usage and fails.
+	cmd := exec.Command(filepath.Join(dir, "usr/bin/sharecd"))
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Usage:") {
+		t.Errorf("sharecd without a display: %v %q", err, out)
+	}
+}
+
+func TestDesktopFiles(t *testing.T) {
+	for _, v := range []struct {
+		tool, pkg string
+		args      []string
+	}{
+		{"desktop-file-validate", "desktop-file-utils", []string{"io.github.sharecd.ShareThisCD.desktop"}},
+		{"appstreamcli", "appstream", []string{"validate", "--no-net", "io.github.sharecd.ShareThisCD.metainfo.xml"}},
+	} {
+		if _, err := exec.LookPath(v.tool); err != nil {
+			t.Logf("skipping %s: install %s", v.tool, v.pkg)
+			continue
+		}
+		out, err := exec.Command(v.tool, v.args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: %v\n%s", v.tool, err, out)
+		}
+	}
+}
+
+// TestScreenshotIdle runs the packaged binary's window under Xvfb as an unprivileged user with
+// the package's file capabilities, in a network namespace of its own (the window's DHCP check
+// must never probe a real LAN), and saves a screenshot to $SHARECD_ARTIFACTS/gui-idle.png.
+func TestScreenshotIdle(t *testing.T) {
+	for _, tool := range []string{"Xvfb", "import", "ip", "setcap", "setpriv"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is missing: install xvfb imagemagick iproute2 libcap2-bin util-linux (as .ci/run does)", tool)
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for the network namespace and setcap")
+	}
+	deb := buildDeb(t)
+	dir, err := os.MkdirTemp("", "sharecd-gui-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	if out, err := exec.Command("dpkg-deb", "-x", deb, dir).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
+	}
+	bin := filepath.Join(dir, "usr/lib/sharecd/sharecd-gui") // what `sharecd` execs for the window
+	// What the package's postinst does.
+	if out, err := exec.Command("setcap", "cap_net_bind_service,cap_net_raw+ep", bin).CombinedOutput(); err != nil {
+		t.Skipf("setcap on %s: %v %s (no xattrs on this file system?)", dir, err, out)
+	}
+	home := filepath.Join(dir, "home")
+	os.Mkdir(home, 0o755)
+	os.Chown(home, 65534, 65534)
+
+	ns := fmt.Sprintf("sharecd-gui-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
+
+	display := fmt.Sprintf(":%d", 50+os.Getpid()%40)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	xvfb := exec.CommandContext(ctx, "Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp")
+	if err := xvfb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer xvfb.Wait()
+	defer xvfb.Process.Kill()
+	time.Sleep(time.Second)
+
+	var guiLog strings.Builder
+	gui := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		"env", "-i", "HOME="+home, "DISPLAY="+display, "PATH=/usr/bin:/bin",
+		bin, "--source", "../netboot/bootmenu/testdata/media/debian-live-12-lab")
+	gui.Dir, _ = os.Getwd()
+	gui.Stdout, gui.Stderr = &guiLog, &guiLog
+	if err := gui.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer gui.Wait()
+	defer gui.Process.Kill()
+	time.Sleep(4 * time.Second)
+
+	art := os.Getenv("SHARECD_ARTIFACTS")
+	if art == "" {
+		art = t.TempDir()
+	}
+	os.MkdirAll(art, 0o755)
+	png := filepath.Join(art, "gui-idle.png")
+	shot := exec.Command("import", "-display", display, "-window", "root", png)
+	if out, err := shot.CombinedOutput(); err != nil {
+		t.Fatalf("import: %v %s\nwindow log:\n%s", err, out, guiLog.String())
+	}
+	if fi, err := os.Stat(png); err != nil || fi.Size() < 10000 {
+		t.Fatalf("screenshot %s too small or missing: %v\nwindow log:\n%s", png, err, guiLog.String())
+	}
+	if gui.ProcessState != nil {
+		t.Fatalf("the window exited early:\n%s", guiLog.String())
+	}
+	t.Logf("screenshot: %s", png)
+}
