@@ -81,23 +81,28 @@ func TestBIOSClientBootsLiveSystem(t *testing.T) {
 		// restart stops and restarts sharecd while the client runs from its NFS root: NFS file
 		// handles must stay valid across restarts so the client carries on.
 		restart bool
+		// full runs sharecd as the LAN's only DHCP server (--dhcp-mode full): no router.
+		full bool
 	}{
 		{"iso-file", "10.77.1", func(string) []string {
 			return []string{bin, "--share", "--source", iso, "--iface", "s0", "--menu-timeout", "2", "--debug"}
-		}, true},
+		}, true, false},
 		// The medium as a live system has it: a directory tree. This kernel has no iso9660
 		// driver to loop-mount the ISO, so xorriso copies the tree out with its Rock Ridge
-		// names, modes and links.
+		// names, modes and links. This lab has no router: sharecd is the whole DHCP service,
+		// for the PXE ROM, the initramfs and the booted system alike.
 		{"directory", "10.77.2", func(dir string) []string {
-			return []string{"sh", "-c", `xorriso -osirrox on -indev "$2" -extract / "$1" >/dev/null 2>&1 && exec "$3" --share --source "$1" --iface s0 --menu-timeout 2 --debug`,
+			return []string{"sh", "-c", `xorriso -osirrox on -indev "$2" -extract / "$1" >/dev/null 2>&1 && exec "$3" --share --source "$1" --iface s0 --menu-timeout 2 --dhcp-mode full --lease-file "$1.leases" --debug`,
 				"sh", filepath.Join(dir, "medium"), iso, bin}
-		}, false},
+		}, false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			l := newLab(t, tc.subnet)
-			l.startRouter()
+			if !tc.full {
+				l.startRouter()
+			}
 			srv := l.start(l.server, "sharecd.log", tc.serve(l.dir)...)
 			serverLog := filepath.Join(l.dir, "sharecd.log")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

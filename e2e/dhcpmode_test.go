@@ -124,7 +124,7 @@ func TestFullMode(t *testing.T) {
 	}
 
 	srv := l.start(l.server, "sharecd-full.log", bin, "--share", "--source", dir, "--iface", "s0",
-		"--dhcp-mode", "full", "--lease-file", leases, "--debug")
+		"--dhcp-mode", "full", "--lease-file", leases, "--dhcp-watch", "2s", "--debug")
 	logf := filepath.Join(l.dir, "sharecd-full.log")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -141,6 +141,13 @@ func TestFullMode(t *testing.T) {
 	if b, _ := os.ReadFile(leases); !strings.Contains(string(b), l.linkMAC(cl, "c0")) {
 		t.Errorf("lease file lacks the client:\n%s", b)
 	}
+	// A router is plugged into the classroom switch: full mode must stop handing out addresses.
+	l.startRouter()
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := waitFor(ctx, logf, "another DHCP server appeared"); err != nil {
+		t.Errorf("full mode kept offering next to a new DHCP server: %v\n%s", err, tail(logf, 20))
+	}
 	if err := stop(srv, syscall.SIGTERM, 15*time.Second); err != nil {
 		t.Errorf("sharecd on SIGTERM: %v\n%s", err, tail(logf, 20))
 	}
@@ -149,7 +156,6 @@ func TestFullMode(t *testing.T) {
 	}
 
 	l.ipn(l.server, "addr", "add", "10.77.7.2/24", "dev", "s0")
-	l.startRouter()
 	time.Sleep(time.Second)
 	out, err = l.run(l.server, bin, "--share", "--source", dir, "--iface", "s0", "--dhcp-mode", "full", "--lease-file", leases)
 	if err == nil || !strings.Contains(string(out), "10.77.7.1") || !strings.Contains(string(out), "already") {

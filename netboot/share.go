@@ -317,6 +317,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	g, gctx := errgroup.WithContext(ctx)
 	socks = nil // each server now owns and closes its sockets
 	s.startDHCP(gctx, g, p, proxy, c67, c4011, log, proxy.OnEvent)
+	g.Go(func() error { return watchIface(gctx, p.Iface, log) })
 	g.Go(func() error { return tftpSrv.Serve(gctx, ctftp) })
 	g.Go(func() error { return nfsSrv.Serve(gctx, lnfs) })
 	g.Go(func() error { return pm.Serve(gctx, lpm, upm) })

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sharecd/sharecd/netboot"
 )
@@ -44,6 +45,7 @@ Usage:
                        one (gives the interface 192.168.77.1/24 if it has no IPv4); off: no DHCP,
                        point your own DHCP server at this machine
   --lease-file PATH    where full mode keeps its leases (default /var/lib/sharecd/leases-IFACE.json)
+  --dhcp-watch DUR     how often full mode checks for another DHCP server appearing (default 30s)
   --boot-tree DIR      write the TFTP tree (loaders, network menus, kernels, initrds) into DIR
                        for your own TFTP/DHCP servers, and exit
   --server-ip IP       with --boot-tree: the address clients reach this machine's NFS export at
@@ -103,6 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.BoolVar(&checkDHCP, "check-dhcp", false, "")
 	fl.StringVar(&dhcpMode, "dhcp-mode", "auto", "")
 	fl.StringVar(&s.LeaseFile, "lease-file", "", "")
+	fl.DurationVar(&s.WatchEvery, "dhcp-watch", 30*time.Second, "")
 	fl.StringVar(&bootTree, "boot-tree", "", "")
 	fl.StringVar(&serverIP, "server-ip", "", "")
 	if err := fl.Parse(args); err != nil {
