@@ -38,15 +38,12 @@ type EntryInfo struct {
 
 // Describe opens a source ("" = the running live medium) and reports its family and menu.
 func Describe(source string) (*Description, error) {
-	med, running, err := openMedium(source)
+	src, running, err := openSource(source)
 	if err != nil {
 		return nil, err
 	}
+	med := src.med
 	defer med.Close()
-	src, err := inspect(med)
-	if err != nil {
-		return nil, err
-	}
 	d := &Description{Source: med.Source, Kind: med.Kind, Label: med.Label, Family: src.fam,
 		Menu: src.menuPath, Running: running, Timeout: src.menu.Timeout}
 	def := src.menu.DefaultEntry()
@@ -69,15 +66,11 @@ func Describe(source string) (*Description, error) {
 // initrds) into dir, for admins who serve them with their own TFTP and DHCP servers. The menus
 // are exactly what a share from server would serve.
 func WriteBootTree(source, dir string, server netip.Addr, timeout int) ([]string, error) {
-	med, _, err := openMedium(source)
+	src, _, err := openSource(source)
 	if err != nil {
 		return nil, err
 	}
-	defer med.Close()
-	src, err := inspect(med)
-	if err != nil {
-		return nil, err
-	}
+	defer src.med.Close()
 	p, err := src.plan(server, timeout)
 	if err != nil {
 		return nil, err

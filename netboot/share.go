@@ -83,20 +83,21 @@ type Plan struct {
 // Prepare checks the interface and the medium and builds the network menus. The caller closes
 // the plan's medium.
 func (s *Share) Prepare() (*Plan, error) {
-	med, _, err := openMedium(s.Source)
+	src, _, err := openSource(s.Source)
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.prepare(med)
+	p, err := s.prepare(src)
 	if err != nil {
-		med.Close()
+		src.med.Close()
 		return nil, err
 	}
 	return p, nil
 }
 
-// openMedium opens the named source, or the running live medium when name is empty.
-func openMedium(name string) (*medium.Medium, *medium.Running, error) {
+// openSource opens the named medium, or the running live medium when name is empty, and finds
+// its boot menu. The caller closes src.med.
+func openSource(name string) (*source, *medium.Running, error) {
 	var running *medium.Running
 	if name == "" {
 		r, err := medium.DetectRunning("/")
@@ -112,16 +113,17 @@ func openMedium(name string) (*medium.Medium, *medium.Running, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return med, running, nil
+	src, err := inspect(med)
+	if err != nil {
+		med.Close()
+		return nil, nil, err
+	}
+	return src, running, nil
 }
 
 // prepare checks the medium before the interface: a wrong --source is the likelier mistake, and
 // the menus need the interface's address only for the rewrite.
-func (s *Share) prepare(med *medium.Medium) (*Plan, error) {
-	src, err := inspect(med)
-	if err != nil {
-		return nil, err
-	}
+func (s *Share) prepare(src *source) (*Plan, error) {
 	ifc, addAddr, err := s.lookupIface()
 	if err != nil {
 		return nil, err
