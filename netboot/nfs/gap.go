@@ -477,9 +477,11 @@ func (c *gapConn) readAsync(job func() []byte) error {
 	}
 	go func() {
 		defer func() { <-c.reads }()
-		if err := c.writeRecord(job()); err != nil {
+		reply := job()
+		if err := c.writeRecord(reply); err != nil {
 			_ = c.Close()
 		}
+		releaseReply(reply)
 	}()
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"io/fs"
 	"net/netip"
+	"sync"
 
 	gonfs "github.com/willscott/go-nfs"
 )
@@ -79,12 +81,11 @@ func (in *instance) readReply(xid uint32, fh []byte, off uint64, count uint32) [
 		count, eof = uint32(size-off), true
 	}
 
-	var attrs bytes.Buffer
-	_ = gonfs.WritePostOpAttrs(&attrs, gonfs.ToFileAttribute(info, name)) // writes to memory: no error
-	w := xdrWriter{b: make([]byte, 0, 24+4+attrs.Len()+12+int(count)+3)}
+	attrs := in.postOpAttrs(name, info)
+	w := xdrWriter{b: replyBuffer(24 + 4 + len(attrs) + 12 + int(count) + 3)}
 	w.b = acceptedReplyTo(w.b, xid)
 	w.u32(0) // NFS3_OK
-	w.b = append(w.b, attrs.Bytes()...)
+	w.b = append(w.b, attrs...)
 	w.u32(count)
 	eofWord := uint32(0)
 	if eof {
@@ -104,6 +105,37 @@ func (in *instance) readReply(xid uint32, fh []byte, off uint64, count uint32) [
 		w.b = append(w.b, make([]byte, pad)...)
 	}
 	return w.b
+}
+
+// Reply buffers of READs are reused: a client streaming its squashfs would otherwise make the
+// garbage collector chase a fresh megabyte per call.
+var replyPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func replyBuffer(n int) []byte {
+	p := replyPool.Get().(*[]byte)
+	if cap(*p) < n {
+		return make([]byte, 0, max(n, maxRead+512))
+	}
+	return (*p)[:0]
+}
+
+// releaseReply hands a READ reply's buffer back once it is written.
+func releaseReply(b []byte) {
+	if cap(b) >= maxRead {
+		replyPool.Put(&b)
+	}
+}
+
+// postOpAttrs is go-nfs's encoding of a file's attributes, made once per file: the medium does
+// not change, and go-nfs's reflective XDR encoder costs more than the rest of a READ.
+func (in *instance) postOpAttrs(name string, info fs.FileInfo) []byte {
+	if b, ok := in.attrs.Load(name); ok {
+		return b.([]byte)
+	}
+	var buf bytes.Buffer
+	_ = gonfs.WritePostOpAttrs(&buf, gonfs.ToFileAttribute(info, name)) // writes to memory: no error
+	in.attrs.Store(name, buf.Bytes())
+	return buf.Bytes()
 }
 
 // acceptedReplyTo appends a successful MSG_ACCEPTED reply header to b.

@@ -82,6 +82,7 @@ type instance struct {
 	conns  map[*gapConn]struct{}
 	closed bool
 	reads  map[readKey]struct{}
+	attrs  sync.Map // file name → encoded post_op_attr, for the READ fast path
 }
 
 func newInstance(s *Server) *instance {
