@@ -71,8 +71,10 @@ func newLab(t *testing.T, subnet string) *lab {
 	}
 	// A router advertisement spares each boot iPXE's ~15 s wait for IPv6 autoconfiguration.
 	l.ipn(l.router, "addr", "add", "fd77:0:0:"+subnet[strings.LastIndex(subnet, ".")+1:]+"::1/64", "dev", "r0")
-	l.ipn(l.sw, "tuntap", "add", "tap0", "mode", "tap")
-	l.ipn(l.sw, "link", "set", "tap0", "master", "br0", "up")
+	for _, tap := range []string{"tap0", "tap1"} { // one per QEMU client
+		l.ipn(l.sw, "tuntap", "add", tap, "mode", "tap")
+		l.ipn(l.sw, "link", "set", tap, "master", "br0", "up")
+	}
 	return l
 }
 
@@ -131,15 +133,30 @@ func (l *lab) startRouter() {
 
 // startClient powers on a diskless BIOS PC (SeaBIOS with QEMU's iPXE ROM) that boots from the
 // network. TCG, because this machine's KVM cannot run firmware.
-func (l *lab) startClient(name, mac string) string {
+func (l *lab) startClient(name, tap, mac string) string {
 	serial := filepath.Join(l.dir, name+"-serial.log")
 	l.start(l.sw, name+"-qemu.log", "qemu-system-x86_64",
 		"-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1024", "-smp", "1",
 		"-display", "none", "-monitor", "none", "-serial", "file:"+serial,
 		"-boot", "n", "-no-reboot",
-		"-netdev", "tap,id=n0,ifname=tap0,script=no,downscript=no",
+		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
 		"-device", "e1000,netdev=n0,mac="+mac)
 	return serial
+}
+
+// waitForCount polls a log until the needle occurs n times.
+func waitForCount(ctx context.Context, file, needle string, n int) error {
+	for {
+		b, _ := os.ReadFile(file)
+		if bytes.Count(b, []byte(needle)) >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%q not seen %d times in %s: %w", needle, n, filepath.Base(file), ctx.Err())
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // waitFor polls a log until it contains one of the needles, the process ends, or time runs out.
