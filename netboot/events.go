@@ -44,7 +44,8 @@ func newTracker(emit func(Event), lookMAC func(netip.Addr) net.HardwareAddr) *tr
 	return &tracker{byIP: map[netip.Addr]net.HardwareAddr{}, last: map[string]string{}, emit: emit, lookMAC: lookMAC}
 }
 
-func (t *tracker) report(mac net.HardwareAddr, ip netip.Addr, st Stage, detail string) {
+// report tells of a stage and reports whether it was news (and so was emitted).
+func (t *tracker) report(mac net.HardwareAddr, ip netip.Addr, st Stage, detail string) bool {
 	t.mu.Lock()
 	if ip.IsValid() && mac != nil {
 		t.byIP[ip] = mac
@@ -67,9 +68,10 @@ func (t *tracker) report(mac net.HardwareAddr, ip netip.Addr, st Stage, detail s
 	t.last[key] = seen
 	t.mu.Unlock()
 	if same {
-		return
+		return false
 	}
 	if t.emit != nil {
 		t.emit(Event{Time: time.Now(), MAC: mac, IP: ip, Stage: st, Detail: detail})
 	}
+	return true
 }

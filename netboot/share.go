@@ -274,9 +274,11 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		BootFile: bootFileFor,
 		Log:      log.With("server", "dhcp"),
 		OnEvent: func(e dhcp.Event) {
+			if e.BootFile == "" {
+				return // full mode's plain lease, e.g. for the initramfs: no boot stage
+			}
 			ip, _ := netip.AddrFromSlice(e.IP.To4())
-			tr.report(e.MAC, ip, StageOffered, e.BootFile)
-			if e.Kind == dhcp.EventOffer {
+			if tr.report(e.MAC, ip, StageOffered, e.BootFile) && e.Kind == dhcp.EventOffer {
 				logChain(log, e)
 			}
 		},
