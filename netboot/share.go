@@ -54,6 +54,8 @@ type Share struct {
 	DHCPMode DHCPMode
 	// NoFirewallChanges leaves the host firewall alone and only logs what would block clients.
 	NoFirewallChanges bool
+	// TFTPWindow > 1 sends that many TFTP blocks ahead of the client's ACKs (0 = lock-step).
+	TFTPWindow uint
 	// FullAddr is the address full mode gives an interface without IPv4; zero = DefaultFullAddr.
 	FullAddr netip.Prefix
 	// LeaseFile keeps full mode's leases; "" = $STATE_DIRECTORY or /var/lib/sharecd.
@@ -284,9 +286,10 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		},
 	}
 	tftpSrv := &tftp.Server{
-		FS:    p.Tree,
-		Allow: allow,
-		Log:   log.With("server", "tftp"),
+		FS:         p.Tree,
+		Allow:      allow,
+		Anticipate: s.TFTPWindow,
+		Log:        log.With("server", "tftp"),
 		OnStart: func(t tftp.Transfer) {
 			switch {
 			case t.File == BIOSLoader, t.File == UEFILoader:

@@ -54,6 +54,7 @@ Usage:
   --iface NAME         the LAN interface to serve on (default: the only one that is up with IPv4)
   --menu-timeout SECS  seconds before clients boot the default entry (default 10)
   --allow CIDR         also serve clients from this network (repeatable)
+  --tftp-window N       send N TFTP blocks ahead of the client's ACKs (default 0: lock-step)
   --no-firewall-changes
                        leave this host's firewall alone; only say what would block clients
                        (by default sharecd lets its clients through while it shares)
@@ -97,6 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.IntVar(&s.MenuTimeout, "menu-timeout", 10, "")
 	fl.Var(&allow, "allow", "")
 	fl.BoolVar(&s.NoFirewallChanges, "no-firewall-changes", false, "")
+	fl.UintVar(&s.TFTPWindow, "tftp-window", 0, "")
 	fl.BoolVar(&debugLog, "debug", false, "")
 	fl.BoolVar(&showVersion, "version", false, "")
 	tray := fl.Bool("tray", false, "")
