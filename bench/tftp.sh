@@ -8,12 +8,13 @@ runs=${RUNS:-3}
 
 med=$work/medium; make_medium "$med" 64
 bin=$(sharecd_bin)
-server 1; server 2; server 3  # sharecd, tftpd-hpa, dnsmasq
+server 1; server 2; server 3; server 4  # sharecd, tftpd-hpa, dnsmasq, sharecd --tftp-window 16
 bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off
+bg "$(ns 4)" "$work/sharecd-w16.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off --tftp-window 16
 bg "$(ns 2)" "$work/hpa.log" in.tftpd --foreground --address 10.99.2.1:69 --secure "$med"
 bg "$(ns 3)" "$work/dnsmasq.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --enable-tftp \
   --tftp-root="$med" --interface=s0 --bind-interfaces --user=root
-for n in 1 2 3; do wait_port "$(ns $n)" udp 69; done
+for n in 1 2 3 4; do wait_port "$(ns $n)" udp 69; done
 
 # fetch N FILE BLKSIZE: N curl clients at once, each fetching FILE; prints MB/s over all.
 fetch() {
@@ -24,18 +25,18 @@ fetch() {
   echo "$n * $size / $secs / 1000000" | bc -l
 }
 
-printf '%-26s %-6s %-5s %10s %10s %10s %8s %8s\n' file blksz conc sharecd tftpd-hpa dnsmasq "/hpa" "/dnsmasq"
+printf '%-26s %-6s %-5s %10s %10s %10s %10s %8s %8s %8s\n' file blksz conc sharecd sharecd-w16 tftpd-hpa dnsmasq "/hpa" "/dnsmasq" "w16/hpa"
 rows=()
 for file in live/filesystem.squashfs live/initrd.img; do
   for blk in 512 1468; do
     for conc in 1 8; do
       declare -A r=()
-      for srv in 1 2 3; do
+      for srv in 1 4 2 3; do
         r[$srv]=$(for _ in $(seq "$runs"); do fetch "$conc" "$file" "$blk" "10.99.$srv.1"; done | median)
       done
-      printf '%-26s %-6s %-5s %10.1f %10.1f %10.1f %8.2f %8.2f\n' "$file" "$blk" "$conc" "${r[1]}" "${r[2]}" "${r[3]}" \
-        "$(echo "${r[1]} / ${r[2]}" | bc -l)" "$(echo "${r[1]} / ${r[3]}" | bc -l)"
-      rows+=("{\"file\":\"$file\",\"blksize\":$blk,\"clients\":$conc,\"sharecd_MBps\":${r[1]},\"tftpd_hpa_MBps\":${r[2]},\"dnsmasq_MBps\":${r[3]}}")
+      printf '%-26s %-6s %-5s %10.1f %10.1f %10.1f %10.1f %8.2f %8.2f %8.2f\n' "$file" "$blk" "$conc" "${r[1]}" "${r[4]}" "${r[2]}" "${r[3]}" \
+        "$(echo "${r[1]} / ${r[2]}" | bc -l)" "$(echo "${r[1]} / ${r[3]}" | bc -l)" "$(echo "${r[4]} / ${r[2]}" | bc -l)"
+      rows+=("{\"file\":\"$file\",\"blksize\":$blk,\"clients\":$conc,\"sharecd_MBps\":${r[1]},\"sharecd_w16_MBps\":${r[4]},\"tftpd_hpa_MBps\":${r[2]},\"dnsmasq_MBps\":${r[3]}}")
     done
   done
 done

@@ -36,6 +36,11 @@ type lab struct {
 
 func startServer(t *testing.T, allow func(netip.Addr) bool) *lab {
 	t.Helper()
+	return startServerWith(t, allow, 0)
+}
+
+func startServerWith(t *testing.T, allow func(netip.Addr) bool, anticipate uint) *lab {
+	t.Helper()
 	top := t.TempDir()
 	l := &lab{dir: filepath.Join(top, "medium"), secret: filepath.Join(top, "secret.txt")}
 	must(t, os.MkdirAll(filepath.Join(l.dir, "live"), 0o755))
@@ -56,7 +61,7 @@ func startServer(t *testing.T, allow func(netip.Addr) bool) *lab {
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	must(t, err)
 	_, l.port, _ = net.SplitHostPort(conn.LocalAddr().String())
-	srv := &Server{FS: tree, Allow: allow, OnDone: func(tr Transfer) {
+	srv := &Server{FS: tree, Allow: allow, Anticipate: anticipate, OnDone: func(tr Transfer) {
 		l.mu.Lock()
 		l.done = append(l.done, tr)
 		l.mu.Unlock()
@@ -157,6 +162,25 @@ func TestRealClientsFetchTheTree(t *testing.T) {
 	defer l.mu.Unlock()
 	if len(l.done) == 0 || l.done[0].Err != nil || l.done[0].Client != netip.MustParseAddr("127.0.0.1") {
 		t.Errorf("transfer reports: %+v", l.done)
+	}
+}
+
+// TestSendAheadWithLockStepClients: with blocks sent ahead of the ACKs (--tftp-window), clients
+// that know nothing of windows still get every byte in order.
+func TestSendAheadWithLockStepClients(t *testing.T) {
+	need(t, "tftp", "atftp", "curl")
+	l := startServerWith(t, nil, 16)
+	want := pattern(3<<20 + 123)
+	for _, c := range clients {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := fetch(t, c, l.port, "live/vmlinuz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("got %d bytes, want %d (content differs)", len(got), len(want))
+			}
+		})
 	}
 }
 
