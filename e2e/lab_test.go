@@ -122,8 +122,8 @@ func (l *lab) start(ns, logName string, args ...string) *exec.Cmd {
 }
 
 // startRouter runs dnsmasq as a plain home-router DHCP server: an address pool, no PXE.
-func (l *lab) startRouter() {
-	l.start(l.router, "router-dnsmasq.log", "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+func (l *lab) startRouter() *exec.Cmd {
+	return l.start(l.router, "router-dnsmasq.log", "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
 		"--port=0", "--interface=r0", "--bind-interfaces", "--user=root", "--log-dhcp",
 		"--dhcp-leasefile="+filepath.Join(l.dir, "router.leases"),
 		"--dhcp-range="+l.subnet+".100,"+l.subnet+".150,255.255.255.0,10m",
