@@ -316,7 +316,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 			}
 		},
 	}
-	pm := &nfs.Portmapper{NFSPort: ports.NFS, MountPort: ports.NFS, Log: log.With("server", "portmap")}
+	pm := &nfs.Portmapper{NFSPort: ports.NFS, MountPort: ports.NFS, Allow: allow, Log: log.With("server", "portmap")}
 
 	log.Info("sharing", "medium", p.Medium.Source, "family", p.Family, "iface", p.Iface.Name,
 		"server", ip, "boot", BIOSLoader, "uefi", UEFILoader, "nfsroot", ip.String()+":"+Export)
