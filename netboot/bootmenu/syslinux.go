@@ -117,7 +117,10 @@ func (p *slParser) parseFile(name string) error {
 		if len(line) > maxLineLen {
 			return fmt.Errorf("reading %s line %d: longer than %d bytes: %w", name, n+1, maxLineLen, ErrLimit)
 		}
-		if err := p.line(string(bytes.TrimRight(line, "\r")), name); err != nil {
+		// A stray CR mid-line is a blank to syslinux; keeping it would let
+		// the rendered menu (which cannot hold one) differ from the parsed.
+		text := strings.ReplaceAll(string(bytes.TrimRight(line, "\r")), "\r", " ")
+		if err := p.line(text, name); err != nil {
 			return err
 		}
 	}
