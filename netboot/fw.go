@@ -11,11 +11,14 @@ import (
 
 // openFirewall lets the share's clients through this host's firewall for as long as it serves,
 // or, with NoFirewallChanges, only says what would block them. The returned func undoes it.
-func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, log *slog.Logger) func() {
+func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, http bool, log *slog.Logger) func() {
 	hole := firewall.Hole{
 		Iface: iface,
 		UDP:   []int{ports.DHCP, ports.TFTP, ports.Portmap, ports.PXE},
 		TCP:   []int{ports.Portmap, ports.NFS},
+	}
+	if http {
+		hole.TCP = append(hole.TCP, ports.HTTP)
 	}
 	fw := &firewall.Firewall{Log: log.With("part", "firewall")}
 	nothing := func() {}

@@ -23,6 +23,7 @@ import (
 	"github.com/sharecd/sharecd/assets"
 	"github.com/sharecd/sharecd/netboot/bootmenu"
 	"github.com/sharecd/sharecd/netboot/dhcp"
+	"github.com/sharecd/sharecd/netboot/httpd"
 	"github.com/sharecd/sharecd/netboot/medium"
 	"github.com/sharecd/sharecd/netboot/netcheck"
 	"github.com/sharecd/sharecd/netboot/nfs"
@@ -36,10 +37,11 @@ const Export = "/sharecd"
 const BIOSLoader = "pxelinux.0"
 
 // Ports are the well-known ports of a share; tests on loopback move them.
-type Ports struct{ DHCP, PXE, TFTP, NFS, Portmap int }
+type Ports struct{ DHCP, PXE, TFTP, NFS, Portmap, HTTP int }
 
-// DefaultPorts are the ports PXE ROMs and klibc's nfsmount insist on.
-var DefaultPorts = Ports{DHCP: 67, PXE: 4011, TFTP: 69, NFS: 2049, Portmap: 111}
+// DefaultPorts are the ports PXE ROMs and klibc's nfsmount insist on, and HTTP's: the menus
+// name no port in the URLs they give dracut's livenet.
+var DefaultPorts = Ports{DHCP: 67, PXE: 4011, TFTP: 69, NFS: 2049, Portmap: 111, HTTP: 80}
 
 // Share serves one live medium to the LAN behind one interface. Zero fields mean "default".
 type Share struct {
@@ -80,6 +82,9 @@ type Plan struct {
 
 	Tree  fs.FS    // the TFTP root: generated menus over the loaders over the medium
 	Files []string // every file of Tree a client may boot with: loaders, menus, kernels, initrds
+	// HTTP: the family's initrd fetches its root image by URL (dracut), so Serve also serves
+	// Tree over HTTP.
+	HTTP bool
 }
 
 // Prepare checks the interface and the medium and builds the network menus. The caller closes
@@ -153,7 +158,7 @@ func inspect(med *medium.Medium) (*source, error) {
 	}
 	fam := bootmenu.DetectFamily(med.FS, menu)
 	if fam == bootmenu.FamilyUnknown {
-		return nil, fmt.Errorf("%s: %w (known: live-boot, casper)", med.Source, bootmenu.ErrUnsupportedFamily)
+		return nil, fmt.Errorf("%s: %w (known: %s)", med.Source, bootmenu.ErrUnsupportedFamily, familyList())
 	}
 	return &source{med: med, menu: menu, menuPath: menuPath, fam: fam}, nil
 }
@@ -163,7 +168,7 @@ func (src *source) plan(server netip.Addr, timeout int) (*Plan, error) {
 	if timeout <= 0 {
 		timeout = 10
 	}
-	netMenu, err := bootmenu.RewriteForNFS(src.menu, src.fam, bootmenu.NFSRoot{Server: server, Export: Export}, timeout)
+	netMenu, err := bootmenu.RewriteForNetwork(src.menu, src.fam, bootmenu.NetRoot{Server: server, Export: Export}, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("rewriting %s for a network boot: %w", src.menuPath, err)
 	}
@@ -188,7 +193,16 @@ func (src *source) plan(server netip.Addr, timeout int) (*Plan, error) {
 		Medium: src.med, Family: src.fam, Menu: netMenu, UEFIMenu: uefiMenu,
 		Tree:  tftp.Overlay{generated, tftp.Only(assets.BIOS(), loaderNames...), src.med.FS},
 		Files: slices.Compact(files),
+		HTTP:  src.fam == bootmenu.FamilyDracut,
 	}, nil
+}
+
+func familyList() string {
+	var names []string
+	for _, f := range bootmenu.Families {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
 }
 
 // Run prepares the share, serves until ctx ends, and closes everything it opened.
@@ -269,6 +283,13 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		return portError("udp", ports.Portmap, "portmapper", err)
 	}
 	socks.add(upm)
+	var lhttp net.Listener
+	if p.HTTP {
+		if lhttp, err = net.Listen("tcp4", net.JoinHostPort(ip.String(), strconv.Itoa(ports.HTTP))); err != nil {
+			return portError("tcp", ports.HTTP, "HTTP", err)
+		}
+		socks.add(lhttp)
+	}
 
 	kernels, initrds := bootFiles(p.Menu, p.UEFIMenu)
 	proxy := &dhcp.Proxy{
@@ -316,11 +337,32 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 			}
 		},
 	}
+	httpSrv := &httpd.Server{
+		FS:    p.Tree,
+		Allow: allow,
+		Log:   log.With("server", "http"),
+		OnStart: func(client netip.Addr, file string) {
+			switch {
+			case kernels[file]:
+				tr.report(nil, client, StageKernel, file)
+			case initrds[file]:
+				tr.report(nil, client, StageInitrd, file)
+			default:
+				// The live image: the initrd has reached its root (it is read into RAM).
+				tr.report(nil, client, StageMounted, file)
+			}
+		},
+		OnDone: func(client netip.Addr, file string) {
+			if !kernels[file] && !initrds[file] {
+				tr.report(nil, client, StageRunning, file)
+			}
+		},
+	}
 	pm := &nfs.Portmapper{NFSPort: ports.NFS, MountPort: ports.NFS, Allow: allow, Log: log.With("server", "portmap")}
 
 	log.Info("sharing", "medium", p.Medium.Source, "family", p.Family, "iface", p.Iface.Name,
 		"server", ip, "boot", BIOSLoader, "uefi", UEFILoader, "nfsroot", ip.String()+":"+Export)
-	defer s.openFirewall(ctx, p.Iface.Name, ports, log)()
+	defer s.openFirewall(ctx, p.Iface.Name, ports, p.HTTP, log)()
 	g, gctx := errgroup.WithContext(ctx)
 	socks = nil // each server now owns and closes its sockets
 	s.startDHCP(gctx, g, p, proxy, c67, c4011, log, proxy.OnEvent)
@@ -328,6 +370,9 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	g.Go(func() error { return tftpSrv.Serve(gctx, ctftp) })
 	g.Go(func() error { return nfsSrv.Serve(gctx, lnfs) })
 	g.Go(func() error { return pm.Serve(gctx, lpm, upm) })
+	if lhttp != nil {
+		g.Go(func() error { return httpSrv.Serve(gctx, lhttp) })
+	}
 	err = g.Wait()
 	log.Info("stopped sharing")
 	return err

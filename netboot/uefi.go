@@ -54,14 +54,14 @@ func chainOf(file string) string {
 // for the NFS root like the BIOS menu, and our GRUB image. A medium without a GRUB menu, or whose
 // GRUB menu has no live entry we can rewrite, gives its BIOS menu to UEFI clients as well.
 func (src *source) uefi(server netip.Addr, timeout int, into tftp.Files) (*bootmenu.Menu, error) {
-	root := bootmenu.NFSRoot{Server: server, Export: Export}
+	root := bootmenu.NetRoot{Server: server, Export: Export}
 	var netMenu *bootmenu.Menu
 	if g, _, err := bootmenu.FindGrub(src.med.FS, bootmenu.GrubEFI); err == nil {
-		netMenu, _ = bootmenu.RewriteForNFS(g, src.fam, root, timeout)
+		netMenu, _ = bootmenu.RewriteForNetwork(g, src.fam, root, timeout)
 	}
 	if netMenu == nil {
 		var err error
-		if netMenu, err = bootmenu.RewriteForNFS(src.menu, src.fam, root, timeout); err != nil {
+		if netMenu, err = bootmenu.RewriteForNetwork(src.menu, src.fam, root, timeout); err != nil {
 			return nil, fmt.Errorf("rewriting %s for UEFI clients: %w", src.menuPath, err)
 		}
 	}

@@ -27,7 +27,18 @@ const (
 	FamilyLiveBoot Family = "live-boot"
 	// FamilyCasper is Ubuntu's casper (Ubuntu and flavours, Mint, Pop!_OS...).
 	FamilyCasper Family = "casper"
+	// FamilyDracut is dracut's dmsquash-live (Fedora and its spins, openSUSE
+	// and others built with dracut): root=live:... rd.live.image.
+	FamilyDracut Family = "dracut"
+	// FamilyArchiso is Arch's mkinitcpio-archiso (Arch, EndeavourOS,
+	// SystemRescue, ...): archisobasedir=.
+	FamilyArchiso Family = "archiso"
+	// FamilyMiso is Manjaro's fork of archiso: misobasedir=.
+	FamilyMiso Family = "miso"
 )
+
+// Families are the families RewriteForNetwork can rewrite, for messages.
+var Families = []Family{FamilyLiveBoot, FamilyCasper, FamilyDracut, FamilyArchiso, FamilyMiso}
 
 // Kind says what an entry boots.
 type Kind string
@@ -43,7 +54,7 @@ const (
 	KindLocal Kind = "localboot"
 	// KindOther is anything else syslinux can boot (boot sectors, floppy
 	// images, PXE NBPs, "config" switches). Parsed so callers can see them,
-	// never kept by RewriteForNFS: they need files or devices a network client lacks.
+	// never kept by RewriteForNetwork: they need files or devices a network client lacks.
 	KindOther Kind = "other"
 )
 
@@ -57,7 +68,7 @@ type Entry struct {
 	Kind  Kind
 	// Kernel is the file to load, as a clean path from the medium's root
 	// without a leading slash ("live/vmlinuz"). For KindCOM32 after
-	// RewriteForNFS it is the bare module name, served by us, not the medium.
+	// RewriteForNetwork it is the bare module name, served by us, not the medium.
 	Kernel string
 	// Initrds are the initial ramdisks, medium-absolute like Kernel, in load order.
 	Initrds []string
@@ -215,6 +226,12 @@ func DetectFamily(fsys fs.FS, m *Menu) Family {
 	if _, err := fs.Stat(fsys, "live/filesystem.squashfs"); err == nil {
 		return FamilyLiveBoot
 	}
+	if _, err := fs.Stat(fsys, "LiveOS/squashfs.img"); err == nil {
+		return FamilyDracut
+	}
+	if matches, _ := fs.Glob(fsys, "*/x86_64/airootfs.sfs"); len(matches) > 0 {
+		return FamilyArchiso
+	}
 	if m != nil {
 		// No marker files (a test fixture or a stripped tree): fall back to
 		// where the kernels live.
@@ -227,14 +244,21 @@ func DetectFamily(fsys fs.FS, m *Menu) Family {
 	return FamilyUnknown
 }
 
-// familyOfArgs reads the family from a boot= argument.
+// familyOfArgs reads the family from the arguments only its initrd reads.
 func familyOfArgs(cmdline string) Family {
 	for _, a := range splitArgs(cmdline) {
-		switch strings.ToLower(a) {
-		case "boot=live":
+		la := strings.ToLower(a)
+		switch {
+		case la == "boot=live":
 			return FamilyLiveBoot
-		case "boot=casper":
+		case la == "boot=casper":
 			return FamilyCasper
+		case la == "rd.live.image", la == "liveimg", strings.HasPrefix(la, "root=live:"):
+			return FamilyDracut
+		case strings.HasPrefix(la, "archisobasedir="), strings.HasPrefix(la, "archisolabel="):
+			return FamilyArchiso
+		case strings.HasPrefix(la, "misobasedir="), strings.HasPrefix(la, "misolabel="):
+			return FamilyMiso
 		}
 	}
 	return FamilyUnknown

@@ -17,7 +17,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the current code")
 
-var testRoot = NFSRoot{Server: netip.MustParseAddr("192.168.50.1"), Export: "/sharecd"}
+var testRoot = NetRoot{Server: netip.MustParseAddr("192.168.50.1"), Export: "/sharecd"}
 
 // realMedia are real menus from published or lab-built media (testdata/README.md).
 var realMedia = []struct {
@@ -86,18 +86,18 @@ func TestRealMedia(t *testing.T) {
 			if fam != tc.fam {
 				t.Fatalf("DetectFamily = %q, want %q", fam, tc.fam)
 			}
-			rw, err := RewriteForNFS(m, fam, testRoot, 5)
+			rw, err := RewriteForNetwork(m, fam, testRoot, 5)
 			if tc.fam == FamilyUnknown {
 				if !errors.Is(err, ErrUnsupportedFamily) {
-					t.Fatalf("RewriteForNFS on a non-live medium: err = %v, want ErrUnsupportedFamily", err)
+					t.Fatalf("RewriteForNetwork on a non-live medium: err = %v, want ErrUnsupportedFamily", err)
 				}
-				if _, err := RewriteForNFS(m, FamilyLiveBoot, testRoot, 5); !errors.Is(err, ErrNoLinuxEntry) {
-					t.Fatalf("RewriteForNFS(live-boot) on an installer: err = %v, want ErrNoLinuxEntry", err)
+				if _, err := RewriteForNetwork(m, FamilyLiveBoot, testRoot, 5); !errors.Is(err, ErrNoLinuxEntry) {
+					t.Fatalf("RewriteForNetwork(live-boot) on an installer: err = %v, want ErrNoLinuxEntry", err)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("RewriteForNFS: %v", err)
+				t.Fatalf("RewriteForNetwork: %v", err)
 			}
 			out := RenderPxelinux(rw)
 			checkGolden(t, tc.name+".pxelinux.cfg", out)
@@ -121,9 +121,18 @@ func countLive(m *Menu) int {
 
 // checkRewritten checks the invariants every rewritten menu must keep:
 // idempotence, the render/parse round trip, one default, the NFS arguments.
+// rootArgs are the arguments every live entry rewritten for testRoot must have.
+var rootArgs = map[Family][]string{
+	FamilyLiveBoot: {"boot=live", "netboot=nfs", "nfsroot=192.168.50.1:/sharecd"},
+	FamilyCasper:   {"boot=casper", "netboot=nfs", "nfsroot=192.168.50.1:/sharecd", "ip=dhcp"},
+	FamilyDracut:   {"root=live:http://192.168.50.1/LiveOS/squashfs.img", "rd.live.image", "ip=dhcp"},
+	FamilyArchiso:  {"archiso_nfs_srv=192.168.50.1:/sharecd", "ip=dhcp"},
+	FamilyMiso:     {"miso_nfs_srv=192.168.50.1:/sharecd", "ip=dhcp"},
+}
+
 func checkRewritten(t *testing.T, rw *Menu, fam Family) {
 	t.Helper()
-	again, err := RewriteForNFS(rw, fam, testRoot, rw.Timeout/10)
+	again, err := RewriteForNetwork(rw, fam, testRoot, rw.Timeout/10)
 	if err != nil {
 		t.Fatalf("rewriting the rewritten menu: %v", err)
 	}
@@ -148,9 +157,10 @@ func checkRewritten(t *testing.T, rw *Menu, fam Family) {
 		}
 		if e.Kind == KindLinux && e.IPAppend == 2 {
 			args := splitArgs(e.Append)
-			nfs := "nfsroot=192.168.50.1:/sharecd"
-			if !slicesContains(args, nfs) || !slicesContains(args, "netboot=nfs") {
-				t.Errorf("entry %q lacks the NFS arguments: %s", e.Label, e.Append)
+			for _, want := range rootArgs[fam] {
+				if !slicesContains(args, want) {
+					t.Errorf("entry %q lacks %s: %s", e.Label, want, e.Append)
+				}
 			}
 			if strings.HasPrefix(e.Kernel, "/") {
 				t.Errorf("entry %q kernel %q is not TFTP-relative", e.Label, e.Kernel)
@@ -194,7 +204,7 @@ func TestDebianLiveLab(t *testing.T) {
 	if hdt := m.Entries[2]; hdt.Kind != KindCOM32 || hdt.Kernel != "isolinux/hdt.c32" {
 		t.Errorf("hdt = %+v", hdt)
 	}
-	rw, err := RewriteForNFS(m, FamilyLiveBoot, testRoot, 5)
+	rw, err := RewriteForNetwork(m, FamilyLiveBoot, testRoot, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +220,8 @@ func TestDebianLiveLab(t *testing.T) {
 	}
 }
 
-func TestNFSArgs(t *testing.T) {
+func TestNetArgs(t *testing.T) {
+	root := NetRoot{Server: netip.MustParseAddr("10.0.0.1"), Export: "/x", HTTPPort: 8080}
 	const nfs = "nfsroot=10.0.0.1:/x"
 	tests := []struct {
 		name, in string
@@ -241,14 +252,30 @@ func TestNFSArgs(t *testing.T) {
 			`boot=live netboot=nfs ` + nfs + ` foo="a b" console=ttyS0`},
 		{"duplicate boot= collapses", "boot=live quiet boot=live", FamilyLiveBoot,
 			"boot=live netboot=nfs " + nfs + " quiet"},
+		{"fedora 43", "quiet rhgb  root=live:CDLABEL=Fedora-WS-Live-43 rd.live.image", FamilyDracut,
+			"quiet rhgb root=live:http://10.0.0.1:8080/LiveOS/squashfs.img rd.live.image ip=dhcp"},
+		{"dracut own image dir and name", "root=live:LABEL=X rd.live.dir=/Live rd.live.squashimg=root.img rd.live.ram=1 console=ttyS0", FamilyDracut,
+			"root=live:http://10.0.0.1:8080/Live/root.img rd.live.image ip=dhcp rd.live.dir=/Live rd.live.squashimg=root.img console=ttyS0"},
+		{"dracut legacy liveimg and static ip", "liveimg root=CDLABEL=F ip=10.0.0.9::10.0.0.1:255.0.0.0::eth0:none", FamilyDracut,
+			"root=live:http://10.0.0.1:8080/LiveOS/squashfs.img rd.live.image ip=dhcp"},
+		{"dracut iso-scan loop", "iso-scan/filename=/f.iso root=live:CDLABEL=F rd.live.image quiet", FamilyDracut,
+			"root=live:http://10.0.0.1:8080/LiveOS/squashfs.img rd.live.image ip=dhcp quiet"},
+		{"archiso loopback", `archisobasedir=arch img_dev=UUID=${archiso_img_dev_uuid} img_loop="${iso_path}" accessibility=on`, FamilyArchiso,
+			"archisobasedir=arch archiso_nfs_srv=10.0.0.1:/x ip=dhcp accessibility=on"},
+		{"archiso syslinux", "archisobasedir=arch archisosearchuuid=2026-03-01-10-00-00-00 cow_spacesize=1G", FamilyArchiso,
+			"archisobasedir=arch archiso_nfs_srv=10.0.0.1:/x ip=dhcp cow_spacesize=1G"},
+		{"archiso own pxe entry", "archisobasedir=arch ip=:::::eth0:dhcp archiso_http_srv=http://${pxeserver}/ copytoram=n", FamilyArchiso,
+			"archisobasedir=arch archiso_nfs_srv=10.0.0.1:/x ip=dhcp copytoram=n"},
+		{"miso", "misobasedir=manjaro misolabel=MANJARO_2600 quiet systemd.show_status=1 driver=free", FamilyMiso,
+			"misobasedir=manjaro miso_nfs_srv=10.0.0.1:/x ip=dhcp quiet systemd.show_status=1 driver=free"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := nfsArgs(tc.in, tc.fam, nfs)
+			got := netArgs(tc.in, familyRules[tc.fam], root)
 			if got != tc.want {
-				t.Errorf("nfsArgs(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+				t.Errorf("netArgs(%q)\n got %q\nwant %q", tc.in, got, tc.want)
 			}
-			if again := nfsArgs(got, tc.fam, nfs); again != got {
+			if again := netArgs(got, familyRules[tc.fam], root); again != got {
 				t.Errorf("not idempotent: %q → %q", got, again)
 			}
 		})
@@ -433,7 +460,11 @@ func TestDetectFamily(t *testing.T) {
 		{"casper uuid", fstest.MapFS{".disk/casper-uuid-generic": {}}, nil, FamilyCasper},
 		{"live squashfs", fstest.MapFS{"live/filesystem.squashfs": {}}, nil, FamilyLiveBoot},
 		{"kernel directory", fstest.MapFS{}, bare, FamilyCasper},
-		{"nothing", fstest.MapFS{"LiveOS/squashfs.img": {}}, nil, FamilyUnknown},
+		{"dracut squashfs", fstest.MapFS{"LiveOS/squashfs.img": {}}, nil, FamilyDracut},
+		{"archiso airootfs", fstest.MapFS{"arch/x86_64/airootfs.sfs": {}}, nil, FamilyArchiso},
+		{"dracut args", nil, &Menu{Entries: []Entry{{Kernel: "images/pxeboot/vmlinuz", Append: "quiet root=live:CDLABEL=F rd.live.image"}}}, FamilyDracut},
+		{"miso args", nil, &Menu{Entries: []Entry{{Kernel: "boot/vmlinuz-x86_64", Append: "misobasedir=manjaro"}}}, FamilyMiso},
+		{"nothing", fstest.MapFS{"boot/README": {}}, nil, FamilyUnknown},
 		{"nil nil", nil, nil, FamilyUnknown},
 	}
 	for _, tc := range tests {
@@ -451,22 +482,22 @@ func TestRewriteErrors(t *testing.T) {
 		name string
 		m    *Menu
 		fam  Family
-		root NFSRoot
+		root NetRoot
 		want error
 	}{
 		{"unknown family", m, FamilyUnknown, testRoot, ErrUnsupportedFamily},
-		{"dracut not yet", m, "dracut", testRoot, ErrUnsupportedFamily},
+		{"knoppix not yet", m, "knoppix", testRoot, ErrUnsupportedFamily},
 		{"nil menu", nil, FamilyLiveBoot, testRoot, ErrNoLinuxEntry},
 		{"wrong family", m, FamilyCasper, testRoot, ErrNoLinuxEntry},
 		{"no initrd", &Menu{Entries: []Entry{{Label: "a", Kind: KindLinux, Kernel: "live/vmlinuz", Append: "boot=live"}}}, FamilyLiveBoot, testRoot, ErrNoLinuxEntry},
-		{"IPv6 server", m, FamilyLiveBoot, NFSRoot{Server: netip.MustParseAddr("fe80::1"), Export: "/"}, nil},
-		{"zero server", m, FamilyLiveBoot, NFSRoot{Export: "/"}, nil},
-		{"relative export", m, FamilyLiveBoot, NFSRoot{Server: testRoot.Server, Export: "x"}, nil},
-		{"export with space", m, FamilyLiveBoot, NFSRoot{Server: testRoot.Server, Export: "/a b"}, nil},
+		{"IPv6 server", m, FamilyLiveBoot, NetRoot{Server: netip.MustParseAddr("fe80::1"), Export: "/"}, nil},
+		{"zero server", m, FamilyLiveBoot, NetRoot{Export: "/"}, nil},
+		{"relative export", m, FamilyLiveBoot, NetRoot{Server: testRoot.Server, Export: "x"}, nil},
+		{"export with space", m, FamilyLiveBoot, NetRoot{Server: testRoot.Server, Export: "/a b"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := RewriteForNFS(tc.m, tc.fam, tc.root, 5)
+			_, err := RewriteForNetwork(tc.m, tc.fam, tc.root, 5)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -491,7 +522,7 @@ func TestRewriteDefaultAndLabels(t *testing.T) {
 			{Label: "floppy", Kind: KindOther, Kernel: "isolinux/fd.img"},
 		},
 	}
-	rw, err := RewriteForNFS(m, FamilyLiveBoot, testRoot, 100000)
+	rw, err := RewriteForNetwork(m, FamilyLiveBoot, testRoot, 100000)
 	if err != nil {
 		t.Fatal(err)
 	}

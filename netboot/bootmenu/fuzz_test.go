@@ -65,11 +65,11 @@ func FuzzParseSyslinux(f *testing.F) {
 		}
 		_ = Modules(m)
 		for _, fam := range []Family{DetectFamily(fsys, m), FamilyCasper} {
-			rw, err := RewriteForNFS(m, fam, testRoot, 7)
+			rw, err := RewriteForNetwork(m, fam, testRoot, 7)
 			if err != nil {
 				continue
 			}
-			again, err := RewriteForNFS(rw, fam, testRoot, 7)
+			again, err := RewriteForNetwork(rw, fam, testRoot, 7)
 			if err != nil || !reflect.DeepEqual(again, rw) {
 				t.Fatalf("rewrite not idempotent (%v):\n%+v\n%+v", err, rw, again)
 			}

@@ -15,13 +15,15 @@ import (
 // grubMedia are real GRUB menus (testdata/README.md), read as our UEFI GRUB would.
 var grubMedia = []struct {
 	name     string // testdata/media/<name>; goldens <name>.grub-efi.parsed.json and <name>.grub.cfg
+	config   string // "" = FindGrub
 	fam      Family
 	wantLive int
 }{
 	{name: "debian-live-12-lab", fam: FamilyLiveBoot, wantLive: 2},
 	{name: "debian-live-13-gnome", fam: FamilyLiveBoot, wantLive: 3},
 	{name: "ubuntu-25.10-desktop", fam: FamilyCasper, wantLive: 2},
-	{name: "fedora-43-workstation", fam: FamilyUnknown},
+	{name: "fedora-43-workstation", fam: FamilyDracut, wantLive: 2},
+	{name: "archlinux-2026.03.01", config: "boot/grub/loopback.cfg", fam: FamilyArchiso, wantLive: 2},
 }
 
 func TestGrubRealMedia(t *testing.T) {
@@ -29,6 +31,10 @@ func TestGrubRealMedia(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := os.DirFS(filepath.Join("testdata", "media", tc.name))
 			m, found, err := FindGrub(fsys, GrubEFI)
+			if tc.config != "" {
+				m, err = ParseGrub(fsys, tc.config, GrubEFI)
+				found = tc.config
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,7 +47,7 @@ func TestGrubRealMedia(t *testing.T) {
 			if tc.fam == FamilyUnknown {
 				return
 			}
-			rw, err := RewriteForNFS(m, tc.fam, testRoot, 5)
+			rw, err := RewriteForNetwork(m, tc.fam, testRoot, 5)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +75,7 @@ func checkGrubRendered(t *testing.T, rw *Menu, fam Family) {
 	if back.Default != rw.Default || back.Timeout != rw.Timeout {
 		t.Errorf("default/timeout %q/%d read back as %q/%d", rw.Default, rw.Timeout, back.Default, back.Timeout)
 	}
-	again, err := RewriteForNFS(back, fam, testRoot, rw.Timeout/10)
+	again, err := RewriteForNetwork(back, fam, testRoot, rw.Timeout/10)
 	if err != nil {
 		t.Fatalf("rewriting the parsed grub.cfg: %v", err)
 	}
@@ -77,7 +83,7 @@ func checkGrubRendered(t *testing.T, rw *Menu, fam Family) {
 		t.Errorf("grub.cfg is not a fixed point of parse+rewrite+render:\n%s\n---\n%s", out, out2)
 	}
 	for _, e := range rw.Entries {
-		if e.Kind == KindLinux && strings.Contains(e.Append, "nfsroot=") && !bytes.Contains(out, []byte("\tlinux /"+e.Kernel+" ")) {
+		if e.Kind == KindLinux && e.IPAppend == 2 && !bytes.Contains(out, []byte("\tlinux /"+e.Kernel+" ")) {
 			t.Errorf("kernel %s not written as an absolute TFTP path:\n%s", e.Kernel, out)
 		}
 	}
@@ -98,7 +104,7 @@ func TestFindFallsBackToGrub(t *testing.T) {
 	if want := []string{"Try or Install Ubuntu", "Ubuntu (safe graphics)", "Test memory"}; !reflect.DeepEqual(titles, want) {
 		t.Errorf("titles %q, want %q", titles, want)
 	}
-	rw, err := RewriteForNFS(m, DetectFamily(fsys, m), testRoot, 5)
+	rw, err := RewriteForNetwork(m, DetectFamily(fsys, m), testRoot, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,11 +337,11 @@ func FuzzParseGrub(f *testing.F) {
 			t.Fatalf("render not stable:\n%s\n---\n%s", r1, r2)
 		}
 		for _, fam := range []Family{FamilyLiveBoot, FamilyCasper} {
-			rw, err := RewriteForNFS(m, fam, testRoot, 7)
+			rw, err := RewriteForNetwork(m, fam, testRoot, 7)
 			if err != nil {
 				continue
 			}
-			again, err := RewriteForNFS(rw, fam, testRoot, 7)
+			again, err := RewriteForNetwork(rw, fam, testRoot, 7)
 			if err != nil || !reflect.DeepEqual(again, rw) {
 				t.Fatalf("rewrite not idempotent (%v):\n%+v\n%+v", err, rw, again)
 			}
@@ -347,7 +353,7 @@ func FuzzParseGrub(f *testing.F) {
 			if err != nil {
 				t.Fatalf("parsing rendered grub.cfg: %v\n%s", err, out)
 			}
-			if rw2, err := RewriteForNFS(back, fam, testRoot, 7); err == nil {
+			if rw2, err := RewriteForNetwork(back, fam, testRoot, 7); err == nil {
 				if out2 := RenderGrub(rw2); !bytes.Equal(out, out2) {
 					t.Fatalf("grub.cfg not a fixed point:\n%s\n---\n%s", out, out2)
 				}

@@ -8,11 +8,23 @@ import (
 	"strings"
 )
 
-// NFSRoot is where a network client finds the medium: our NFS server and the
-// export that holds the medium's root.
-type NFSRoot struct {
-	Server netip.Addr // IPv4: pxelinux and klibc's nfsmount are IPv4-only
-	Export string     // absolute, e.g. "/" or "/sharecd"
+// NetRoot is where a network client finds the medium: our NFS export of the
+// medium's root, and the HTTP server that serves the same tree to initrds
+// that fetch their image by URL (dracut's livenet).
+type NetRoot struct {
+	Server   netip.Addr // IPv4: pxelinux and klibc's nfsmount are IPv4-only
+	Export   string     // absolute, e.g. "/" or "/sharecd"
+	HTTPPort int        // 0 = 80
+}
+
+func (r NetRoot) nfs() string { return r.Server.String() + ":" + path.Clean(r.Export) }
+
+func (r NetRoot) url(file string) string {
+	host := r.Server.String()
+	if r.HTTPPort != 0 && r.HTTPPort != 80 {
+		host += ":" + strconv.Itoa(r.HTTPPort)
+	}
+	return "http://" + host + "/" + strings.TrimPrefix(path.Clean("/"+file), "/")
 }
 
 // netCOM32 are the COM32 modules worth keeping in a network menu: they work
@@ -25,7 +37,7 @@ var netCOM32 = map[string]bool{
 	"poweroff.c32": true,
 }
 
-// RewriteForNFS returns a copy of m that boots the live system of family fam
+// RewriteForNetwork returns a copy of m that boots the live system of family fam
 // over the network, with its root on root, and waits timeoutSeconds before
 // booting the default entry (0 or less: wait for the user).
 //
@@ -38,12 +50,13 @@ var netCOM32 = map[string]bool{
 // The default stays the medium's default when that is a live entry, else it
 // is the first live entry. The result is in canonical form: rewriting it again
 // changes nothing, and ParseSyslinux(RenderPxelinux(result)) gives it back.
-func RewriteForNFS(m *Menu, fam Family, root NFSRoot, timeoutSeconds int) (*Menu, error) {
-	if fam != FamilyLiveBoot && fam != FamilyCasper {
+func RewriteForNetwork(m *Menu, fam Family, root NetRoot, timeoutSeconds int) (*Menu, error) {
+	rules, ok := familyRules[fam]
+	if !ok {
 		return nil, fmt.Errorf("rewriting menu for %q: %w", fam, ErrUnsupportedFamily)
 	}
-	srv := root.Server.Unmap()
-	if !srv.Is4() {
+	root.Server = root.Server.Unmap()
+	if !root.Server.Is4() {
 		return nil, fmt.Errorf("rewriting menu: NFS server %v is not an IPv4 address", root.Server)
 	}
 	if !strings.HasPrefix(root.Export, "/") || strings.ContainsAny(root.Export, " \t\r\n\",") {
@@ -52,8 +65,6 @@ func RewriteForNFS(m *Menu, fam Family, root NFSRoot, timeoutSeconds int) (*Menu
 	if m == nil {
 		return nil, ErrNoLinuxEntry
 	}
-	nfsroot := "nfsroot=" + srv.String() + ":" + path.Clean(root.Export)
-
 	out := &Menu{
 		Title:     oneLine(m.Title),
 		Timeout:   min(max(timeoutSeconds, 0), maxTimeout/10) * 10,
@@ -62,7 +73,7 @@ func RewriteForNFS(m *Menu, fam Family, root NFSRoot, timeoutSeconds int) (*Menu
 	used := map[string]bool{}
 	defaultLabel, firstLive := "", ""
 	for _, e := range m.Entries {
-		ne, live, ok := rewriteEntry(e, fam, nfsroot)
+		ne, live, ok := rewriteEntry(e, fam, rules, root)
 		if !ok {
 			continue
 		}
@@ -94,7 +105,7 @@ func RewriteForNFS(m *Menu, fam Family, root NFSRoot, timeoutSeconds int) (*Menu
 
 // rewriteEntry converts one entry; ok=false drops it, live=true marks a
 // live-system entry (a candidate for the default).
-func rewriteEntry(e Entry, fam Family, nfsroot string) (ne Entry, live, ok bool) {
+func rewriteEntry(e Entry, fam Family, rules netRules, root NetRoot) (ne Entry, live, ok bool) {
 	ne = Entry{Label: e.Label, Title: e.Title, Kind: e.Kind, Help: e.Help, Hidden: e.Hidden}
 	switch e.Kind {
 	case KindLinux:
@@ -103,10 +114,10 @@ func rewriteEntry(e Entry, fam Family, nfsroot string) (ne Entry, live, ok bool)
 			// memtest86+ needs no root and no network; keep it as it is.
 			ne.Kernel, ne.Append = e.Kernel, e.Append
 			return ne, false, e.Kernel != ""
-		case isLiveEntry(e, fam):
+		case isLiveEntry(e, fam) && !rules.dropEntry(e.Append):
 			ne.Kernel = e.Kernel
 			ne.Initrds = append([]string(nil), e.Initrds...)
-			ne.Append = nfsArgs(e.Append, fam, nfsroot)
+			ne.Append = netArgs(e.Append, rules, root)
 			// BOOTIF=01-<mac>: live-boot and klibc's ipconfig use it to
 			// configure the NIC the client booted from, not just the first
 			// one with a link (matters on machines with several NICs).
@@ -156,44 +167,121 @@ func isLiveEntry(e Entry, fam Family) bool {
 	return familyOfKernel(e.Kernel) == fam
 }
 
-// dropArgs point the initrd at the local medium, which a network client does
-// not have; left in, live-boot and casper would search local disks for an
-// ISO file or device and give up instead of mounting NFS. netboot=, nfsroot=
-// and boot= are dropped to be put back in canonical form (idempotence).
-//
-// Deliberately kept: live-media-path= (a path inside the export, still
-// right), toram (copies the squashfs into RAM over NFS, then runs without
-// the server: the medium's author offered that trade-off, RAM for
-// independence, and it still works), persistence options, preseeds (file=
-// /cdrom/... is the NFS mount under casper), console= and locales.
-var dropArgs = []string{
-	"findiso=", "fromiso=", "iso-scan/filename=", "live-media=",
-	"cdrom-detect/try-usb=", "netboot=", "nfsroot=", "boot=",
+// netRules say how one family's initrd is told to find its root on the
+// network instead of on the medium.
+type netRules struct {
+	// drop are argument prefixes (lower case; a trailing '=' takes any value,
+	// none means the bare word) that point the initrd at the local medium,
+	// which a network client does not have: left in, the initrd would search
+	// local disks and give up instead of using the network. The family's own
+	// network arguments are dropped too, to be put back in canonical form, so
+	// that rewriting a rewritten menu changes nothing.
+	drop []string
+	// at: the added arguments go where the first argument with one of these
+	// prefixes was (else first), never at the end: systemd starts its serial
+	// getty on the last console=, so a trailing console=ttyS0 must stay last,
+	// and arguments after "--"/"---" belong to the installed system.
+	at []string
+	// add are the arguments that put the root on the network; kept are the
+	// medium's arguments that survived drop.
+	add func(root NetRoot, kept []string) []string
+	// skip are arguments whose entries are not worth a network boot.
+	skip []string
 }
 
-// nfsArgs rewrites a live entry's command line. The NFS arguments go where
-// boot= was (or first), never at the end: systemd starts its serial getty on
-// the last console=, so a trailing console=ttyS0 must stay last, and
-// arguments after "--"/"---" belong to the installed system, not the initrd.
-func nfsArgs(cmdline string, fam Family, nfsroot string) string {
-	var add []string
-	switch fam {
-	case FamilyLiveBoot:
-		add = []string{"boot=live", "netboot=nfs", nfsroot}
-	case FamilyCasper:
-		// casper configures the network only when ip= is given
-		// (scripts/casper: do_netsetup); any ip= from the medium is
-		// replaced, a static one would be wrong on the client's LAN.
-		add = []string{"boot=casper", "netboot=nfs", nfsroot, "ip=dhcp"}
+// toMedium are arguments of every family that point at a local medium.
+//
+// Deliberately kept everywhere: live-media-path= (a path inside the export,
+// still right), toram/copytoram (copies the image into RAM over the network,
+// then runs without the server: the medium's author offered that trade-off,
+// RAM for independence, and it still works), persistence options, preseeds
+// (file=/cdrom/... is the NFS mount under casper), console= and locales.
+var toMedium = []string{
+	"findiso=", "fromiso=", "iso-scan/filename=", "live-media=", "cdrom-detect/try-usb=",
+	"img_dev=", "img_loop=", "ip=frommedia",
+}
+
+var familyRules = map[Family]netRules{
+	FamilyLiveBoot: {
+		drop: []string{"boot=", "netboot=", "nfsroot="},
+		at:   []string{"boot="},
+		add: func(r NetRoot, _ []string) []string {
+			return []string{"boot=live", "netboot=nfs", "nfsroot=" + r.nfs()}
+		},
+	},
+	// casper configures the network only when ip= is given (scripts/casper:
+	// do_netsetup); any ip= from the medium is replaced, a static one would be
+	// wrong on the client's LAN.
+	FamilyCasper: {
+		drop: []string{"boot=", "netboot=", "nfsroot=", "ip="},
+		at:   []string{"boot="},
+		add: func(r NetRoot, _ []string) []string {
+			return []string{"boot=casper", "netboot=nfs", "nfsroot=" + r.nfs(), "ip=dhcp"}
+		},
+	},
+	// dracut's livenet fetches root=live:<URL> into RAM and hands the copy to
+	// dmsquash-live. HTTP, not NFS: livenet and curl are in every live initrd
+	// built for network boots, dracut's nfs module only where nfs-utils was
+	// installed. The media check tests a disc the client does not have.
+	FamilyDracut: {
+		drop: []string{"root=", "rd.live.image", "liveimg", "ip=", "rd.live.check", "check",
+			"inst.stage2=", "rd.live.ram", "rd.live.ram="},
+		at: []string{"root="},
+		add: func(r NetRoot, kept []string) []string {
+			dir, img := "LiveOS", "squashfs.img"
+			for _, a := range kept {
+				k, v, _ := strings.Cut(a, "=")
+				switch strings.ToLower(k) {
+				case "rd.live.dir", "live_dir":
+					dir = strings.Trim(v, "/")
+				case "rd.live.squashimg":
+					img = v
+				}
+			}
+			return []string{"root=live:" + r.url(dir+"/"+img), "rd.live.image", "ip=dhcp"}
+		},
+		skip: []string{"rd.live.check"},
+	},
+	// archiso and miso (mkinitcpio hooks archiso_pxe_nfs, miso_pxe_nfs) mount
+	// the export with klibc's nfsmount, after ipconfig ran on the interface
+	// that BOOTIF= names.
+	FamilyArchiso: {
+		drop: []string{"archisolabel=", "archisodevice=", "archisosearchuuid=", "archisosearchfilename=",
+			"archiso_nfs_srv=", "archiso_http_srv=", "archiso_nbd_srv=", "ip="},
+		at: []string{"archisolabel=", "archisodevice=", "archisosearchuuid=", "archisosearchfilename=",
+			"img_dev=", "archiso_nfs_srv=", "archiso_http_srv=", "archiso_nbd_srv="},
+		add: func(r NetRoot, _ []string) []string {
+			return []string{"archiso_nfs_srv=" + r.nfs(), "ip=dhcp"}
+		},
+	},
+	FamilyMiso: {
+		drop: []string{"misolabel=", "misodevice=", "miso_nfs_srv=", "miso_http_srv=", "miso_nbd_srv=", "ip="},
+		at:   []string{"misolabel=", "misodevice=", "img_dev=", "miso_nfs_srv=", "miso_http_srv=", "miso_nbd_srv="},
+		add: func(r NetRoot, _ []string) []string {
+			return []string{"miso_nfs_srv=" + r.nfs(), "ip=dhcp"}
+		},
+	},
+}
+
+func (rules netRules) dropEntry(cmdline string) bool {
+	for _, a := range splitArgs(cmdline) {
+		if argMatches(strings.ToLower(a), rules.skip) {
+			return true
+		}
 	}
+	return false
+}
+
+// netArgs rewrites a live entry's command line by the family's rules.
+func netArgs(cmdline string, rules netRules, root NetRoot) string {
 	var kept []string
 	at := -1
 	for _, a := range splitArgs(cmdline) {
 		la := strings.ToLower(a)
-		if strings.HasPrefix(la, "boot=") && at < 0 {
+		if at < 0 && argMatches(la, rules.at) {
 			at = len(kept)
 		}
-		if dropArg(la, fam) {
+		if argMatches(la, toMedium) || argMatches(la, rules.drop) {
 			continue
 		}
 		kept = append(kept, a)
@@ -201,6 +289,7 @@ func nfsArgs(cmdline string, fam Family, nfsroot string) string {
 	if at < 0 {
 		at = 0
 	}
+	add := rules.add(root, kept)
 	out := make([]string, 0, len(kept)+len(add))
 	out = append(out, kept[:at]...)
 	out = append(out, add...)
@@ -208,16 +297,15 @@ func nfsArgs(cmdline string, fam Family, nfsroot string) string {
 	return strings.Join(out, " ")
 }
 
-func dropArg(la string, fam Family) bool {
-	for _, p := range dropArgs {
-		if strings.HasPrefix(la, p) {
+// argMatches: la (lower case) is one of the words, or has one of the
+// "key=" prefixes.
+func argMatches(la string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if la == p || (strings.HasSuffix(p, "=") && strings.HasPrefix(la, p)) {
 			return true
 		}
 	}
-	if la == "ip=frommedia" {
-		return true // "take the network setup from the medium": not on a network client
-	}
-	return fam == FamilyCasper && strings.HasPrefix(la, "ip=")
+	return false
 }
 
 func hasArg(cmdline, prefix string) bool {
