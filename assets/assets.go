@@ -10,7 +10,7 @@ import (
 	"net/netip"
 )
 
-//go:embed syslinux grub-efi
+//go:embed syslinux grub-efi secureboot
 var files embed.FS
 
 // BIOS is the BIOS network loader: pxelinux.0 with the ldlinux.c32 and COM32 modules built with
@@ -19,6 +19,17 @@ func BIOS() fs.FS {
 	sub, err := fs.Sub(files, "syslinux")
 	if err != nil {
 		panic(err) // the folder is embedded above; this cannot fail at run time
+	}
+	return sub
+}
+
+// SecureBoot is the signed x86-64 UEFI chain from Debian's shim-signed and grub-efi-amd64-signed
+// (see update-secureboot.sh): shimx64.efi, grubx64.efi (the network GRUB, which reads
+// /grub/grub.cfg from the server its DHCP answer named) and mmx64.efi, at the root of the tree.
+func SecureBoot() fs.FS {
+	sub, err := fs.Sub(files, "secureboot")
+	if err != nil {
+		panic(err)
 	}
 	return sub
 }

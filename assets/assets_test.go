@@ -2,8 +2,12 @@ package assets
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"io/fs"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -52,6 +56,37 @@ func TestUEFIx64PrefixPatched(t *testing.T) {
 	for _, name := range []string{"grub-efi/GPL-3", "grub-efi/COPYRIGHT", "grub-efi/VERSION"} {
 		if _, err := files.ReadFile(name); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// The signed chain must be byte for byte what Debian shipped: one changed byte voids a signature.
+func TestSecureBootChainIsDebians(t *testing.T) {
+	v, err := fs.ReadFile(SecureBoot(), "VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(v), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || !strings.HasSuffix(f[1], ".efi") {
+			continue
+		}
+		b, err := fs.ReadFile(SecureBoot(), f[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != f[0] {
+			t.Errorf("%s differs from the copy update-secureboot.sh took", f[1])
+		}
+		// A PE image with an Authenticode signature: the security directory (data directory 4)
+		// of the optional header is not empty.
+		if len(b) < 0x200 || string(b[:2]) != "MZ" {
+			t.Fatalf("%s is no PE image", f[1])
+		}
+		pe := int(binary.LittleEndian.Uint32(b[0x3c:]))
+		secDir := pe + 24 + 112 + 4*8 // PE32+ optional header: data directories start at 112
+		if size := binary.LittleEndian.Uint32(b[secDir+4:]); size == 0 {
+			t.Errorf("%s carries no signature", f[1])
 		}
 	}
 }

@@ -14,15 +14,17 @@ import (
 
 // Description is what a share would serve, for `sharecd --detect` and the GUI.
 type Description struct {
-	Source   string          `json:"source"`
-	Kind     medium.Kind     `json:"kind"`
-	Label    string          `json:"label,omitempty"`
-	Family   bootmenu.Family `json:"family"`
-	Menu     string          `json:"menu"` // the boot menu file found on the medium
-	Running  *medium.Running `json:"running,omitempty"`
-	Entries  []EntryInfo     `json:"entries"`
-	Timeout  int             `json:"timeout_tenths,omitempty"` // the medium's own menu timeout
-	Warnings []string        `json:"warnings,omitempty"`
+	Source  string          `json:"source"`
+	Kind    medium.Kind     `json:"kind"`
+	Label   string          `json:"label,omitempty"`
+	Family  bootmenu.Family `json:"family"`
+	Menu    string          `json:"menu"` // the boot menu file found on the medium
+	Running *medium.Running `json:"running,omitempty"`
+	Entries []EntryInfo     `json:"entries"`
+	Timeout int             `json:"timeout_tenths,omitempty"` // the medium's own menu timeout
+	// SecureBoot: can clients with Secure Boot on boot the kernel UEFI clients get by default?
+	SecureBoot SecureBoot `json:"secure_boot"`
+	Warnings   []string   `json:"warnings,omitempty"`
 }
 
 // EntryInfo is one boot entry as the medium has it.
@@ -46,6 +48,11 @@ func Describe(source string) (*Description, error) {
 	defer med.Close()
 	d := &Description{Source: med.Source, Kind: med.Kind, Label: med.Label, Family: src.fam,
 		Menu: src.menuPath, Running: running, Timeout: src.menu.Timeout}
+	uefiMenu := src.menu
+	if g, _, err := bootmenu.FindGrub(med.FS, bootmenu.GrubEFI); err == nil && g.DefaultEntry() != nil {
+		uefiMenu = g
+	}
+	d.SecureBoot = checkSecureBoot(med.FS, uefiMenu)
 	def := src.menu.DefaultEntry()
 	for _, e := range src.menu.Entries {
 		d.Entries = append(d.Entries, EntryInfo{Label: e.Label, Title: e.PlainTitle(), Kind: string(e.Kind),

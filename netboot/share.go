@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/insomniacslk/dhcp/iana"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sharecd/sharecd/assets"
@@ -85,6 +86,8 @@ type Plan struct {
 	// HTTP: the family's initrd fetches its root image by URL (dracut), so Serve also serves
 	// Tree over HTTP.
 	HTTP bool
+	// SecureBoot says whether clients with Secure Boot on can boot the medium's kernel.
+	SecureBoot SecureBoot
 }
 
 // Prepare checks the interface and the medium and builds the network menus. The caller closes
@@ -191,9 +194,10 @@ func (src *source) plan(server netip.Addr, timeout int) (*Plan, error) {
 	slices.Sort(files)
 	return &Plan{
 		Medium: src.med, Family: src.fam, Menu: netMenu, UEFIMenu: uefiMenu,
-		Tree:  tftp.Overlay{generated, tftp.Only(assets.BIOS(), loaderNames...), src.med.FS},
-		Files: slices.Compact(files),
-		HTTP:  src.fam == bootmenu.FamilyDracut,
+		Tree:       tftp.Overlay{generated, tftp.Only(assets.BIOS(), loaderNames...), src.med.FS},
+		Files:      slices.Compact(files),
+		HTTP:       src.fam == bootmenu.FamilyDracut,
+		SecureBoot: checkSecureBoot(src.med.FS, uefiMenu),
 	}, nil
 }
 
@@ -294,7 +298,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	kernels, initrds := bootFiles(p.Menu, p.UEFIMenu)
 	proxy := &dhcp.Proxy{
 		ServerIP: ip.AsSlice(),
-		BootFile: bootFileFor,
+		BootFile: bootFileFor(p.DHCP),
 		Log:      log.With("server", "dhcp"),
 		OnEvent: func(e dhcp.Event) {
 			if e.BootFile == "" {
@@ -302,7 +306,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 			}
 			ip, _ := netip.AddrFromSlice(e.IP.To4())
 			if tr.report(e.MAC, ip, StageOffered, e.BootFile) && e.Kind == dhcp.EventOffer {
-				logChain(log, e)
+				logChain(log, e, p.SecureBoot)
 			}
 		},
 	}
@@ -313,7 +317,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		Log:        log.With("server", "tftp"),
 		OnStart: func(t tftp.Transfer) {
 			switch {
-			case t.File == BIOSLoader, t.File == UEFILoader:
+			case t.File == BIOSLoader, t.File == UEFILoader, t.File == SignedLoader:
 				tr.report(nil, t.Client, StageLoader, t.File)
 			case path.Dir(t.File) == "pxelinux.cfg", t.File == UEFIMenuFile:
 				tr.report(nil, t.Client, StageMenu, t.File)
@@ -360,8 +364,10 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	}
 	pm := &nfs.Portmapper{NFSPort: ports.NFS, MountPort: ports.NFS, Allow: allow, Log: log.With("server", "portmap")}
 
+	uefiFile, _ := proxy.BootFile(iana.EFI_X86_64)
 	log.Info("sharing", "medium", p.Medium.Source, "family", p.Family, "iface", p.Iface.Name,
-		"server", ip, "boot", BIOSLoader, "uefi", UEFILoader, "nfsroot", ip.String()+":"+Export)
+		"server", ip, "boot", BIOSLoader, "uefi", uefiFile, "nfsroot", ip.String()+":"+Export,
+		"secure_boot", p.SecureBoot.Note)
 	defer s.openFirewall(ctx, p.Iface.Name, ports, p.HTTP, log)()
 	g, gctx := errgroup.WithContext(ctx)
 	socks = nil // each server now owns and closes its sockets

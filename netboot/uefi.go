@@ -1,53 +1,131 @@
 package netboot
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net/netip"
+	"path"
 
 	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/sharecd/sharecd/assets"
 	"github.com/sharecd/sharecd/netboot/bootmenu"
 	"github.com/sharecd/sharecd/netboot/dhcp"
+	"github.com/sharecd/sharecd/netboot/secureboot"
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
 
-// UEFILoader is the boot file x86-64 UEFI clients are offered: GRUB 2 built from Debian's
-// grub-efi-amd64-bin with its prefix pointing at this server (assets.UEFIx64).
+// UEFILoader is the boot file x86-64 UEFI clients are offered in proxy mode: GRUB 2 built from
+// Debian's grub-efi-amd64-bin with its prefix pointing at this server (assets.UEFIx64). Unsigned:
+// behind a proxy-DHCP no signed GRUB finds its menu (see secureBootProxyNote).
 const UEFILoader = "grubx64.efi"
 
-// UEFIMenuFile is where that GRUB reads its menu: $prefix/grub.cfg, prefix (tftp,SERVER)/grub.
+// SignedLoader is the boot file x86-64 UEFI clients are offered where the DHCP answer that names
+// it also names this server as the TFTP server (full mode; off mode, pointed at us): Debian's
+// Microsoft-signed shim, which loads Debian's signed network GRUB from beside it
+// (secureboot/grubx64.efi), which reads UEFIMenuFile from the server of that DHCP answer.
+const SignedLoader = "secureboot/shimx64.efi"
+
+// UEFIMenuFile is where both GRUBs read their menu: $prefix/grub.cfg, prefix (tftp,SERVER)/grub.
 const UEFIMenuFile = "grub/grub.cfg"
 
-// secureBootNote is said once per UEFI client: why a machine with Secure Boot on stops at the loader.
-const secureBootNote = "Secure Boot must be off on this client: the signed GRUBs that could be served " +
-	"(Debian 12's grubnetx64.efi, the medium's own) take their TFTP server from the router, not from a " +
-	"proxy-DHCP, so in proxy mode only this unsigned GRUB finds its menu"
+// secureBootProxyNote is said once per UEFI client in proxy mode: why a machine with Secure Boot
+// on stops at the loader, and what works instead.
+const secureBootProxyNote = "Secure Boot must be off on this client: behind a proxy-DHCP the signed GRUBs " +
+	"(Debian 12's grubnetx64.efi, the medium's own) take their TFTP server from the router, not from " +
+	"sharecd, so only this unsigned GRUB finds its menu; with --dhcp-mode full (no other DHCP server " +
+	"on the LAN) clients get the signed chain instead"
 
 // bootFileFor picks the loader by the client's architecture (option 93, as the proxy normalises it:
-// 9, "EFI BC", arrives as 7, x86-64 UEFI).
-func bootFileFor(arch iana.Arch) (string, bool) {
-	switch arch {
-	case iana.INTEL_X86PC:
-		return BIOSLoader, true
-	case iana.EFI_X86_64, iana.EFI_BC:
-		return UEFILoader, true
+// 9, "EFI BC", arrives as 7, x86-64 UEFI), and for UEFI by the DHCP mode.
+func bootFileFor(mode DHCPMode) func(iana.Arch) (string, bool) {
+	uefi := UEFILoader
+	if mode == DHCPFull || mode == DHCPOff {
+		uefi = SignedLoader
 	}
-	// IA32 (6) and ARM64 (11) UEFI have no loader here yet: no answer, so their firmware goes on
-	// to its next boot option instead of failing on a file it cannot run.
-	return "", false
+	return func(arch iana.Arch) (string, bool) {
+		switch arch {
+		case iana.INTEL_X86PC:
+			return BIOSLoader, true
+		case iana.EFI_X86_64, iana.EFI_BC:
+			return uefi, true
+		}
+		// IA32 (6) and ARM64 (11) UEFI have no loader here yet: no answer, so their firmware
+		// goes on to its next boot option instead of failing on a file it cannot run.
+		return "", false
+	}
 }
 
 // chainOf says which boot chain a boot file starts, for the log.
 func chainOf(file string) string {
 	switch file {
 	case BIOSLoader:
-		return "BIOS: pxelinux.0 → pxelinux.cfg/default → kernel, initrd → NFS root"
+		return "BIOS: pxelinux.0 → pxelinux.cfg/default → kernel, initrd → live root"
 	case UEFILoader:
-		return "UEFI x86-64: unsigned GRUB grubx64.efi → " + UEFIMenuFile + " → kernel, initrd → NFS root"
+		return "UEFI x86-64: unsigned GRUB grubx64.efi → " + UEFIMenuFile + " → kernel, initrd → live root"
+	case SignedLoader:
+		return "UEFI x86-64, Secure Boot capable: Debian's signed shim " + SignedLoader +
+			" → Debian's signed GRUB secureboot/grubx64.efi → " + UEFIMenuFile + " → kernel, initrd → live root"
 	}
 	return file
+}
+
+// SecureBoot is what a share can promise a client with Secure Boot on.
+type SecureBoot struct {
+	Kernel string `json:"kernel"`           // the UEFI menu's default kernel
+	Signer string `json:"signer,omitempty"` // who signed it ("" = unsigned or unreadable)
+	// Works: with the signed chain (full mode), Secure Boot clients boot this kernel.
+	Works bool   `json:"works_in_full_mode"`
+	Note  string `json:"note"` // one line for people
+}
+
+// checkSecureBoot reads who signed the kernel UEFI clients boot by default.
+func checkSecureBoot(fsys fs.FS, m *bootmenu.Menu) SecureBoot {
+	e := m.DefaultEntry()
+	if e == nil || e.Kernel == "" {
+		return SecureBoot{Note: "no default kernel to check"}
+	}
+	sb := SecureBoot{Kernel: e.Kernel}
+	signers, err := kernelSigners(fsys, e.Kernel)
+	switch {
+	case errors.Is(err, secureboot.ErrUnsigned):
+		sb.Note = "the medium's kernel is not signed: Secure Boot must be off on clients"
+	case err != nil:
+		sb.Note = "could not read the kernel's signature (" + err.Error() + "): Secure Boot may have to be off on clients"
+	default:
+		sb.Signer = signers[0].Issuer
+		for _, s := range signers {
+			sb.Works = sb.Works || s.TrustedByDebianShim()
+		}
+		if sb.Works {
+			sb.Note = "the medium's kernel is signed by Debian: clients with Secure Boot on boot it in full-DHCP mode " +
+				"(signed shim and GRUB); in proxy mode Secure Boot must be off"
+		} else {
+			sb.Note = "the medium's kernel is signed by " + sb.Signer + ", which the Debian shim sharecd serves does " +
+				"not trust: Secure Boot must be off on clients"
+		}
+	}
+	return sb
+}
+
+func kernelSigners(fsys fs.FS, name string) ([]secureboot.Signer, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	ra, ok := f.(io.ReaderAt)
+	if !ok {
+		return nil, errors.New("file cannot be read at an offset")
+	}
+	return secureboot.Signers(ra, fi.Size())
 }
 
 // uefi builds what UEFI clients boot: the medium's GRUB menu as GRUB shows it on UEFI, rewritten
@@ -71,14 +149,24 @@ func (src *source) uefi(server netip.Addr, timeout int, into tftp.Files) (*bootm
 	}
 	into[UEFILoader] = img
 	into[UEFIMenuFile] = bootmenu.RenderGrub(netMenu)
+	for _, name := range []string{"shimx64.efi", "grubx64.efi", "mmx64.efi"} {
+		b, err := fs.ReadFile(assets.SecureBoot(), name)
+		if err != nil {
+			return nil, err
+		}
+		into[path.Join(path.Dir(SignedLoader), name)] = b
+	}
 	return netMenu, nil
 }
 
-// logChain says which boot chain a client was offered, and for UEFI that Secure Boot must be off.
-func logChain(log *slog.Logger, e dhcp.Event) {
+// logChain says which boot chain a client was offered, and for UEFI what that means for Secure Boot.
+func logChain(log *slog.Logger, e dhcp.Event, sb SecureBoot) {
 	args := []any{"mac", e.MAC.String(), "arch", e.Arch.String(), "chain", chainOf(e.BootFile)}
-	if e.BootFile == UEFILoader {
-		args = append(args, "secure_boot", secureBootNote)
+	switch e.BootFile {
+	case UEFILoader:
+		args = append(args, "secure_boot", secureBootProxyNote)
+	case SignedLoader:
+		args = append(args, "secure_boot", sb.Note)
 	}
 	log.Info("client boot chain", args...)
 }

@@ -1,33 +1,46 @@
 package netboot
 
 import (
+	"io/fs"
 	"net"
+	"net/netip"
+	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
 
+	"github.com/sharecd/sharecd/assets"
+	"github.com/sharecd/sharecd/netboot/bootmenu"
 	"github.com/sharecd/sharecd/netboot/dhcp"
 )
 
 // Option 93 dispatch, through the proxy's pure Reply, for every architecture the issue names and
 // some it does not: 0 → pxelinux.0; 7 and 9 → our GRUB; 6, 10, 11 and unknown values → no answer.
 func TestBootFileByArch(t *testing.T) {
-	p := &dhcp.Proxy{ServerIP: net.IPv4(10, 77, 5, 2), BootFile: bootFileFor}
 	tests := []struct {
+		mode DHCPMode
 		arch iana.Arch
 		want string // "" = ignored
 	}{
-		{iana.INTEL_X86PC, BIOSLoader},
-		{iana.EFI_IA32, ""},
-		{iana.EFI_X86_64, UEFILoader},
-		{iana.EFI_BC, UEFILoader},
-		{iana.EFI_ARM32, ""},
-		{iana.EFI_ARM64, ""},
-		{iana.Arch(16), ""}, // x64 UEFI HTTP boot: not a PXE client
-		{iana.Arch(0x1234), ""},
+		{DHCPProxy, iana.INTEL_X86PC, BIOSLoader},
+		{DHCPProxy, iana.EFI_IA32, ""},
+		{DHCPProxy, iana.EFI_X86_64, UEFILoader},
+		{DHCPProxy, iana.EFI_BC, UEFILoader},
+		{DHCPProxy, iana.EFI_ARM32, ""},
+		{DHCPProxy, iana.EFI_ARM64, ""},
+		{DHCPProxy, iana.Arch(16), ""}, // x64 UEFI HTTP boot: not a PXE client
+		{DHCPProxy, iana.Arch(0x1234), ""},
+		// Where our answer names the TFTP server, the signed chain finds its menu.
+		{DHCPFull, iana.INTEL_X86PC, BIOSLoader},
+		{DHCPFull, iana.EFI_X86_64, SignedLoader},
+		{DHCPFull, iana.EFI_BC, SignedLoader},
+		{DHCPFull, iana.EFI_ARM64, ""},
+		{DHCPOff, iana.EFI_X86_64, SignedLoader},
 	}
 	for _, tc := range tests {
+		p := &dhcp.Proxy{ServerIP: net.IPv4(10, 77, 5, 2), BootFile: bootFileFor(tc.mode)}
 		for _, port := range []int{dhcp.Port67, dhcp.Port4011} {
 			mt := dhcpv4.MessageTypeDiscover
 			if port == dhcp.Port4011 {
@@ -50,7 +63,52 @@ func TestBootFileByArch(t *testing.T) {
 			}
 		}
 	}
-	if c := chainOf(UEFILoader); c == UEFILoader {
-		t.Error("no chain description for the UEFI loader")
+	for _, f := range []string{BIOSLoader, UEFILoader, SignedLoader} {
+		if c := chainOf(f); c == f {
+			t.Errorf("no chain description for %s", f)
+		}
+	}
+}
+
+// The verdict on Secure Boot comes from the default kernel's signature. Real signed and unsigned
+// PE images stand in for kernels: Debian's network GRUB (Debian's key, like Debian's kernels),
+// shim (Microsoft's, like no kernel Debian's shim accepts) and our unsigned GRUB.
+func TestCheckSecureBoot(t *testing.T) {
+	read := func(fsys fs.FS, name string) []byte {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	unsigned, err := assets.UEFIx64(netip.MustParseAddr("10.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		kernel []byte
+		works  bool
+		signer string
+		note   string
+	}{
+		{"Debian-signed", read(assets.SecureBoot(), "grubx64.efi"), true, "Debian Secure Boot CA", "signed by Debian"},
+		{"other signer", read(assets.SecureBoot(), "shimx64.efi"), false, "Microsoft Corporation UEFI CA 2011", "does not trust"},
+		{"unsigned", unsigned, false, "", "not signed"},
+		{"not a kernel", []byte("hello"), false, "", "could not read"},
+		{"missing", nil, false, "", "could not read"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			if tc.kernel != nil {
+				fsys["live/vmlinuz"] = &fstest.MapFile{Data: tc.kernel}
+			}
+			m := &bootmenu.Menu{Default: "a", Entries: []bootmenu.Entry{{Label: "a", Kind: bootmenu.KindLinux, Kernel: "live/vmlinuz"}}}
+			sb := checkSecureBoot(fsys, m)
+			if sb.Works != tc.works || sb.Signer != tc.signer || !strings.Contains(sb.Note, tc.note) {
+				t.Errorf("got %+v, want works=%v signer=%q note ~ %q", sb, tc.works, tc.signer, tc.note)
+			}
+		})
 	}
 }

@@ -46,6 +46,7 @@ func runDetect(source string, asJSON bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(w, "found as:\t%s\n", how)
 	}
 	fmt.Fprintf(w, "boot menu:\t%s\n", d.Menu)
+	fmt.Fprintf(w, "Secure Boot:\t%s\n", d.SecureBoot.Note)
 	w.Flush()
 	fmt.Fprintln(stdout, "entries:")
 	w = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
