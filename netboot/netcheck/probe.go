@@ -3,6 +3,7 @@ package netcheck
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -21,6 +22,18 @@ var ProbeMACPrefix = [3]byte{0x02, 's', 'c'}
 // IsProbeMAC reports whether mac is one the probe sends from.
 func IsProbeMAC(mac net.HardwareAddr) bool {
 	return len(mac) == 6 && mac[0] == ProbeMACPrefix[0] && mac[1] == ProbeMACPrefix[1] && mac[2] == ProbeMACPrefix[2]
+}
+
+// probeMAC is the MAC the probe sends from on ifc: always the same one for an interface, so that
+// a router sees one client however often the LAN is watched. A fresh MAC each time would make it
+// set an address aside for every probe and, on a small pool, run out (seen in the lab: dnsmasq
+// went silent after a few minutes of probes every 2 s).
+func probeMAC(ifc *net.Interface) net.HardwareAddr {
+	sum := sha256.Sum256(append([]byte(ifc.Name+"\x00"), ifc.HardwareAddr...))
+	mac := make(net.HardwareAddr, 6)
+	copy(mac, ProbeMACPrefix[:])
+	copy(mac[3:], sum[:3])
+	return mac
 }
 
 // Probe sends DISCOVERs on one interface and collects every answer. Zero fields mean "default".
@@ -55,9 +68,7 @@ func (p *Probe) Run(ctx context.Context) ([]Responder, error) {
 	}
 	defer conn.Close()
 
-	mac := make(net.HardwareAddr, 6)
-	rand.Read(mac[3:])
-	copy(mac, ProbeMACPrefix[:])
+	mac := probeMAC(ifc)
 	discovers, err := probeDiscovers(mac)
 	if err != nil {
 		return nil, err
