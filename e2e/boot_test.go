@@ -67,9 +67,10 @@ func liveISO(t *testing.T) string {
 }
 
 // TestClientsBootLiveSystem boots diskless QEMU PCs to the live system's login prompt. The ISO-file
-// lab runs a BIOS (SeaBIOS + iPXE) and a UEFI client (OVMF's own PXE) from one proxy-DHCP server at
-// the same time, and restarts that server while both run from their NFS root; the directory lab
-// boots a BIOS client with sharecd as the LAN's only DHCP server.
+// lab runs a BIOS (SeaBIOS + iPXE) and a UEFI client (OVMF's own PXE, Secure Boot off, our unsigned
+// GRUB) from one proxy-DHCP server at the same time, and restarts that server while both run from
+// their NFS root; the directory lab has sharecd as the LAN's only DHCP server and boots a BIOS
+// client and a UEFI client with Secure Boot on (Microsoft's keys) through Debian's signed chain.
 func TestClientsBootLiveSystem(t *testing.T) {
 	need(t)
 	iso := liveISO(t)
@@ -98,7 +99,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 		{"directory", "10.77.2", func(dir string) []string {
 			return []string{"sh", "-c", `xorriso -osirrox on -indev "$2" -extract / "$1" >/dev/null 2>&1 && exec "$3" --share --source "$1" --iface s0 --menu-timeout 2 --dhcp-mode full --lease-file "$1.leases" --debug`,
 				"sh", filepath.Join(dir, "medium"), iso, bin}
-		}, false, true, []client{{"bios", "52:54:00:5c:d0:02"}}},
+		}, false, true, []client{{"bios", "52:54:00:5c:d0:02"}, {"uefi-sb", "52:54:00:5c:d0:06"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,11 +118,11 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			serials := map[string]string{}
 			for i, c := range tc.clients {
 				tap := fmt.Sprintf("tap%d", i)
-				if c.name == "uefi" {
+				if strings.HasPrefix(c.name, "uefi") {
 					if !uefiOK() {
-						t.Skipf("UEFI client needs %s (apt-get install ovmf; bash .ci/run installs it)", ovmfCode)
+						t.Skipf("UEFI clients need %s and %s (apt-get install ovmf; bash .ci/run installs it)", ovmfCode, ovmfSBCode)
 					}
-					serials[c.name] = l.startUEFIClient(c.name, tap, c.mac)
+					serials[c.name] = l.startUEFIClient(c.name, tap, c.mac, c.name == "uefi-sb")
 				} else {
 					serials[c.name] = l.startClient(c.name, tap, c.mac)
 				}
@@ -151,8 +152,18 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			}
 			logText, _ := os.ReadFile(firstLog)
 			want := []string{"client offered", "client loader", "client menu", "client kernel", "client initrd", "client root mounted", "file=pxelinux.0"}
-			if len(tc.clients) > 1 {
-				want = append(want, "file=grubx64.efi", "file=grub/grub.cfg", "UEFI x86-64: unsigned GRUB")
+			for _, c := range tc.clients {
+				switch c.name {
+				case "uefi":
+					want = append(want, "file=grubx64.efi", "file=grub/grub.cfg", "UEFI x86-64: unsigned GRUB")
+				case "uefi-sb":
+					want = append(want, "file=secureboot/shimx64.efi", "file=grub/grub.cfg", "Secure Boot capable",
+						"signed by Debian: clients with Secure Boot on boot it")
+					// The kernel says so itself: proof that Secure Boot was on, not merely offered.
+					if serial, _ := os.ReadFile(serials[c.name]); !strings.Contains(string(serial), "Secure boot enabled") {
+						t.Errorf("%s: the kernel did not report Secure Boot on\n%s", c.name, tail(serials[c.name], 40))
+					}
+				}
 			}
 			for _, w := range want {
 				if !strings.Contains(string(logText), w) {

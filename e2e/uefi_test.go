@@ -6,14 +6,18 @@ import (
 )
 
 // Debian's ovmf package: the 4 MB build, code read-only, each client with its own copy of the vars.
+// The Secure Boot build needs SMM; its .ms vars have Microsoft's keys enrolled and Secure Boot on,
+// as on a PC from a shop.
 const (
-	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	ovmfCode   = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	ovmfVars   = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	ovmfSBCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+	ovmfSBVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 )
 
 // uefiOK reports whether OVMF is installed for the UEFI client.
 func uefiOK() bool {
-	for _, f := range []string{ovmfCode, ovmfVars} {
+	for _, f := range []string{ovmfCode, ovmfVars, ovmfSBCode, ovmfSBVars} {
 		if _, err := os.Stat(f); err != nil {
 			return false
 		}
@@ -21,13 +25,20 @@ func uefiOK() bool {
 	return true
 }
 
-// startUEFIClient powers on a diskless UEFI PC (OVMF, Secure Boot off) that boots from the network
+// startUEFIClient powers on a diskless UEFI PC (OVMF) that boots from the network
 // with the firmware's own PXE (PxeBcDxe): a virtio NIC with no option ROM, so iPXE's EFI driver is
 // not in the way, as on real PCs. TCG, because this machine's KVM cannot run firmware.
-func (l *lab) startUEFIClient(name, tap, mac string) string {
+// With secureBoot the PC has Secure Boot on, with Microsoft's keys, like most laptops.
+func (l *lab) startUEFIClient(name, tap, mac string, secureBoot bool) string {
 	l.t.Helper()
+	code, varsTemplate, machine := ovmfCode, ovmfVars, "q35,accel=tcg"
+	var extra []string
+	if secureBoot {
+		code, varsTemplate, machine = ovmfSBCode, ovmfSBVars, "q35,accel=tcg,smm=on"
+		extra = []string{"-global", "driver=cfi.pflash01,property=secure,value=on"}
+	}
 	vars := filepath.Join(l.dir, name+"-OVMF_VARS.fd")
-	b, err := os.ReadFile(ovmfVars)
+	b, err := os.ReadFile(varsTemplate)
 	if err != nil {
 		l.t.Fatal(err)
 	}
@@ -35,13 +46,14 @@ func (l *lab) startUEFIClient(name, tap, mac string) string {
 		l.t.Fatal(err)
 	}
 	serial := filepath.Join(l.dir, name+"-serial.log")
-	l.start(l.sw, name+"-qemu.log", "qemu-system-x86_64",
-		"-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1024", "-smp", "1",
-		"-display", "none", "-monitor", "none", "-serial", "file:"+serial,
-		"-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCode,
-		"-drive", "if=pflash,format=raw,file="+vars,
+	args := append([]string{
+		"-machine", machine, "-cpu", "max", "-m", "1024", "-smp", "1",
+		"-display", "none", "-monitor", "none", "-serial", "file:" + serial,
+		"-drive", "if=pflash,format=raw,readonly=on,file=" + code,
+		"-drive", "if=pflash,format=raw,file=" + vars,
 		"-no-reboot",
-		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac="+mac+",romfile=")
+		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=n0,mac=" + mac + ",romfile="}, extra...)
+	l.start(l.sw, name+"-qemu.log", append([]string{"qemu-system-x86_64"}, args...)...)
 	return serial
 }
