@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -40,8 +39,11 @@ type Engine interface {
 type MediumInfo struct {
 	Source string // the path it was opened from
 	Name   string // the volume label or .disk/info line ("Debian live 12 amd64"), else the file name
-	Family string // bootmenu.Family: "live-boot", "casper"; "" = not a supported live system
+	Family string // bootmenu.Family: "live-boot", "casper", "dracut", …; "" = not a supported live system
 	Kind   string // medium.Kind: "dir", "iso", "device"
+	// SecureBootOK: the medium's kernel is signed by a key the signed chain trusts, so machines
+	// with Secure Boot on boot it when sharecd is the network's DHCP server.
+	SecureBootOK bool
 }
 
 // IfaceInfo is one network interface as the picker shows it.
@@ -70,35 +72,24 @@ type NetbootEngine struct {
 	Settings netboot.Share
 }
 
-// Detect implements Engine.
+// Detect implements Engine with netboot.Describe, what `sharecd --detect` prints.
 func (e *NetbootEngine) Detect(source string) (MediumInfo, error) {
-	src := source
-	if src == "" {
-		var err error
-		if src, err = medium.Detect("/"); err != nil {
-			if errors.Is(err, medium.ErrNoLiveMedium) {
-				return MediumInfo{}, ErrNoMedium
-			}
-			return MediumInfo{}, err
-		}
+	d, err := netboot.Describe(source)
+	if errors.Is(err, medium.ErrNoLiveMedium) {
+		return MediumInfo{}, ErrNoMedium
 	}
-	med, err := medium.Open(src)
-	if errors.Is(err, fs.ErrNotExist) {
-		return MediumInfo{}, fmt.Errorf("%s does not exist", src)
+	if err != nil && errors.Is(err, bootmenu.ErrUnsupportedFamily) && source != "" {
+		// Still a medium: the window names it and says why it cannot be shared.
+		return MediumInfo{Source: source, Name: filepath.Base(source)}, nil
 	}
 	if err != nil {
 		return MediumInfo{}, err
 	}
-	defer med.Close()
-	info := MediumInfo{Source: src, Name: strings.TrimSpace(med.Label), Kind: string(med.Kind)}
+	info := MediumInfo{Source: d.Source, Name: strings.TrimSpace(d.Label), Family: string(d.Family),
+		Kind: string(d.Kind), SecureBootOK: d.SecureBoot.Works}
 	if info.Name == "" {
-		info.Name = filepath.Base(src)
+		info.Name = filepath.Base(d.Source)
 	}
-	menu, _, err := bootmenu.Find(med.FS)
-	if err != nil {
-		return info, fmt.Errorf("%s is not a bootable live medium: %w", src, err)
-	}
-	info.Family = string(bootmenu.DetectFamily(med.FS, menu))
 	return info, nil
 }
 

@@ -1,10 +1,14 @@
 package app
 
 import (
+	"io/fs"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sharecd/sharecd/assets"
 	"github.com/sharecd/sharecd/netboot/netcheck"
 )
 
@@ -40,6 +44,55 @@ func TestCheckWords(t *testing.T) {
 				if !strings.Contains(text, w) {
 					t.Errorf("%q lacks %q", text, w)
 				}
+			}
+		})
+	}
+}
+
+// Detect reads a medium the way `sharecd --detect` does: family, name and whether its kernel is
+// one Secure Boot machines can boot through the signed chain.
+func TestDetect(t *testing.T) {
+	signed, err := fs.ReadFile(assets.SecureBoot(), "grubx64.efi") // a PE image Debian signed
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned, err := assets.UEFIx64(netip.MustParseAddr("10.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	menu := "label live\n kernel /live/vmlinuz\n append initrd=/live/initrd.img boot=live components\n"
+	for _, tc := range []struct {
+		name   string
+		files  map[string][]byte
+		family string
+		sbOK   bool
+		err    bool
+	}{
+		{"Debian-signed kernel", map[string][]byte{"isolinux/isolinux.cfg": []byte(menu), "live/vmlinuz": signed,
+			"live/initrd.img": nil, "live/filesystem.squashfs": nil}, "live-boot", true, false},
+		{"unsigned kernel", map[string][]byte{"isolinux/isolinux.cfg": []byte(menu), "live/vmlinuz": unsigned,
+			"live/initrd.img": nil, "live/filesystem.squashfs": nil}, "live-boot", false, false},
+		{"unknown family", map[string][]byte{"isolinux/isolinux.cfg": []byte("label x\n kernel /k\n append initrd=/i foo=bar\n"),
+			"k": nil, "i": nil}, "", false, false},
+		{"no menu", map[string][]byte{"README": nil}, "", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, data := range tc.files {
+				p := filepath.Join(dir, name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			info, err := (&NetbootEngine{}).Detect(dir)
+			if (err != nil) != tc.err {
+				t.Fatalf("err = %v, want error %v", err, tc.err)
+			}
+			if err == nil && (info.Family != tc.family || info.SecureBootOK != tc.sbOK || info.Name == "") {
+				t.Errorf("got %+v, want family %q, Secure Boot OK %v", info, tc.family, tc.sbOK)
 			}
 		})
 	}

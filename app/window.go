@@ -305,9 +305,19 @@ func (u *UI) mediumProblem() string {
 	case u.medium.Source == "":
 		return "Looking for the live medium…"
 	case u.medium.Family == "":
-		return "This is not a live system this version can share over the network (known: Debian live-boot, Ubuntu casper)."
+		return "This is not a live system this version can share over the network (known: Debian, Ubuntu, Fedora, Arch and Manjaro live systems)."
 	}
 	return ""
+}
+
+// secureBootWords: the window shares next to a router (proxy-DHCP), where only the unsigned GRUB
+// finds its menu; the signed chain needs sharecd to be the DHCP server.
+func secureBootWords(signedByDebian bool) string {
+	if signedByDebian {
+		return "UEFI machines with Secure Boot on: turn it off first, or share on a switch of its own " +
+			"with sudo sharecd --share --dhcp-mode full, where Secure Boot can stay on."
+	}
+	return "UEFI machines with Secure Boot on: turn it off in their firmware setup first."
 }
 
 func familyWords(f string) string {
@@ -316,6 +326,12 @@ func familyWords(f string) string {
 		return "Debian-style live system (live-boot)"
 	case "casper":
 		return "Ubuntu-style live system (casper)"
+	case "dracut":
+		return "Fedora-style live system (dracut)"
+	case "archiso":
+		return "Arch-style live system (archiso)"
+	case "miso":
+		return "Manjaro live system (miso)"
 	}
 	return f
 }
@@ -608,7 +624,7 @@ func (u *UI) render() {
 		}
 	} else {
 		u.mediumName.SetText(u.medium.Name)
-		detail := familyWords(u.medium.Family) + " — " + u.medium.Source
+		detail := familyWords(u.medium.Family) + " — " + u.medium.Source + "\n" + secureBootWords(u.medium.SecureBootOK)
 		if p != "" {
 			detail = p + " (" + u.medium.Source + ")"
 		}

@@ -178,7 +178,7 @@ func TestIdleReady(t *testing.T) {
 	h := newHarness(t, eng, Options{})
 	h.idle()
 	u := h.u
-	if u.mediumName.Text != "Debian live 12 amd64" || !strings.Contains(u.mediumDetail.Text, "Debian-style live system") {
+	if u.mediumName.Text != "Debian live 12 amd64" || !strings.Contains(u.mediumDetail.Text, "Debian-style live system") || !strings.Contains(u.mediumDetail.Text, "Secure Boot on: turn it off") {
 		t.Errorf("medium shows %q / %q", u.mediumName.Text, u.mediumDetail.Text)
 	}
 	// the interface with the default route is preselected; every interface is listed

@@ -85,8 +85,17 @@ type SecureBoot struct {
 // checkSecureBoot reads who signed the kernel UEFI clients boot by default.
 func checkSecureBoot(fsys fs.FS, m *bootmenu.Menu) SecureBoot {
 	e := m.DefaultEntry()
+	for i := range m.Entries {
+		if e != nil && e.Kernel != "" {
+			break
+		}
+		// No default: the loaders start the first entry.
+		if m.Entries[i].Kind == bootmenu.KindLinux {
+			e = &m.Entries[i]
+		}
+	}
 	if e == nil || e.Kernel == "" {
-		return SecureBoot{Note: "no default kernel to check"}
+		return SecureBoot{Note: "no kernel to check"}
 	}
 	sb := SecureBoot{Kernel: e.Kernel}
 	signers, err := kernelSigners(fsys, e.Kernel)
