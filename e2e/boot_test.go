@@ -66,22 +66,43 @@ func liveISO(t *testing.T) string {
 	return fields[len(fields)-1]
 }
 
+// dracutMedium returns the dracut-family medium build-dracut-medium.sh makes from the test ISO
+// (cached; ~3 minutes when it is not).
+func dracutMedium(t *testing.T) string {
+	t.Helper()
+	if dir := os.Getenv("SHARECD_TEST_DRACUT"); dir != "" {
+		return dir
+	}
+	if _, err := exec.LookPath("dracut"); err != nil {
+		t.Skip("the dracut lab needs dracut-core, dracut-live, dracut-network and nfs-common (bash .ci/run installs them)")
+	}
+	out, err := exec.Command("./build-dracut-medium.sh").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building the dracut medium: %v\n%s", err, out)
+	}
+	fields := strings.Fields(string(out))
+	return fields[len(fields)-1]
+}
+
 // TestClientsBootLiveSystem boots diskless QEMU PCs to the live system's login prompt. The ISO-file
 // lab runs a BIOS (SeaBIOS + iPXE) and a UEFI client (OVMF's own PXE, Secure Boot off, our unsigned
 // GRUB) from one proxy-DHCP server at the same time, and restarts that server while both run from
 // their NFS root; the directory lab has sharecd as the LAN's only DHCP server and boots a BIOS
-// client and a UEFI client with Secure Boot on (Microsoft's keys) through Debian's signed chain.
+// client and a UEFI client with Secure Boot on (Microsoft's keys) through Debian's signed chain;
+// the dracut lab boots a BIOS client from a Fedora-like medium whose initrd is dracut's
+// dmsquash-live, which fetches its image over HTTP.
 func TestClientsBootLiveSystem(t *testing.T) {
 	need(t)
 	iso := liveISO(t)
 	bin := sharecd(t)
 
 	type client struct{ name, mac string }
+	const dracut = "dracut"
 	cases := []struct {
 		name   string
 		subnet string
 		// serve returns the command line run in the server namespace.
-		serve func(dir string) []string
+		serve func(t *testing.T, dir string) []string
 		// restart stops and restarts sharecd while the clients run from their NFS root: NFS file
 		// handles must stay valid across restarts so the clients carry on.
 		restart bool
@@ -89,17 +110,20 @@ func TestClientsBootLiveSystem(t *testing.T) {
 		full    bool
 		clients []client
 	}{
-		{"iso-file", "10.77.1", func(string) []string {
+		{"iso-file", "10.77.1", func(*testing.T, string) []string {
 			return []string{bin, "--share", "--source", iso, "--iface", "s0", "--menu-timeout", "2", "--debug"}
 		}, true, false, []client{{"bios", "52:54:00:5c:d0:01"}, {"uefi", "52:54:00:5c:d0:05"}}},
 		// The medium as a live system has it: a directory tree. This kernel has no iso9660
 		// driver to loop-mount the ISO, so xorriso copies the tree out with its Rock Ridge
 		// names, modes and links. This lab has no router: sharecd is the whole DHCP service,
 		// for the PXE ROM, the initramfs and the booted system alike.
-		{"directory", "10.77.2", func(dir string) []string {
+		{"directory", "10.77.2", func(_ *testing.T, dir string) []string {
 			return []string{"sh", "-c", `xorriso -osirrox on -indev "$2" -extract / "$1" >/dev/null 2>&1 && exec "$3" --share --source "$1" --iface s0 --menu-timeout 2 --dhcp-mode full --lease-file "$1.leases" --debug`,
 				"sh", filepath.Join(dir, "medium"), iso, bin}
 		}, false, true, []client{{"bios", "52:54:00:5c:d0:02"}, {"uefi-sb", "52:54:00:5c:d0:06"}}},
+		{dracut, "10.77.3", func(t *testing.T, _ string) []string {
+			return []string{bin, "--share", "--source", dracutMedium(t), "--iface", "s0", "--menu-timeout", "2", "--debug"}
+		}, false, false, []client{{"bios", "52:54:00:5c:d0:03"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,7 +132,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			if !tc.full {
 				l.startRouter()
 			}
-			srv := l.start(l.server, "sharecd.log", tc.serve(l.dir)...)
+			srv := l.start(l.server, "sharecd.log", tc.serve(t, l.dir)...)
 			serverLog := filepath.Join(l.dir, "sharecd.log")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -140,7 +164,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				if err := stop(srv, syscall.SIGTERM, 15*time.Second); err != nil {
 					t.Fatalf("sharecd on SIGTERM: %v\n%s", err, tail(serverLog, 20))
 				}
-				srv = l.start(l.server, "sharecd-restarted.log", tc.serve(l.dir)...)
+				srv = l.start(l.server, "sharecd-restarted.log", tc.serve(t, l.dir)...)
 				serverLog = filepath.Join(l.dir, "sharecd-restarted.log")
 			}
 			for _, c := range tc.clients {
@@ -152,6 +176,10 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			}
 			logText, _ := os.ReadFile(firstLog)
 			want := []string{"client offered", "client loader", "client menu", "client kernel", "client initrd", "client root mounted", "file=pxelinux.0"}
+			if tc.name == dracut {
+				// The whole image went out over HTTP, and the family was told apart.
+				want = append(want, "family=dracut", `msg="client running"`, "file=LiveOS/squashfs.img")
+			}
 			for _, c := range tc.clients {
 				switch c.name {
 				case "uefi":
