@@ -89,8 +89,8 @@ func dracutMedium(t *testing.T) string {
 // GRUB) from one proxy-DHCP server at the same time, and restarts that server while both run from
 // their NFS root; the directory lab has sharecd as the LAN's only DHCP server and boots a BIOS
 // client and a UEFI client with Secure Boot on (Microsoft's keys) through Debian's signed chain;
-// the dracut lab boots a BIOS client from a Fedora-like medium whose initrd is dracut's
-// dmsquash-live, which fetches its image over HTTP.
+// the dracut lab boots a BIOS client and a UEFI client whose NIC runs iPXE's EFI driver from a
+// Fedora-like medium whose initrd is dracut's dmsquash-live, which fetches its image over HTTP.
 func TestClientsBootLiveSystem(t *testing.T) {
 	need(t)
 	iso := liveISO(t)
@@ -123,7 +123,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 		}, false, true, []client{{"bios", "52:54:00:5c:d0:02"}, {"uefi-sb", "52:54:00:5c:d0:06"}}},
 		{dracut, "10.77.3", func(t *testing.T, _ string) []string {
 			return []string{bin, "--share", "--source", dracutMedium(t), "--iface", "s0", "--menu-timeout", "2", "--debug"}
-		}, false, false, []client{{"bios", "52:54:00:5c:d0:03"}}},
+		}, false, false, []client{{"bios", "52:54:00:5c:d0:03"}, {"uefi-ipxe", "52:54:00:5c:d0:07"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,7 +146,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 					if !uefiOK() {
 						t.Skipf("UEFI clients need %s and %s (apt-get install ovmf; bash .ci/run installs it)", ovmfCode, ovmfSBCode)
 					}
-					serials[c.name] = l.startUEFIClient(c.name, tap, c.mac, c.name == "uefi-sb")
+					serials[c.name] = l.startUEFIClient(c.name, tap, c.mac, c.name == "uefi-sb", c.name == "uefi-ipxe")
 				} else {
 					serials[c.name] = l.startClient(c.name, tap, c.mac)
 				}
@@ -182,7 +182,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			}
 			for _, c := range tc.clients {
 				switch c.name {
-				case "uefi":
+				case "uefi", "uefi-ipxe":
 					want = append(want, "file=grubx64.efi", "file=grub/grub.cfg", "UEFI x86-64: unsigned GRUB")
 				case "uefi-sb":
 					want = append(want, "file=secureboot/shimx64.efi", "file=grub/grub.cfg", "Secure Boot capable",

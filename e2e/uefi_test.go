@@ -28,14 +28,20 @@ func uefiOK() bool {
 // startUEFIClient powers on a diskless UEFI PC (OVMF) that boots from the network
 // with the firmware's own PXE (PxeBcDxe): a virtio NIC with no option ROM, so iPXE's EFI driver is
 // not in the way, as on real PCs. TCG, because this machine's KVM cannot run firmware.
-// With secureBoot the PC has Secure Boot on, with Microsoft's keys, like most laptops.
-func (l *lab) startUEFIClient(name, tap, mac string, secureBoot bool) string {
+// With secureBoot the PC has Secure Boot on, with Microsoft's keys, like most laptops. With ipxe
+// its NIC is an e1000 with QEMU's iPXE EFI ROM, which boots in place of the firmware's own PXE
+// (as on machines flashed with iPXE): another DHCP and TFTP client than PxeBcDxe.
+func (l *lab) startUEFIClient(name, tap, mac string, secureBoot, ipxe bool) string {
 	l.t.Helper()
 	code, varsTemplate, machine := ovmfCode, ovmfVars, "q35,accel=tcg"
 	var extra []string
 	if secureBoot {
 		code, varsTemplate, machine = ovmfSBCode, ovmfSBVars, "q35,accel=tcg,smm=on"
 		extra = []string{"-global", "driver=cfi.pflash01,property=secure,value=on"}
+	}
+	nic := "virtio-net-pci,romfile=" // no option ROM: OVMF's own PxeBcDxe
+	if ipxe {
+		nic = "e1000" // QEMU's default ROM for it: efi-e1000.rom (iPXE)
 	}
 	vars := filepath.Join(l.dir, name+"-OVMF_VARS.fd")
 	b, err := os.ReadFile(varsTemplate)
@@ -53,7 +59,7 @@ func (l *lab) startUEFIClient(name, tap, mac string, secureBoot bool) string {
 		"-drive", "if=pflash,format=raw,file=" + vars,
 		"-no-reboot",
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=n0,mac=" + mac + ",romfile="}, extra...)
+		"-device", nic + ",netdev=n0,mac=" + mac}, extra...)
 	l.start(l.sw, name+"-qemu.log", append([]string{"qemu-system-x86_64"}, args...)...)
 	return serial
 }
