@@ -153,7 +153,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			}
 			start := time.Now()
 
-			ctx, cancel = context.WithTimeout(context.Background(), 20*time.Minute)
+			ctx, cancel = context.WithTimeout(context.Background(), 30*time.Minute)
 			defer cancel()
 			firstLog := serverLog
 			if tc.restart {

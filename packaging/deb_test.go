@@ -1,9 +1,9 @@
 // Package packaging holds the .deb's files and build script; its tests build the package, check
-// its contents and metadata, and screenshot the packaged binary's window under Xvfb.
+// its contents and metadata, screenshot the packaged binary's window under Xvfb, drive its tray
+// over a private D-Bus (tray_test.go) and install it into a clean Debian chroot (chroot_test.go).
 package packaging
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -129,63 +129,20 @@ func TestDesktopFiles(t *testing.T) {
 // the package's file capabilities, in a network namespace of its own (the window's DHCP check
 // must never probe a real LAN), and saves a screenshot to $SHARECD_ARTIFACTS/gui-idle.png.
 func TestScreenshotIdle(t *testing.T) {
-	for _, tool := range []string{"Xvfb", "import", "ip", "setcap", "setpriv"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is missing: install xvfb imagemagick iproute2 libcap2-bin util-linux (as .ci/run does)", tool)
-		}
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for the network namespace and setcap")
-	}
-	deb := buildDeb(t)
-	dir, err := os.MkdirTemp("", "sharecd-gui-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	if out, err := exec.Command("dpkg-deb", "-x", deb, dir).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
-	}
-	bin := filepath.Join(dir, "usr/lib/sharecd/sharecd-gui") // what `sharecd` execs for the window
-	// What the package's postinst does.
-	if out, err := exec.Command("setcap", "cap_net_bind_service,cap_net_raw+ep", bin).CombinedOutput(); err != nil {
-		t.Skipf("setcap on %s: %v %s (no xattrs on this file system?)", dir, err, out)
-	}
-	home := filepath.Join(dir, "home")
-	os.Mkdir(home, 0o755)
-	os.Chown(home, 65534, 65534)
+	requireTools(t, "xvfb imagemagick iproute2 libcap2-bin util-linux", "Xvfb", "import", "ip", "setcap", "setpriv")
+	requireRoot(t, "the network namespace and setcap")
+	dir := extractGUI(t)
+	ns := newNetns(t, "sharecd-gui")
+	display := startXvfb(t)
 
-	ns := fmt.Sprintf("sharecd-gui-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v %s", err, out)
-	}
-	defer exec.Command("ip", "netns", "del", ns).Run()
-	exec.Command("ip", "-n", ns, "link", "set", "lo", "up").Run()
-
-	display := fmt.Sprintf(":%d", 50+os.Getpid()%40)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	xvfb := exec.CommandContext(ctx, "Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp")
-	if err := xvfb.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer xvfb.Wait()
-	defer xvfb.Process.Kill()
-	time.Sleep(time.Second)
-
-	var guiLog strings.Builder
-	gui := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-		"env", "-i", "HOME="+home, "DISPLAY="+display, "PATH=/usr/bin:/bin",
-		bin, "--source", "../netboot/bootmenu/testdata/media/debian-live-12-lab")
+	gui := exec.Command("ip", "netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		"env", "-i", "HOME="+filepath.Join(dir, "home"), "DISPLAY="+display, "PATH=/usr/bin:/bin",
+		filepath.Join(dir, "usr/lib/sharecd/sharecd-gui"), "--source", "../netboot/bootmenu/testdata/media/debian-live-12-lab")
 	gui.Dir, _ = os.Getwd()
-	gui.Stdout, gui.Stderr = &guiLog, &guiLog
-	if err := gui.Start(); err != nil {
-		t.Fatal(err)
+	p := startProc(t, gui)
+	if code := p.wait(4 * time.Second); code != -1 {
+		t.Fatalf("the window exited early (%d):\n%s", code, p.log.String())
 	}
-	defer gui.Wait()
-	defer gui.Process.Kill()
-	time.Sleep(4 * time.Second)
 
 	art := os.Getenv("SHARECD_ARTIFACTS")
 	if art == "" {
@@ -195,13 +152,10 @@ func TestScreenshotIdle(t *testing.T) {
 	png := filepath.Join(art, "gui-idle.png")
 	shot := exec.Command("import", "-display", display, "-window", "root", png)
 	if out, err := shot.CombinedOutput(); err != nil {
-		t.Fatalf("import: %v %s\nwindow log:\n%s", err, out, guiLog.String())
+		t.Fatalf("import: %v %s\nwindow log:\n%s", err, out, p.log.String())
 	}
 	if fi, err := os.Stat(png); err != nil || fi.Size() < 10000 {
-		t.Fatalf("screenshot %s too small or missing: %v\nwindow log:\n%s", png, err, guiLog.String())
-	}
-	if gui.ProcessState != nil {
-		t.Fatalf("the window exited early:\n%s", guiLog.String())
+		t.Fatalf("screenshot %s too small or missing: %v\nwindow log:\n%s", png, err, p.log.String())
 	}
 	t.Logf("screenshot: %s", png)
 }
