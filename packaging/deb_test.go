@@ -20,6 +20,15 @@ var (
 	debErr  error
 )
 
+// TestMain removes the .deb buildDeb built (22 MB in /tmp per run) once every test is done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if debPath != "" {
+		os.RemoveAll(filepath.Dir(debPath))
+	}
+	os.Exit(code)
+}
+
 // buildDeb runs build-deb.sh once per test binary: it builds the binary (fyne, cgo) and the .deb.
 func buildDeb(t *testing.T) string {
 	t.Helper()
