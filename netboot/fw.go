@@ -4,13 +4,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
+	"os"
+	"path/filepath"
 
 	"github.com/sharecd/sharecd/netboot/firewall"
 )
 
-// openFirewall lets the share's clients through this host's firewall for as long as it serves,
-// or, with NoFirewallChanges, only says what would block them. The returned func undoes it.
+// openFirewall lets the share's clients through this host's firewall for as long as it serves
+// (through firewalld where it runs, else by nftables rules), or, with NoFirewallChanges, only says
+// what would block them. The returned func undoes it.
 func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, http bool, log *slog.Logger) func() {
 	hole := firewall.Hole{
 		Iface: iface,
@@ -20,21 +22,21 @@ func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, htt
 	if http {
 		hole.TCP = append(hole.TCP, ports.HTTP)
 	}
-	fw := &firewall.Firewall{Log: log.With("part", "firewall")}
+	fw := &firewall.Host{State: firewallState(iface), Log: log.With("part", "firewall")}
 	nothing := func() {}
 	if s.NoFirewallChanges {
-		chains, err := fw.Blocking(ctx)
+		blocks, err := fw.Check(ctx, hole)
 		if err != nil {
 			log.Warn("could not check the firewall", "err", err)
 			return nothing
 		}
-		for _, c := range chains {
+		for _, b := range blocks {
 			log.Warn("the firewall will block clients (--no-firewall-changes: left alone); open it with",
-				"chain", c.String(), "nft", strings.Join(firewall.Rules(c, hole), "; "))
+				"where", b.Where, "run", b.Open)
 		}
 		return nothing
 	}
-	chains, undo, err := fw.Open(ctx, hole)
+	blocks, undo, err := fw.Open(ctx, hole)
 	switch {
 	case errors.Is(err, firewall.ErrNoNft):
 		log.Debug("firewall not checked", "err", err)
@@ -43,12 +45,25 @@ func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, htt
 		log.Warn("could not open the firewall; clients may time out", "err", err)
 		return nothing
 	}
-	if len(chains) == 0 {
+	if len(blocks) == 0 {
 		log.Debug("firewall: nothing blocks clients")
 	}
 	return func() {
 		if err := undo(context.WithoutCancel(ctx)); err != nil {
-			log.Warn("could not remove sharecd's firewall rules", "err", err)
+			log.Warn("could not remove sharecd's firewall changes", "err", err)
 		}
 	}
+}
+
+// firewallState is where a share on iface records what it opened in firewalld, for the next
+// start after a kill: $STATE_DIRECTORY, else the user's $XDG_RUNTIME_DIR/sharecd, else /run/sharecd.
+func firewallState(iface string) string {
+	dir := os.Getenv("STATE_DIRECTORY")
+	if dir == "" {
+		dir = "/run/sharecd"
+		if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" && os.Geteuid() != 0 {
+			dir = filepath.Join(x, "sharecd")
+		}
+	}
+	return filepath.Join(dir, "firewall-"+iface+".json")
 }

@@ -8,6 +8,10 @@
 // the top of each input chain that drops or rejects, tagged with a comment naming sharecd and the
 // interface, and deleted by handle on stop, or by tag on the next start after a crash. Nothing is
 // saved to the permanent configuration.
+//
+// Where firewalld runs, its tables are its own and a reload drops what others put there, so
+// there the ports go into firewalld's runtime configuration over D-Bus instead (Firewalld).
+// Host picks the way.
 package firewall
 
 import (
