@@ -160,7 +160,11 @@ func (e *NetbootEngine) CheckDHCP(ctx context.Context, iface string) (CheckResul
 	if err != nil {
 		return CheckResult{}, err
 	}
-	return checkWords(r), nil
+	res := checkWords(r.Report)
+	if len(r.Firewall) > 0 && !res.Conflict {
+		res.Mode += "; this computer's firewall is opened for the clients while it shares, and closed again after"
+	}
+	return res, nil
 }
 
 const proxyMode = "proxy-DHCP: your router keeps handing out addresses; this computer only adds the boot information"

@@ -54,6 +54,15 @@ func TestThroughTheFirewall(t *testing.T) {
 		return err
 	}
 
+	// The check says so before any share, and changes nothing.
+	out, _ := l.run(l.server, bin, "--check-dhcp", "--iface", "s0")
+	if !strings.Contains(string(out), "The firewall would block clients") || !strings.Contains(string(out), "inet filter input") {
+		t.Errorf("--check-dhcp does not report the blocking firewall:\n%s", out)
+	}
+	if now, _ := l.run(l.server, "nft", "list", "ruleset"); string(now) != string(before) {
+		t.Errorf("--check-dhcp changed the ruleset:\n%s", now)
+	}
+
 	srv, logPath := share("sharecd-hands-off.log", "--no-firewall-changes")
 	if err := fetch(); err == nil {
 		t.Error("a client got through a default-drop firewall that sharecd was told to leave alone")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sharecd/sharecd/netboot/dhcp"
+	"github.com/sharecd/sharecd/netboot/firewall"
 	"github.com/sharecd/sharecd/netboot/netcheck"
 )
 
@@ -62,12 +64,49 @@ const CheckWait = 4500 * time.Millisecond
 
 // CheckDHCP probes an interface ("" = the default one, as for a share; it may lack IPv4) for
 // other DHCP and PXE servers and lists local port conflicts. It needs CAP_NET_RAW.
-func CheckDHCP(ctx context.Context, iface string) (netcheck.Report, error) {
+func CheckDHCP(ctx context.Context, iface string) (LANCheck, error) {
 	ifc, err := lookupIface(iface, false)
 	if err != nil {
-		return netcheck.Report{}, err
+		return LANCheck{}, err
 	}
-	return netcheck.Check(ctx, ifc.Name, ifc.Addr, CheckWait)
+	r, err := netcheck.Check(ctx, ifc.Name, ifc.Addr, CheckWait)
+	if err != nil {
+		return LANCheck{}, err
+	}
+	c := LANCheck{Report: r, Firewall: []firewall.Block{}}
+	blocks, err := (&firewall.Host{State: firewallState(ifc.Name)}).Check(ctx, shareHole(ifc.Name, DefaultPorts, false))
+	switch {
+	case err != nil:
+		c.FirewallErr = err.Error()
+	case blocks != nil:
+		c.Firewall = blocks
+	}
+	return c, nil
+}
+
+// LANCheck is what --check-dhcp reports: the LAN's DHCP servers and this host's port holders
+// (netcheck), and what in this host's firewall would block a share's clients, which --share
+// opens for as long as it runs (unless --no-firewall-changes).
+type LANCheck struct {
+	netcheck.Report
+	Firewall    []firewall.Block `json:"firewall"`
+	FirewallErr string           `json:"firewall_error,omitempty"`
+}
+
+// WriteText prints the check for people.
+func (c LANCheck) WriteText(w io.Writer) {
+	c.Report.WriteText(w)
+	switch {
+	case c.FirewallErr != "":
+		fmt.Fprintf(w, "\nThe firewall could not be checked: %s\n", c.FirewallErr)
+	case len(c.Firewall) == 0:
+		fmt.Fprintln(w, "\nThe firewall lets clients through.")
+	default:
+		fmt.Fprintln(w, "\nThe firewall would block clients; --share opens it while it runs (not with --no-firewall-changes):")
+		for _, b := range c.Firewall {
+			fmt.Fprintf(w, "  %s: %s\n", b.Where, b.Open)
+		}
+	}
 }
 
 func (s *Share) dhcpMode() (DHCPMode, error) { return ParseDHCPMode(string(s.DHCPMode)) }

@@ -14,14 +14,7 @@ import (
 // (through firewalld where it runs, else by nftables rules), or, with NoFirewallChanges, only says
 // what would block them. The returned func undoes it.
 func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, http bool, log *slog.Logger) func() {
-	hole := firewall.Hole{
-		Iface: iface,
-		UDP:   []int{ports.DHCP, ports.TFTP, ports.Portmap, ports.PXE},
-		TCP:   []int{ports.Portmap, ports.NFS},
-	}
-	if http {
-		hole.TCP = append(hole.TCP, ports.HTTP)
-	}
+	hole := shareHole(iface, ports, http)
 	fw := &firewall.Host{State: firewallState(iface), Log: log.With("part", "firewall")}
 	nothing := func() {}
 	if s.NoFirewallChanges {
@@ -53,6 +46,19 @@ func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, htt
 			log.Warn("could not remove sharecd's firewall changes", "err", err)
 		}
 	}
+}
+
+// shareHole is what a share's clients must reach on iface.
+func shareHole(iface string, ports Ports, http bool) firewall.Hole {
+	hole := firewall.Hole{
+		Iface: iface,
+		UDP:   []int{ports.DHCP, ports.TFTP, ports.Portmap, ports.PXE},
+		TCP:   []int{ports.Portmap, ports.NFS},
+	}
+	if http {
+		hole.TCP = append(hole.TCP, ports.HTTP)
+	}
+	return hole
 }
 
 // firewallState is where a share on iface records what it opened in firewalld, for the next
