@@ -3,7 +3,9 @@ package tftp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 )
 
@@ -263,4 +266,85 @@ func FuzzCleanPath(f *testing.F) {
 			}
 		}
 	})
+}
+
+// brokenFS is a medium whose one file cannot be read past an offset, like a scratched disc.
+type brokenFS struct {
+	fstest.MapFS
+	name string
+	from int64
+}
+
+func (b brokenFS) Open(name string) (fs.File, error) {
+	f, err := b.MapFS.Open(name)
+	if err != nil || name != b.name {
+		return f, err
+	}
+	return &brokenFile{File: f, rs: f.(io.ReadSeeker), from: b.from}, nil
+}
+
+type brokenFile struct {
+	fs.File
+	rs   io.ReadSeeker
+	from int64
+	pos  int64
+}
+
+func (f *brokenFile) Read(p []byte) (int, error) {
+	if f.pos >= f.from {
+		return 0, errors.New("read error: input/output error")
+	}
+	p = p[:min(int64(len(p)), f.from-f.pos)]
+	n, err := f.rs.Read(p)
+	f.pos += int64(n)
+	return n, err
+}
+
+func (f *brokenFile) Seek(off int64, whence int) (int64, error) {
+	n, err := f.rs.Seek(off, whence)
+	f.pos = n
+	return n, err
+}
+
+// A read error on the medium ends that transfer with a TFTP error the client sees, and the
+// server goes on serving everything else.
+func TestReadErrorIsATFTPError(t *testing.T) {
+	need(t, "tftp", "atftp")
+	good := pattern(200_000)
+	tree := brokenFS{MapFS: fstest.MapFS{"live/initrd.img": {Data: pattern(1 << 20)}, "live/vmlinuz": {Data: good}},
+		name: "live/initrd.img", from: 300_000}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	must(t, err)
+	_, port, _ := net.SplitHostPort(conn.LocalAddr().String())
+	var mu sync.Mutex
+	var done []Transfer
+	srv := &Server{FS: tree, OnDone: func(tr Transfer) { mu.Lock(); done = append(done, tr); mu.Unlock() }}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, conn) }()
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	for _, c := range clients[:2] {
+		if got, err := fetch(t, c, port, "live/initrd.img"); err == nil {
+			t.Errorf("%s: a file that cannot be read was served whole (%d bytes)", c.name, len(got))
+		}
+		if got, err := fetch(t, c, port, "live/vmlinuz"); err != nil || !bytes.Equal(got, good) {
+			t.Errorf("%s: after the read error, another file: %v", c.name, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	failed := 0
+	for _, tr := range done {
+		if tr.File == "live/initrd.img" && tr.Err != nil && tr.Bytes <= 300_000 {
+			failed++
+		}
+	}
+	if failed != 2 {
+		t.Errorf("%d failed transfers recorded with their error, want 2: %+v", failed, done)
+	}
 }
