@@ -96,6 +96,9 @@ type LANCheck struct {
 // WriteText prints the check for people.
 func (c LANCheck) WriteText(w io.Writer) {
 	c.Report.WriteText(w)
+	fmt.Fprintln(w, "\nUEFI clients with Secure Boot on: in proxy mode they must have it turned off; with "+
+		"--dhcp-mode full they get Debian's signed chain, which boots media whose kernel Debian signed "+
+		"(sharecd --detect says whether yours is).")
 	switch {
 	case c.FirewallErr != "":
 		fmt.Fprintf(w, "\nThe firewall could not be checked: %s\n", c.FirewallErr)
