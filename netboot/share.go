@@ -88,6 +88,8 @@ type Plan struct {
 	HTTP bool
 	// SecureBoot says whether clients with Secure Boot on can boot the medium's kernel.
 	SecureBoot SecureBoot
+
+	kernels, initrds map[string]bool // of Menu and UEFIMenu: which fetch is which boot stage
 }
 
 // Prepare checks the interface and the medium and builds the network menus. The caller closes
@@ -198,6 +200,8 @@ func (src *source) plan(server netip.Addr, timeout int) (*Plan, error) {
 		Files:      slices.Compact(files),
 		HTTP:       src.fam == bootmenu.FamilyDracut,
 		SecureBoot: checkSecureBoot(src.med.FS, uefiMenu),
+		kernels:    kernels,
+		initrds:    initrds,
 	}, nil
 }
 
@@ -295,7 +299,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		socks.add(lhttp)
 	}
 
-	kernels, initrds := bootFiles(p.Menu, p.UEFIMenu)
+	kernels, initrds := p.kernels, p.initrds
 	proxy := &dhcp.Proxy{
 		ServerIP: ip.AsSlice(),
 		BootFile: bootFileFor(p.DHCP),

@@ -85,14 +85,8 @@ type SecureBoot struct {
 // checkSecureBoot reads who signed the kernel UEFI clients boot by default.
 func checkSecureBoot(fsys fs.FS, m *bootmenu.Menu) SecureBoot {
 	e := m.DefaultEntry()
-	for i := range m.Entries {
-		if e != nil && e.Kernel != "" {
-			break
-		}
-		// No default: the loaders start the first entry.
-		if m.Entries[i].Kind == bootmenu.KindLinux {
-			e = &m.Entries[i]
-		}
+	if e == nil || e.Kernel == "" {
+		e = firstLinux(m) // no default: the loaders start the first entry
 	}
 	if e == nil || e.Kernel == "" {
 		return SecureBoot{Note: "no kernel to check"}
@@ -118,6 +112,15 @@ func checkSecureBoot(fsys fs.FS, m *bootmenu.Menu) SecureBoot {
 		}
 	}
 	return sb
+}
+
+func firstLinux(m *bootmenu.Menu) *bootmenu.Entry {
+	for i := range m.Entries {
+		if m.Entries[i].Kind == bootmenu.KindLinux {
+			return &m.Entries[i]
+		}
+	}
+	return nil
 }
 
 func kernelSigners(fsys fs.FS, name string) ([]secureboot.Signer, error) {
