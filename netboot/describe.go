@@ -71,14 +71,14 @@ func Describe(source string) (*Description, error) {
 
 // WriteBootTree writes every file a client boots with (loaders, generated menus, kernels and
 // initrds) into dir, for admins who serve them with their own TFTP and DHCP servers. The menus
-// are exactly what a share from server would serve.
+// are what a share from server would serve with Share.TFTPBoot: everything over TFTP.
 func WriteBootTree(source, dir string, server netip.Addr, timeout int) ([]string, error) {
 	src, _, err := openSource(source)
 	if err != nil {
 		return nil, err
 	}
 	defer src.med.Close()
-	p, err := src.plan(server, timeout)
+	p, err := src.plan(server, timeout, false)
 	if err != nil {
 		return nil, err
 	}

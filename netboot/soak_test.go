@@ -33,6 +33,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sharecd/sharecd/assets"
+	"github.com/sharecd/sharecd/netboot"
 	"github.com/sharecd/sharecd/netboot/httpd"
 	"github.com/sharecd/sharecd/netboot/medium"
 	"github.com/sharecd/sharecd/netboot/nfs"
@@ -138,7 +139,7 @@ const (
 )
 
 // soakLoaders are what pxelinux fetches from the embedded loader layer before the kernel.
-var soakLoaders = []string{"pxelinux.0", "ldlinux.c32", "vesamenu.c32", "libcom32.c32", "libutil.c32"}
+var soakLoaders = []string{"lpxelinux.0", "ldlinux.c32", "vesamenu.c32", "libcom32.c32", "libutil.c32"}
 
 // soakFile is a file the clients fetch and what it must hold.
 type soakFile struct {
@@ -407,7 +408,8 @@ func soak(t *testing.T, path string, files soakFiles, d time.Duration, seed uint
 	lhttp := listen(t)
 	nfsPort := lnfs.Addr().(*net.TCPAddr).Port
 
-	tftpSrv := &tftp.Server{FS: tree, Log: log.With("server", "tftp"), OnDone: func(tr tftp.Transfer) {
+	// Sending ahead of the ACKs is the default, so that is what the soak puts under load.
+	tftpSrv := &tftp.Server{FS: tree, Anticipate: netboot.DefaultTFTPWindow, Log: log.With("server", "tftp"), OnDone: func(tr tftp.Transfer) {
 		if tr.Err == nil && tr.Bytes == tr.Size {
 			tally.tftpDone.Add(1)
 		} else {

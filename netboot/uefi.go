@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net/netip"
 	"path"
 
 	"github.com/insomniacslk/dhcp/iana"
@@ -41,7 +40,7 @@ const secureBootProxyNote = "Secure Boot must be off on this client: behind a pr
 
 // bootFileFor picks the loader by the client's architecture (option 93, as the proxy normalises it:
 // 9, "EFI BC", arrives as 7, x86-64 UEFI), and for UEFI by the DHCP mode.
-func bootFileFor(mode DHCPMode) func(iana.Arch) (string, bool) {
+func bootFileFor(mode DHCPMode, bios string) func(iana.Arch) (string, bool) {
 	uefi := UEFILoader
 	if mode == DHCPFull || mode == DHCPOff {
 		uefi = SignedLoader
@@ -49,7 +48,7 @@ func bootFileFor(mode DHCPMode) func(iana.Arch) (string, bool) {
 	return func(arch iana.Arch) (string, bool) {
 		switch arch {
 		case iana.INTEL_X86PC:
-			return BIOSLoader, true
+			return bios, true
 		case iana.EFI_X86_64, iana.EFI_BC:
 			return uefi, true
 		}
@@ -64,6 +63,8 @@ func chainOf(file string) string {
 	switch file {
 	case BIOSLoader:
 		return "BIOS: pxelinux.0 → pxelinux.cfg/default → kernel, initrd → live root"
+	case BIOSHTTPLoader:
+		return "BIOS: lpxelinux.0 → pxelinux.cfg/default → kernel, initrd over HTTP → live root"
 	case UEFILoader:
 		return "UEFI x86-64: unsigned GRUB grubx64.efi → " + UEFIMenuFile + " → kernel, initrd → live root"
 	case SignedLoader:
@@ -143,8 +144,7 @@ func kernelSigners(fsys fs.FS, name string) ([]secureboot.Signer, error) {
 // uefi builds what UEFI clients boot: the medium's GRUB menu as GRUB shows it on UEFI, rewritten
 // for the NFS root like the BIOS menu, and our GRUB image. A medium without a GRUB menu, or whose
 // GRUB menu has no live entry we can rewrite, gives its BIOS menu to UEFI clients as well.
-func (src *source) uefi(server netip.Addr, timeout int, into tftp.Files) (*bootmenu.Menu, error) {
-	root := bootmenu.NetRoot{Server: server, Export: Export}
+func (src *source) uefi(root bootmenu.NetRoot, timeout int, into tftp.Files) (*bootmenu.Menu, error) {
 	var netMenu *bootmenu.Menu
 	if g, _, err := bootmenu.FindGrub(src.med.FS, bootmenu.GrubEFI); err == nil {
 		netMenu, _ = bootmenu.RewriteForNetwork(g, src.fam, root, timeout)
@@ -155,7 +155,7 @@ func (src *source) uefi(server netip.Addr, timeout int, into tftp.Files) (*bootm
 			return nil, fmt.Errorf("rewriting %s for UEFI clients: %w", src.menuPath, err)
 		}
 	}
-	img, err := assets.UEFIx64(server)
+	img, err := assets.UEFIx64(root.Server)
 	if err != nil {
 		return nil, err
 	}

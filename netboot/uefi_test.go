@@ -17,14 +17,14 @@ import (
 )
 
 // Option 93 dispatch, through the proxy's pure Reply, for every architecture the issue names and
-// some it does not: 0 → pxelinux.0; 7 and 9 → our GRUB; 6, 10, 11 and unknown values → no answer.
+// some it does not: 0 → the BIOS loader; 7 and 9 → our GRUB; 6, 10, 11 and unknown values → no answer.
 func TestBootFileByArch(t *testing.T) {
 	tests := []struct {
 		mode DHCPMode
 		arch iana.Arch
 		want string // "" = ignored
 	}{
-		{DHCPProxy, iana.INTEL_X86PC, BIOSLoader},
+		{DHCPProxy, iana.INTEL_X86PC, BIOSHTTPLoader},
 		{DHCPProxy, iana.EFI_IA32, ""},
 		{DHCPProxy, iana.EFI_X86_64, UEFILoader},
 		{DHCPProxy, iana.EFI_BC, UEFILoader},
@@ -33,14 +33,14 @@ func TestBootFileByArch(t *testing.T) {
 		{DHCPProxy, iana.Arch(16), ""}, // x64 UEFI HTTP boot: not a PXE client
 		{DHCPProxy, iana.Arch(0x1234), ""},
 		// Where our answer names the TFTP server, the signed chain finds its menu.
-		{DHCPFull, iana.INTEL_X86PC, BIOSLoader},
+		{DHCPFull, iana.INTEL_X86PC, BIOSHTTPLoader},
 		{DHCPFull, iana.EFI_X86_64, SignedLoader},
 		{DHCPFull, iana.EFI_BC, SignedLoader},
 		{DHCPFull, iana.EFI_ARM64, ""},
 		{DHCPOff, iana.EFI_X86_64, SignedLoader},
 	}
 	for _, tc := range tests {
-		p := &dhcp.Proxy{ServerIP: net.IPv4(10, 77, 5, 2), BootFile: bootFileFor(tc.mode)}
+		p := &dhcp.Proxy{ServerIP: net.IPv4(10, 77, 5, 2), BootFile: bootFileFor(tc.mode, BIOSHTTPLoader)}
 		for _, port := range []int{dhcp.Port67, dhcp.Port4011} {
 			mt := dhcpv4.MessageTypeDiscover
 			if port == dhcp.Port4011 {
@@ -63,7 +63,7 @@ func TestBootFileByArch(t *testing.T) {
 			}
 		}
 	}
-	for _, f := range []string{BIOSLoader, UEFILoader, SignedLoader} {
+	for _, f := range []string{BIOSLoader, BIOSHTTPLoader, UEFILoader, SignedLoader} {
 		if c := chainOf(f); c == f {
 			t.Errorf("no chain description for %s", f)
 		}

@@ -54,7 +54,10 @@ Usage:
   --iface NAME         the LAN interface to serve on (default: the only one that is up with IPv4)
   --menu-timeout SECS  seconds before clients boot the default entry (default 10)
   --allow CIDR         also serve clients from this network (repeatable)
-  --tftp-window N       send N TFTP blocks ahead of the client's ACKs (default 0: lock-step)
+  --tftp-only          send kernels and initrds over TFTP too, not HTTP (when port 80 is taken;
+                       clients then boot slower)
+  --tftp-window N      send N TFTP blocks ahead of the client's ACKs; 1 is lock-step (default 16,
+                       and 1 with --tftp-only: GRUB 2.06 crawls when sent ahead of)
   --no-firewall-changes
                        leave this host's firewall alone; only say what would block clients
                        (by default sharecd lets its clients through while it shares)
@@ -62,7 +65,7 @@ Usage:
   --version            print the version and exit
   --help               this help
 
-Sharing binds the privileged ports 67, 69, 111, 2049 and 4011: run it with sudo.
+Sharing binds the privileged ports 67, 69, 80, 111, 2049 and 4011: run it with sudo.
 `
 
 type prefixes []netip.Prefix
@@ -99,6 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.Var(&allow, "allow", "")
 	fl.BoolVar(&s.NoFirewallChanges, "no-firewall-changes", false, "")
 	fl.UintVar(&s.TFTPWindow, "tftp-window", 0, "")
+	fl.BoolVar(&s.TFTPBoot, "tftp-only", false, "")
 	fl.BoolVar(&debugLog, "debug", false, "")
 	fl.BoolVar(&showVersion, "version", false, "")
 	tray := fl.Bool("tray", false, "")

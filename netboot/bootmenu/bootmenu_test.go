@@ -603,3 +603,49 @@ func TestRenderSanitises(t *testing.T) {
 		t.Error("render is not deterministic")
 	}
 }
+
+// With BootOverHTTP both renderers name kernels and initrds by URL on the share's HTTP server
+// and leave COM32 modules (and every file of a TFTP menu) relative to the TFTP root.
+func TestRenderBootOverHTTP(t *testing.T) {
+	_, m := parseMedium(t, "debian-live-12-lab", "")
+	tests := []struct {
+		name   string
+		root   NetRoot
+		render func(*Menu) []byte
+		want   []string
+		absent []string
+	}{
+		{"pxelinux over HTTP", NetRoot{Server: testRoot.Server, Export: "/sharecd", BootOverHTTP: true}, RenderPxelinux,
+			[]string{"\tlinux http://192.168.50.1/live/vmlinuz\n", "\tinitrd http://192.168.50.1/live/initrd.img\n", "\tcom32 hdt.c32\n"},
+			[]string{"linux live/"}},
+		{"pxelinux over HTTP, other port", NetRoot{Server: testRoot.Server, Export: "/sharecd", BootOverHTTP: true, HTTPPort: 8080}, RenderPxelinux,
+			[]string{"\tlinux http://192.168.50.1:8080/live/vmlinuz\n"}, nil},
+		{"pxelinux over TFTP", NetRoot{Server: testRoot.Server, Export: "/sharecd"}, RenderPxelinux,
+			[]string{"\tlinux live/vmlinuz\n", "\tinitrd live/initrd.img\n"}, []string{"http://"}},
+		{"grub over HTTP", NetRoot{Server: testRoot.Server, Export: "/sharecd", BootOverHTTP: true}, RenderGrub,
+			// Quoted for the parentheses and comma; GRUB's lexer takes the quotes off.
+			[]string{"\tlinux '(http,192.168.50.1)/live/vmlinuz' boot=live", "\tinitrd '(http,192.168.50.1)/live/initrd.img'\n"},
+			[]string{"linux /live/"}},
+		{"grub over TFTP", NetRoot{Server: testRoot.Server, Export: "/sharecd"}, RenderGrub,
+			[]string{"\tlinux /live/vmlinuz boot=live", "\tinitrd /live/initrd.img\n"}, []string{"http"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rw, err := RewriteForNetwork(m, FamilyLiveBoot, tc.root, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := string(tc.render(rw))
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("lacks %q:\n%s", w, out)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(out, a) {
+					t.Errorf("has %q:\n%s", a, out)
+				}
+			}
+		})
+	}
+}

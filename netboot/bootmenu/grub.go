@@ -919,6 +919,15 @@ func (l *grubLexer) variable() string {
 	return l.vars[l.src[start:l.pos]]
 }
 
+// grubFile names a kernel or initrd for GRUB: on the device GRUB was loaded from (TFTP), or on
+// host's HTTP server.
+func grubFile(host, file string) string {
+	if host = firstWord(oneLine(host)); host != "" {
+		return "(http," + strings.ReplaceAll(host, ")", "") + ")/" + cleanPath(file)
+	}
+	return "/" + cleanPath(file)
+}
+
 // RenderGrub writes m as the grub.cfg of our UEFI network GRUB. That GRUB's
 // prefix is (tftp,SERVER)/grub, so $root is the TFTP server and file names
 // are written absolute, "/live/vmlinuz", from the TFTP root where the medium
@@ -955,7 +964,7 @@ func RenderGrub(m *Menu) []byte {
 			if k == "" || isMemtest(e) && !strings.EqualFold(path.Ext(k), ".efi") {
 				continue
 			}
-			line := "linux " + grubQuote("/"+cleanPath(k))
+			line := "linux " + grubQuote(grubFile(m.HTTPHost, k))
 			for _, a := range splitArgs(oneLine(e.Append)) {
 				if a = strings.ReplaceAll(a, `"`, ""); a != "" {
 					line += " " + grubQuote(a)
@@ -965,7 +974,7 @@ func RenderGrub(m *Menu) []byte {
 			var initrds []string
 			for _, f := range e.Initrds {
 				if f = firstWord(oneLine(f)); f != "" && cleanPath(f) != "" {
-					initrds = append(initrds, grubQuote("/"+cleanPath(f)))
+					initrds = append(initrds, grubQuote(grubFile(m.HTTPHost, f)))
 				}
 			}
 			if len(initrds) > 0 {

@@ -42,7 +42,7 @@ func RenderPxelinux(m *Menu) []byte {
 		case KindLinux:
 			// LINUX, not KERNEL: KERNEL guesses the type from the extension
 			// and would take memtest86+.bin for a boot sector.
-			cmd = "linux " + firstWord(oneLine(e.Kernel))
+			cmd = "linux " + fetchURL(m.HTTPHost, firstWord(oneLine(e.Kernel)))
 		case KindCOM32:
 			cmd = "com32 " + firstWord(oneLine(e.Kernel))
 		case KindLocal:
@@ -69,7 +69,7 @@ func RenderPxelinux(m *Menu) []byte {
 			var list []string
 			for _, f := range e.Initrds {
 				if f = firstWord(oneLine(f)); f != "" {
-					list = append(list, strings.ReplaceAll(f, ",", ""))
+					list = append(list, fetchURL(m.HTTPHost, strings.ReplaceAll(f, ",", "")))
 				}
 			}
 			if len(list) > 0 {
@@ -97,6 +97,16 @@ func RenderPxelinux(m *Menu) []byte {
 		}
 	}
 	return b.Bytes()
+}
+
+// fetchURL is where pxelinux fetches a kernel or initrd: the TFTP-relative name, or its URL on
+// host, which lpxelinux.0 fetches over HTTP.
+func fetchURL(host, file string) string {
+	host = firstWord(oneLine(host))
+	if host == "" || file == "" {
+		return file
+	}
+	return "http://" + host + "/" + cleanPath(file)
 }
 
 func validFKey(k string) bool {

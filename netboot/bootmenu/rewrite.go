@@ -15,16 +15,23 @@ type NetRoot struct {
 	Server   netip.Addr // IPv4: pxelinux and klibc's nfsmount are IPv4-only
 	Export   string     // absolute, e.g. "/" or "/sharecd"
 	HTTPPort int        // 0 = 80
+	// BootOverHTTP: clients fetch kernels and initrds from the HTTP server (lpxelinux.0 and
+	// GRUB both can), not over TFTP.
+	BootOverHTTP bool
 }
 
 func (r NetRoot) nfs() string { return r.Server.String() + ":" + path.Clean(r.Export) }
 
 func (r NetRoot) url(file string) string {
+	return "http://" + r.host() + "/" + strings.TrimPrefix(path.Clean("/"+file), "/")
+}
+
+func (r NetRoot) host() string {
 	host := r.Server.String()
 	if r.HTTPPort != 0 && r.HTTPPort != 80 {
 		host += ":" + strconv.Itoa(r.HTTPPort)
 	}
-	return "http://" + host + "/" + strings.TrimPrefix(path.Clean("/"+file), "/")
+	return host
 }
 
 // netCOM32 are the COM32 modules worth keeping in a network menu: they work
@@ -69,6 +76,9 @@ func RewriteForNetwork(m *Menu, fam Family, root NetRoot, timeoutSeconds int) (*
 		Title:     oneLine(m.Title),
 		Timeout:   min(max(timeoutSeconds, 0), maxTimeout/10) * 10,
 		HelpFiles: append([]HelpFile(nil), m.HelpFiles...),
+	}
+	if root.BootOverHTTP {
+		out.HTTPHost = root.host()
 	}
 	used := map[string]bool{}
 	defaultLabel, firstLive := "", ""
