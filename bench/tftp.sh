@@ -8,9 +8,9 @@ runs=${RUNS:-3}
 
 med=$work/medium; make_medium "$med" 64
 bin=$(sharecd_bin)
-server 1; server 2; server 3; server 4  # sharecd, tftpd-hpa, dnsmasq, sharecd --tftp-window 16
+server 1; server 2; server 3; server 4  # sharecd, tftpd-hpa, dnsmasq, sharecd lock-step
 bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off
-bg "$(ns 4)" "$work/sharecd-w16.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off --tftp-window 16
+bg "$(ns 4)" "$work/sharecd-w1.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off --tftp-window 1
 bg "$(ns 2)" "$work/hpa.log" in.tftpd --foreground --address 10.99.2.1:69 --secure "$med"
 bg "$(ns 3)" "$work/dnsmasq.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --enable-tftp \
   --tftp-root="$med" --interface=s0 --bind-interfaces --user=root
@@ -25,7 +25,8 @@ fetch() {
   echo "$n * $size / $secs / 1000000" | bc -l
 }
 
-printf '%-26s %-6s %-5s %10s %10s %10s %10s %8s %8s %8s\n' file blksz conc sharecd sharecd-w16 tftpd-hpa dnsmasq "/hpa" "/dnsmasq" "w16/hpa"
+# sharecd sends 16 blocks ahead of the ACKs by default; sharecd-w1 is its lock-step sender.
+printf '%-26s %-6s %-5s %10s %10s %10s %10s %8s %8s %8s\n' file blksz conc sharecd sharecd-w1 tftpd-hpa dnsmasq "/hpa" "/dnsmasq" "w1/hpa"
 rows=()
 for file in live/filesystem.squashfs live/initrd.img; do
   for blk in 512 1468; do
@@ -36,7 +37,7 @@ for file in live/filesystem.squashfs live/initrd.img; do
       done
       printf '%-26s %-6s %-5s %10.1f %10.1f %10.1f %10.1f %8.2f %8.2f %8.2f\n' "$file" "$blk" "$conc" "${r[1]}" "${r[4]}" "${r[2]}" "${r[3]}" \
         "$(echo "${r[1]} / ${r[2]}" | bc -l)" "$(echo "${r[1]} / ${r[3]}" | bc -l)" "$(echo "${r[4]} / ${r[2]}" | bc -l)"
-      rows+=("{\"file\":\"$file\",\"blksize\":$blk,\"clients\":$conc,\"sharecd_MBps\":${r[1]},\"sharecd_w16_MBps\":${r[4]},\"tftpd_hpa_MBps\":${r[2]},\"dnsmasq_MBps\":${r[3]}}")
+      rows+=("{\"file\":\"$file\",\"blksize\":$blk,\"clients\":$conc,\"sharecd_MBps\":${r[1]},\"sharecd_lockstep_MBps\":${r[4]},\"tftpd_hpa_MBps\":${r[2]},\"dnsmasq_MBps\":${r[3]}}")
     done
   done
 done

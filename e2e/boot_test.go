@@ -23,7 +23,7 @@ var (
 )
 
 // sharecd builds the command once for every test of the run.
-func sharecd(t *testing.T) string {
+func sharecd(t testing.TB) string {
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "sharecd-bin")
 		if err != nil {
@@ -50,7 +50,7 @@ type buildError struct {
 func (e *buildError) Error() string { return "go build: " + e.err.Error() + ": " + e.out }
 
 // liveISO returns the cached test ISO, building it with live-build when missing (~10 minutes).
-func liveISO(t *testing.T) string {
+func liveISO(t testing.TB) string {
 	t.Helper()
 	if iso := os.Getenv("SHARECD_TEST_ISO"); iso != "" {
 		return iso
@@ -68,7 +68,7 @@ func liveISO(t *testing.T) string {
 
 // dracutMedium returns the dracut-family medium build-dracut-medium.sh makes from the test ISO
 // (cached; ~3 minutes when it is not).
-func dracutMedium(t *testing.T) string {
+func dracutMedium(t testing.TB) string {
 	t.Helper()
 	if dir := os.Getenv("SHARECD_TEST_DRACUT"); dir != "" {
 		return dir

@@ -20,7 +20,7 @@ import (
 // tap, a router namespace with dnsmasq as the LAN's ordinary DHCP server, and a server namespace
 // where sharecd runs. Nothing in it touches the machine's own interfaces.
 type lab struct {
-	t       *testing.T
+	t       testing.TB
 	id      string
 	subnet  string // first three octets, e.g. "10.77.3"
 	sw      string // switch namespace: bridge + tap
@@ -31,7 +31,7 @@ type lab struct {
 	cleanup []func()
 }
 
-func need(t *testing.T) {
+func need(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("end-to-end boot needs root for network namespaces (run as root; CI does)")
@@ -43,7 +43,7 @@ func need(t *testing.T) {
 	}
 }
 
-func newLab(t *testing.T, subnet string) *lab {
+func newLab(t testing.TB, subnet string) *lab {
 	t.Helper()
 	b := make([]byte, 3)
 	rand.Read(b)
@@ -78,7 +78,7 @@ func newLab(t *testing.T, subnet string) *lab {
 	return l
 }
 
-func artefactDir(t *testing.T) string {
+func artefactDir(t testing.TB) string {
 	base := os.Getenv("SHARECD_ARTIFACTS")
 	if base == "" {
 		base = filepath.Join(os.TempDir(), "sharecd-e2e")

@@ -42,10 +42,11 @@ const (
 	BIOSHTTPLoader = "lpxelinux.0"
 )
 
-// DefaultTFTPWindow is how many TFTP blocks go out ahead of the client's ACKs when kernels and
-// initrds go over HTTP. SeaBIOS's iPXE, pxelinux, OVMF's PXE and iPXE's EFI driver all took it in
-// the lab; GRUB 2.06 did not (an 8 MB kernel took 114 s instead of 7 s), and with kernels over
-// HTTP it reads only its menu over TFTP.
+// DefaultTFTPWindow is how many TFTP blocks go out ahead of the client's ACKs when no GRUB reads
+// kernels over TFTP: SeaBIOS's iPXE, pxelinux, OVMF's PXE and iPXE's EFI driver all took it in
+// the lab; GRUB 2.06 did not (an 8 MB kernel took 114 s instead of 7 s). Our GRUB reads kernels
+// over HTTP, but Debian's signed GRUB has no HTTP, so where the signed chain is offered (full and
+// off mode) TFTP stays lock-step.
 const DefaultTFTPWindow = 16
 
 // Ports are the well-known ports of a share; tests on loopback move them.
@@ -107,7 +108,16 @@ type Plan struct {
 	SecureBoot SecureBoot
 
 	kernels, initrds map[string]bool // of Menu and UEFIMenu: which fetch is which boot stage
+
+	// menus is Tree's generated layer. Its UEFIMenuFile is grubCfg, or signedGrubCfg where the
+	// signed chain is offered: the same menu with kernels on TFTP, as that GRUB has no HTTP.
+	menus                  tftp.Files
+	grubCfg, signedGrubCfg []byte
 }
+
+// signedChain says whether UEFI clients get Debian's signed shim and GRUB in a DHCP mode: where
+// our answer names the TFTP server (see bootFileFor).
+func signedChain(mode DHCPMode) bool { return mode == DHCPFull || mode == DHCPOff }
 
 // Prepare checks the interface and the medium and builds the network menus. The caller closes
 // the plan's medium.
@@ -217,6 +227,8 @@ func (src *source) plan(server netip.Addr, timeout int, overHTTP bool) (*Plan, e
 		}
 	}
 	slices.Sort(files)
+	tftpMenu := *uefiMenu
+	tftpMenu.HTTPHost = ""
 	return &Plan{
 		Medium: src.med, Family: src.fam, Menu: netMenu, UEFIMenu: uefiMenu,
 		Tree:       tftp.Overlay{generated, tftp.Only(assets.BIOS(), loaderNames...), src.med.FS},
@@ -226,6 +238,10 @@ func (src *source) plan(server netip.Addr, timeout int, overHTTP bool) (*Plan, e
 		SecureBoot: checkSecureBoot(src.med.FS, uefiMenu),
 		kernels:    kernels,
 		initrds:    initrds,
+		menus:      generated,
+		grubCfg:    generated[UEFIMenuFile],
+		// Debian's signed GRUB has no HTTP: the same menu with kernels on TFTP.
+		signedGrubCfg: bootmenu.RenderGrub(&tftpMenu),
 	}, nil
 }
 
@@ -338,10 +354,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 			}
 		},
 	}
-	window := s.TFTPWindow
-	if window == 0 && !s.TFTPBoot {
-		window = DefaultTFTPWindow
-	}
+	window := s.setChain(p)
 	tftpSrv := &tftp.Server{
 		FS:         p.Tree,
 		Allow:      allow,
@@ -414,6 +427,19 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	err = g.Wait()
 	log.Info("stopped sharing")
 	return err
+}
+
+// setChain gives UEFI clients the menu of the chain p.DHCP offers them and returns how many
+// TFTP blocks to send ahead of the ACKs.
+func (s *Share) setChain(p *Plan) (tftpWindow uint) {
+	window := s.TFTPWindow
+	p.menus[UEFIMenuFile] = p.grubCfg
+	if signedChain(p.DHCP) {
+		p.menus[UEFIMenuFile] = p.signedGrubCfg
+	} else if window == 0 && !s.TFTPBoot {
+		window = DefaultTFTPWindow
+	}
+	return window
 }
 
 func bootFiles(menus ...*bootmenu.Menu) (kernels, initrds map[string]bool) {

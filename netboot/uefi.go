@@ -42,7 +42,7 @@ const secureBootProxyNote = "Secure Boot must be off on this client: behind a pr
 // 9, "EFI BC", arrives as 7, x86-64 UEFI), and for UEFI by the DHCP mode.
 func bootFileFor(mode DHCPMode, bios string) func(iana.Arch) (string, bool) {
 	uefi := UEFILoader
-	if mode == DHCPFull || mode == DHCPOff {
+	if signedChain(mode) {
 		uefi = SignedLoader
 	}
 	return func(arch iana.Arch) (string, bool) {

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Boot time: QEMU clients from power-on to the kernel and to login:, served by sharecd and by the
+# stock stack (dnsmasq proxy-DHCP + TFTP, nfs-ganesha), side by side in one run; sharecd's peak RSS
+# and CPU time. Prints one table (and writes it as JSON with --json FILE).
+# Usage: bench/boot.sh [--json FILE]
+#   FIRMWARE=bios,uefi CLIENTS=1,4 by default; each boot takes minutes under TCG.
+# Needs root, qemu-system-x86, ovmf, dnsmasq, nfs-ganesha-vfs, rpcbind, and the e2e test ISO
+# (built and cached by the e2e tests).
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "the boot benchmark needs root (network namespaces)" >&2; exit 1; }
+json=${2:-}; [ "${1:-}" = --json ] || json=
+case "$json" in ""|/*) ;; *) json=$PWD/$json ;; esac
+cd "$(dirname "$0")/.."
+SHARECD_BOOT_FIRMWARE=${FIRMWARE:-bios,uefi} SHARECD_BOOT_CLIENTS=${CLIENTS:-1,4} SHARECD_BOOT_JSON=$json \
+  go test ./e2e -run '^$' -bench '^BenchmarkBoot$' -benchtime 1x -timeout 300m

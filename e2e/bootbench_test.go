@@ -1,0 +1,254 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkBoot times diskless QEMU clients from power-on to the kernel's first line and to the
+// live system's login prompt, served once by sharecd and once by the stack an admin would set up
+// instead: dnsmasq as proxy-DHCP and TFTP server with sharecd's own boot tree (--boot-tree, so the
+// menus are the same), and nfs-ganesha exporting the same medium directory. Both share a LAN with
+// a plain DHCP router, one run after the other, in the same namespace lab. It also reads
+// sharecd's peak RSS and CPU time at the end of each of its runs.
+//
+// bench/boot.sh runs it (one pass: -benchtime 1x). SHARECD_BOOT_FIRMWARE (bios,uefi) and
+// SHARECD_BOOT_CLIENTS (1,4) choose the matrix, SHARECD_BOOT_STACKS (sharecd,stock; also
+// sharecd-tftp: kernels over TFTP sent ahead) what serves; SHARECD_BOOT_JSON names a JSON copy
+// of the table.
+func BenchmarkBoot(b *testing.B) {
+	need(b)
+	for _, tool := range []string{"ganesha.nfsd", "rpcbind"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Skipf("the boot benchmark's stock stack needs %s (apt-get install nfs-ganesha-vfs rpcbind)", tool)
+		}
+	}
+	iso, bin := liveISO(b), sharecd(b)
+	medium := filepath.Join(b.TempDir(), "medium")
+	if out, err := exec.Command("xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/", medium).CombinedOutput(); err != nil {
+		b.Fatalf("extracting %s: %v\n%s", iso, err, out)
+	}
+	var rows []bootRow
+	for _, fw := range envList("SHARECD_BOOT_FIRMWARE", "bios,uefi") {
+		if fw == "uefi" && !uefiOK() {
+			b.Logf("no OVMF: UEFI runs left out")
+			continue
+		}
+		for _, n := range envList("SHARECD_BOOT_CLIENTS", "1,4") {
+			clients, err := strconv.Atoi(n)
+			if err != nil || clients < 1 || clients > 8 {
+				b.Fatalf("SHARECD_BOOT_CLIENTS: %q is not a count from 1 to 8", n)
+			}
+			row := bootRow{Firmware: fw, Clients: clients}
+			for _, stack := range envList("SHARECD_BOOT_STACKS", "sharecd,stock") {
+				b.Run(fmt.Sprintf("%s-%d-%s", fw, clients, stack), func(b *testing.B) {
+					r := bootRun(b, stack, fw, clients, medium, bin)
+					b.ReportMetric(r.Kernel, "s-to-kernel")
+					b.ReportMetric(r.Login, "s-to-login")
+					switch stack {
+					case "sharecd":
+						row.Sharecd = r
+					case "stock":
+						row.Stock = r
+					}
+				})
+			}
+			rows = append(rows, row)
+		}
+	}
+	printBootTable(b, rows)
+}
+
+// bootResult is one run: seconds from power-on until the slowest client got there.
+type bootResult struct {
+	Kernel float64 `json:"kernel_s"`
+	Login  float64 `json:"login_s"`
+	// Footprint of the serving process (sharecd only): peak RSS and CPU time over the run.
+	PeakRSSMB float64 `json:"peak_rss_mb,omitempty"`
+	CPUSecs   float64 `json:"cpu_s,omitempty"`
+}
+
+type bootRow struct {
+	Firmware string     `json:"firmware"`
+	Clients  int        `json:"clients"`
+	Sharecd  bootResult `json:"sharecd"`
+	Stock    bootResult `json:"stock"`
+}
+
+func bootRun(b *testing.B, stack, fw string, clients int, medium, bin string) bootResult {
+	l := newLab(b, "10.78.0")
+	for i := 2; i < clients; i++ { // newLab made tap0 and tap1
+		tap := fmt.Sprintf("tap%d", i)
+		l.ipn(l.sw, "tuntap", "add", tap, "mode", "tap")
+		l.ipn(l.sw, "link", "set", tap, "master", "br0", "up")
+	}
+	l.startRouter()
+	server := l.subnet + ".2"
+	var srv *exec.Cmd
+	switch stack {
+	case "sharecd", "sharecd-tftp":
+		args := []string{bin, "--share", "--source", medium, "--iface", "s0", "--menu-timeout", "2"}
+		if stack == "sharecd-tftp" { // everything over TFTP, sent ahead of the ACKs
+			args = append(args, "--tftp-only", "--tftp-window", "16")
+		}
+		srv = l.start(l.server, "sharecd.log", args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := waitFor(ctx, filepath.Join(l.dir, "sharecd.log"), "msg=sharing"); err != nil {
+			b.Fatalf("sharecd did not start: %v\n%s", err, tail(filepath.Join(l.dir, "sharecd.log"), 20))
+		}
+	case "stock":
+		l.startStock(b, bin, medium, server)
+	default:
+		b.Fatalf("SHARECD_BOOT_STACKS: no stack %q (sharecd, sharecd-tftp, stock)", stack)
+	}
+
+	b.ResetTimer()
+	serials := make([]string, clients)
+	for i := range clients {
+		name, tap, mac := fmt.Sprintf("%s%d", fw, i), fmt.Sprintf("tap%d", i), fmt.Sprintf("52:54:00:5c:e0:%02x", i)
+		if fw == "uefi" {
+			serials[i] = l.startUEFIClient(name, tap, mac, false, false)
+		} else {
+			serials[i] = l.startClient(name, tap, mac)
+		}
+	}
+	start := time.Now()
+	kernel, login := make([]time.Duration, clients), make([]time.Duration, clients)
+	deadline := start.Add(40 * time.Minute)
+	for slices.Contains(login, 0) {
+		if time.Now().After(deadline) {
+			b.Fatalf("%s, %d %s clients: not all at login: after 40 minutes (artefacts in %s)", stack, clients, fw, l.dir)
+		}
+		time.Sleep(500 * time.Millisecond)
+		for i, serial := range serials {
+			s, _ := os.ReadFile(serial)
+			if kernel[i] == 0 && bytes.Contains(s, []byte("Linux version")) {
+				kernel[i] = time.Since(start)
+			}
+			if login[i] == 0 && bytes.Contains(s, []byte("login:")) {
+				login[i] = time.Since(start)
+			}
+		}
+	}
+	b.StopTimer()
+	r := bootResult{Kernel: slices.Max(kernel).Seconds(), Login: slices.Max(login).Seconds()}
+	if srv != nil {
+		r.PeakRSSMB, r.CPUSecs = footprint(srv.Process.Pid)
+	}
+	b.Logf("%s, %d %s client(s): kernel %v, login %v (slowest); artefacts in %s", stack, clients, fw,
+		slices.Max(kernel).Round(time.Second), slices.Max(login).Round(time.Second), l.dir)
+	return r
+}
+
+// startStock serves medium the way an admin would without sharecd: sharecd's boot tree (the same
+// loaders and menus) from dnsmasq's proxy-DHCP and TFTP, the medium from nfs-ganesha (VFS) with
+// its own rpcbind, exported where the menus look for it.
+func (l *lab) startStock(b *testing.B, bin, medium, server string) {
+	tree := filepath.Join(l.dir, "tree")
+	if out, err := exec.Command(bin, "--boot-tree", tree, "--server-ip", server, "--source", medium, "--menu-timeout", "2").CombinedOutput(); err != nil {
+		b.Fatalf("sharecd --boot-tree: %v\n%s", err, out)
+	}
+	conf := filepath.Join(l.dir, "ganesha.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`NFS_CORE_PARAM { Protocols = 3; Mount_Path_Pseudo = true; Bind_addr = %s; }
+NFSV4 { Graceless = true; }
+LOG { Default_Log_Level = WARN; }
+EXPORT {
+  Export_Id = 1; Path = "%s"; Pseudo = /sharecd; Access_Type = RO; Squash = No_Root_Squash;
+  SecType = sys; Protocols = 3; Transports = TCP, UDP; FSAL { Name = VFS; }
+}
+`, server, medium)), 0o644)
+	// rpcbind and ganesha meet at /run/rpcbind.sock: a /run of this namespace's own (ip netns
+	// exec gives each command a mount namespace) keeps them off the host's.
+	l.start(l.server, "ganesha.log", "sh", "-c", `mount -t tmpfs tmpfs /run && mkdir -p /run/ganesha || exit 1
+rpcbind -f -w & rp=$!
+ganesha.nfsd -F -L /dev/stderr -f "$1" -p /run/ganesha.pid & gp=$!
+trap 'kill $gp $rp; wait' TERM INT
+wait $gp`, "sh", conf)
+	l.start(l.server, "dnsmasq.log", "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
+		"--interface=s0", "--bind-interfaces", "--user=root", "--log-dhcp",
+		"--dhcp-range="+l.subnet+".0,proxy",
+		"--pxe-service=x86PC,Network boot,pxelinux",
+		"--pxe-service=X86-64_EFI,Network boot,grubx64.efi",
+		"--pxe-prompt=Network boot,0", // boot the one entry at once, as sharecd does
+		"--enable-tftp", "--tftp-root="+tree)
+	for _, port := range []string{"2049", "69"} {
+		ok := false
+		for range 100 {
+			out, _ := exec.Command("ip", "netns", "exec", l.server, "ss", "-Hlnut", "sport = :"+port).Output()
+			if ok = len(bytes.TrimSpace(out)) > 0; ok {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if !ok {
+			b.Fatalf("the stock stack does not listen on port %s:\n%s\n%s", port,
+				tail(filepath.Join(l.dir, "ganesha.log"), 20), tail(filepath.Join(l.dir, "dnsmasq.log"), 20))
+		}
+	}
+}
+
+// footprint reads a process's peak RSS (VmHWM) in MB and its CPU time (user + system) in seconds.
+func footprint(pid int) (rssMB, cpu float64) {
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		for _, line := range strings.Split(string(st), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				rssMB = kb / 1024
+			}
+		}
+	}
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the command name, which is in parentheses and may hold spaces.
+		f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
+		if len(f) > 12 {
+			utime, _ := strconv.ParseFloat(f[11], 64)
+			stime, _ := strconv.ParseFloat(f[12], 64)
+			cpu = (utime + stime) / 100 // USER_HZ
+		}
+	}
+	return rssMB, cpu
+}
+
+func printBootTable(b *testing.B, rows []bootRow) {
+	var t strings.Builder
+	t.WriteString("| firmware | clients | →kernel sharecd | stock | ratio | →login sharecd | stock | ratio | sharecd peak RSS | CPU |\n")
+	t.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&t, "| %s | %d | %.0f s | %.0f s | %.2f | %.0f s | %.0f s | %.2f | %.0f MB | %.1f s |\n",
+			r.Firmware, r.Clients, r.Sharecd.Kernel, r.Stock.Kernel, ratio(r.Sharecd.Kernel, r.Stock.Kernel),
+			r.Sharecd.Login, r.Stock.Login, ratio(r.Sharecd.Login, r.Stock.Login), r.Sharecd.PeakRSSMB, r.Sharecd.CPUSecs)
+	}
+	fmt.Print("\n" + t.String())
+	if file := os.Getenv("SHARECD_BOOT_JSON"); file != "" {
+		js, _ := json.MarshalIndent(rows, "", "  ")
+		if err := os.WriteFile(file, js, 0o644); err != nil {
+			b.Error(err)
+		}
+	}
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func envList(name, def string) []string {
+	v := os.Getenv(name)
+	if v == "" {
+		v = def
+	}
+	return strings.Split(v, ",")
+}
