@@ -334,7 +334,11 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	var lhttp net.Listener
 	if p.HTTP {
 		if lhttp, err = net.Listen("tcp4", net.JoinHostPort(ip.String(), strconv.Itoa(ports.HTTP))); err != nil {
-			return portError("tcp", ports.HTTP, "HTTP", err)
+			err = portError("tcp", ports.HTTP, "HTTP", err)
+			if !s.TFTPBoot && p.Family != bootmenu.FamilyDracut {
+				err = fmt.Errorf("%w (or share with --tftp-only, which needs no HTTP)", err)
+			}
+			return err
 		}
 		socks.add(lhttp)
 	}

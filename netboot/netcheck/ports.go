@@ -24,6 +24,7 @@ var SharePorts = []SharePort{
 	{"tcp", 111, "portmapper"},
 	{"udp", 111, "portmapper"},
 	{"tcp", 2049, "NFS"},
+	{"tcp", 80, "HTTP"}, // kernels and initrds; not needed with --tftp-only
 }
 
 // PortUse is a local program holding one of the SharePorts.

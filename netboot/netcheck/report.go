@@ -138,7 +138,7 @@ func (r Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	if len(r.Local) == 0 {
-		fmt.Fprintln(w, "No other program on this host holds ports 67, 69, 111, 2049 or 4011.")
+		fmt.Fprintln(w, "No other program on this host holds ports 67, 69, 80, 111, 2049 or 4011.")
 	}
 	for _, u := range r.Local {
 		fmt.Fprintln(w, u.String())
