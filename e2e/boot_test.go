@@ -175,7 +175,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				t.Logf("%s client reached login: %v after power-on", c.name, time.Since(start).Round(time.Second))
 			}
 			logText, _ := os.ReadFile(firstLog)
-			want := []string{"client offered", "client loader", "client menu", "client kernel", "client initrd", "client root mounted", "file=lpxelinux.0"}
+			want := []string{"client offered", "client loader", "client menu", "client kernel", "client initrd", "client root mounted", "file=pxelinux.0"}
 			if tc.name == dracut {
 				// The whole image went out over HTTP, and the family was told apart.
 				want = append(want, "family=dracut", `msg="client running"`, "file=LiveOS/squashfs.img")

@@ -24,7 +24,7 @@ import (
 //
 // bench/boot.sh runs it (one pass: -benchtime 1x). SHARECD_BOOT_FIRMWARE (bios,uefi) and
 // SHARECD_BOOT_CLIENTS (1,4) choose the matrix, SHARECD_BOOT_STACKS (sharecd,stock; also
-// sharecd-tftp: kernels over TFTP sent ahead) what serves; SHARECD_BOOT_JSON names a JSON copy
+// sharecd-tftp: sharecd --tftp-only) what serves; SHARECD_BOOT_JSON names a JSON copy
 // of the table.
 func BenchmarkBoot(b *testing.B) {
 	need(b)
@@ -98,8 +98,8 @@ func bootRun(b *testing.B, stack, fw string, clients int, medium, bin string) bo
 	switch stack {
 	case "sharecd", "sharecd-tftp":
 		args := []string{bin, "--share", "--source", medium, "--iface", "s0", "--menu-timeout", "2"}
-		if stack == "sharecd-tftp" { // everything over TFTP, sent ahead of the ACKs
-			args = append(args, "--tftp-only", "--tftp-window", "16")
+		if stack == "sharecd-tftp" { // GRUB's kernels over lock-step TFTP too
+			args = append(args, "--tftp-only")
 		}
 		srv = l.start(l.server, "sharecd.log", args...)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

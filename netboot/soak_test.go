@@ -139,7 +139,7 @@ const (
 )
 
 // soakLoaders are what pxelinux fetches from the embedded loader layer before the kernel.
-var soakLoaders = []string{"lpxelinux.0", "ldlinux.c32", "vesamenu.c32", "libcom32.c32", "libutil.c32"}
+var soakLoaders = []string{"pxelinux.0", "ldlinux.c32", "vesamenu.c32", "libcom32.c32", "libutil.c32"}
 
 // soakFile is a file the clients fetch and what it must hold.
 type soakFile struct {

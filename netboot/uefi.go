@@ -40,7 +40,7 @@ const secureBootProxyNote = "Secure Boot must be off on this client: behind a pr
 
 // bootFileFor picks the loader by the client's architecture (option 93, as the proxy normalises it:
 // 9, "EFI BC", arrives as 7, x86-64 UEFI), and for UEFI by the DHCP mode.
-func bootFileFor(mode DHCPMode, bios string) func(iana.Arch) (string, bool) {
+func bootFileFor(mode DHCPMode) func(iana.Arch) (string, bool) {
 	uefi := UEFILoader
 	if signedChain(mode) {
 		uefi = SignedLoader
@@ -48,7 +48,7 @@ func bootFileFor(mode DHCPMode, bios string) func(iana.Arch) (string, bool) {
 	return func(arch iana.Arch) (string, bool) {
 		switch arch {
 		case iana.INTEL_X86PC:
-			return bios, true
+			return BIOSLoader, true
 		case iana.EFI_X86_64, iana.EFI_BC:
 			return uefi, true
 		}
@@ -63,8 +63,6 @@ func chainOf(file string) string {
 	switch file {
 	case BIOSLoader:
 		return "BIOS: pxelinux.0 → pxelinux.cfg/default → kernel, initrd → live root"
-	case BIOSHTTPLoader:
-		return "BIOS: lpxelinux.0 → pxelinux.cfg/default → kernel, initrd over HTTP → live root"
 	case UEFILoader:
 		return "UEFI x86-64: unsigned GRUB grubx64.efi → " + UEFIMenuFile + " → kernel, initrd → live root"
 	case SignedLoader:

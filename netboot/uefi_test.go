@@ -24,7 +24,7 @@ func TestBootFileByArch(t *testing.T) {
 		arch iana.Arch
 		want string // "" = ignored
 	}{
-		{DHCPProxy, iana.INTEL_X86PC, BIOSHTTPLoader},
+		{DHCPProxy, iana.INTEL_X86PC, BIOSLoader},
 		{DHCPProxy, iana.EFI_IA32, ""},
 		{DHCPProxy, iana.EFI_X86_64, UEFILoader},
 		{DHCPProxy, iana.EFI_BC, UEFILoader},
@@ -33,14 +33,14 @@ func TestBootFileByArch(t *testing.T) {
 		{DHCPProxy, iana.Arch(16), ""}, // x64 UEFI HTTP boot: not a PXE client
 		{DHCPProxy, iana.Arch(0x1234), ""},
 		// Where our answer names the TFTP server, the signed chain finds its menu.
-		{DHCPFull, iana.INTEL_X86PC, BIOSHTTPLoader},
+		{DHCPFull, iana.INTEL_X86PC, BIOSLoader},
 		{DHCPFull, iana.EFI_X86_64, SignedLoader},
 		{DHCPFull, iana.EFI_BC, SignedLoader},
 		{DHCPFull, iana.EFI_ARM64, ""},
 		{DHCPOff, iana.EFI_X86_64, SignedLoader},
 	}
 	for _, tc := range tests {
-		p := &dhcp.Proxy{ServerIP: net.IPv4(10, 77, 5, 2), BootFile: bootFileFor(tc.mode, BIOSHTTPLoader)}
+		p := &dhcp.Proxy{ServerIP: net.IPv4(10, 77, 5, 2), BootFile: bootFileFor(tc.mode)}
 		for _, port := range []int{dhcp.Port67, dhcp.Port4011} {
 			mt := dhcpv4.MessageTypeDiscover
 			if port == dhcp.Port4011 {
@@ -63,7 +63,7 @@ func TestBootFileByArch(t *testing.T) {
 			}
 		}
 	}
-	for _, f := range []string{BIOSLoader, BIOSHTTPLoader, UEFILoader, SignedLoader} {
+	for _, f := range []string{BIOSLoader, UEFILoader, SignedLoader} {
 		if c := chainOf(f); c == f {
 			t.Errorf("no chain description for %s", f)
 		}

@@ -115,10 +115,9 @@ type Menu struct {
 	// HelpFiles are the function-key help screens, in key order.
 	HelpFiles []HelpFile
 	Entries   []Entry
-	// HTTPHost, when set ("10.0.0.1" or "10.0.0.1:8080"), makes the rendered menus fetch
-	// kernels and initrds from that HTTP server instead of over TFTP: TCP's window moves the
-	// tens of megabytes of an initrd several times faster than TFTP's one block per round trip.
-	// Menu and module files still come over TFTP.
+	// HTTPHost, when set ("10.0.0.1" or "10.0.0.1:8080"), makes RenderGrub's menu fetch
+	// kernels and initrds from that HTTP server instead of over TFTP, which GRUB 2.06 reads
+	// one block per round trip (it crawls when sent ahead of its ACKs).
 	HTTPHost string
 }
 

@@ -604,8 +604,8 @@ func TestRenderSanitises(t *testing.T) {
 	}
 }
 
-// With BootOverHTTP both renderers name kernels and initrds by URL on the share's HTTP server
-// and leave COM32 modules (and every file of a TFTP menu) relative to the TFTP root.
+// With BootOverHTTP GRUB's menu names kernels and initrds by URL on the share's HTTP server;
+// pxelinux's stays on TFTP whatever the menu says.
 func TestRenderBootOverHTTP(t *testing.T) {
 	_, m := parseMedium(t, "debian-live-12-lab", "")
 	tests := []struct {
@@ -615,17 +615,14 @@ func TestRenderBootOverHTTP(t *testing.T) {
 		want   []string
 		absent []string
 	}{
-		{"pxelinux over HTTP", NetRoot{Server: testRoot.Server, Export: "/sharecd", BootOverHTTP: true}, RenderPxelinux,
-			[]string{"\tlinux http://192.168.50.1/live/vmlinuz\n", "\tinitrd http://192.168.50.1/live/initrd.img\n", "\tcom32 hdt.c32\n"},
-			[]string{"linux live/"}},
-		{"pxelinux over HTTP, other port", NetRoot{Server: testRoot.Server, Export: "/sharecd", BootOverHTTP: true, HTTPPort: 8080}, RenderPxelinux,
-			[]string{"\tlinux http://192.168.50.1:8080/live/vmlinuz\n"}, nil},
-		{"pxelinux over TFTP", NetRoot{Server: testRoot.Server, Export: "/sharecd"}, RenderPxelinux,
-			[]string{"\tlinux live/vmlinuz\n", "\tinitrd live/initrd.img\n"}, []string{"http://"}},
+		{"pxelinux", NetRoot{Server: testRoot.Server, Export: "/sharecd", BootOverHTTP: true}, RenderPxelinux,
+			[]string{"\tlinux live/vmlinuz\n", "\tinitrd live/initrd.img\n", "\tcom32 hdt.c32\n"}, []string{"http"}},
+		// Quoted for the parentheses and comma; GRUB's lexer takes the quotes off.
 		{"grub over HTTP", NetRoot{Server: testRoot.Server, Export: "/sharecd", BootOverHTTP: true}, RenderGrub,
-			// Quoted for the parentheses and comma; GRUB's lexer takes the quotes off.
 			[]string{"\tlinux '(http,192.168.50.1)/live/vmlinuz' boot=live", "\tinitrd '(http,192.168.50.1)/live/initrd.img'\n"},
 			[]string{"linux /live/"}},
+		{"grub over HTTP, other port", NetRoot{Server: testRoot.Server, Export: "/sharecd", BootOverHTTP: true, HTTPPort: 8080}, RenderGrub,
+			[]string{"\tlinux '(http,192.168.50.1:8080)/live/vmlinuz' boot=live"}, nil},
 		{"grub over TFTP", NetRoot{Server: testRoot.Server, Export: "/sharecd"}, RenderGrub,
 			[]string{"\tlinux /live/vmlinuz boot=live", "\tinitrd /live/initrd.img\n"}, []string{"http"}},
 	}

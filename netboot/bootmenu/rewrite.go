@@ -15,8 +15,8 @@ type NetRoot struct {
 	Server   netip.Addr // IPv4: pxelinux and klibc's nfsmount are IPv4-only
 	Export   string     // absolute, e.g. "/" or "/sharecd"
 	HTTPPort int        // 0 = 80
-	// BootOverHTTP: clients fetch kernels and initrds from the HTTP server (lpxelinux.0 and
-	// GRUB both can), not over TFTP.
+	// BootOverHTTP: the menu's HTTPHost is this server, so that GRUB fetches kernels and
+	// initrds over HTTP, not TFTP.
 	BootOverHTTP bool
 }
 
