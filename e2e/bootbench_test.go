@@ -146,8 +146,8 @@ func bootRun(b *testing.B, stack, fw string, clients int, medium, bin string) bo
 	if srv != nil {
 		r.PeakRSSMB, r.CPUSecs = footprint(srv.Process.Pid)
 	}
-	b.Logf("%s, %d %s client(s): kernel %v, login %v (slowest); artefacts in %s", stack, clients, fw,
-		slices.Max(kernel).Round(time.Second), slices.Max(login).Round(time.Second), l.dir)
+	b.Logf("%s, %d %s client(s): kernel %v, login %v (slowest); peak RSS %.0f MB, CPU %.1f s; artefacts in %s", stack, clients, fw,
+		slices.Max(kernel).Round(time.Second), slices.Max(login).Round(time.Second), r.PeakRSSMB, r.CPUSecs, l.dir)
 	return r
 }
 
