@@ -15,7 +15,7 @@ import (
 // sharecd lets them through, and after it stops the ruleset is exactly what it was.
 func TestThroughTheFirewall(t *testing.T) {
 	need(t)
-	for _, tool := range []string{"nft", "tftp", "nfs-cp"} {
+	for _, tool := range []string{"nft", "tftp", "nfs-cp", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s (bash .ci/run installs it)", tool)
 		}
@@ -83,6 +83,10 @@ func TestThroughTheFirewall(t *testing.T) {
 	}
 	if out, err := l.run(cl, "nfs-cp", "nfs://10.77.6.2/sharecd/live/vmlinuz", filepath.Join(l.dir, "vmlinuz")); err != nil {
 		t.Errorf("nfs-cp through the opened firewall: %v %s", err, out)
+	}
+	// GRUB's kernels come over HTTP.
+	if out, err := l.run(cl, "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "http://10.77.6.2/live/vmlinuz"); err != nil || string(out) != "200" {
+		t.Errorf("HTTP through the opened firewall: %v %s", err, out)
 	}
 	if err := stop(srv, syscall.SIGTERM, 15*time.Second); err != nil {
 		t.Fatal(err)

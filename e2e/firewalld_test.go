@@ -63,7 +63,7 @@ func TestThroughFirewalld(t *testing.T) {
 		return strings.Join(s, " ")
 	}
 	before := runtime()
-	const opened = "111/tcp 111/udp 2049/tcp 4011/udp 67/udp 69/udp"
+	const opened = "111/tcp 111/udp 2049/tcp 4011/udp 67/udp 69/udp 80/tcp"
 
 	share := func(logName, ready string, extra ...string) (*exec.Cmd, string) {
 		args := append([]string{bin, "--share", "--source", med, "--iface", "s0", "--debug"}, extra...)
@@ -93,7 +93,7 @@ func TestThroughFirewalld(t *testing.T) {
 	if err := fetch(); err == nil {
 		t.Error("a client got through firewalld that sharecd was told to leave alone")
 	}
-	want := "firewall-cmd --zone=lan --add-port=67/udp --add-port=69/udp --add-port=111/udp --add-port=4011/udp --add-port=111/tcp --add-port=2049/tcp"
+	want := "firewall-cmd --zone=lan --add-port=67/udp --add-port=69/udp --add-port=111/udp --add-port=4011/udp --add-port=111/tcp --add-port=2049/tcp --add-port=80/tcp"
 	if msg := tail(logPath, 50); !strings.Contains(msg, "firewall will block clients") || !strings.Contains(msg, want) {
 		t.Errorf("the log does not say %q:\n%s", want, msg)
 	}
