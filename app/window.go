@@ -186,10 +186,12 @@ func (u *UI) build() {
 	u.render()
 }
 
+// columns: their widths and the table's separators fit the 720-wide window, so no horizontal
+// scroll bar half-hides "Last seen".
 var columns = []struct {
 	title string
 	width float32
-}{{"Machine (MAC)", 150}, {"Address", 115}, {"Stage", 205}, {"Last file", 130}, {"Last seen", 90}}
+}{{"Machine (MAC)", 145}, {"Address", 115}, {"Stage", 200}, {"Last file", 130}, {"Last seen", 85}}
 
 func (u *UI) newTable() *widget.Table {
 	t := widget.NewTableWithHeaders(
@@ -725,13 +727,17 @@ func (u *UI) closeWindow() {
 	}
 }
 
-// Quit stops the share and quits.
+// Quit stops the share and quits. It is safe at any moment, even in the window's first frame: it
+// stops fyne's loop through the driver and leaves the windows for glfw.Terminate to destroy.
+// App.Quit closes every window first, and a cursor event the loop still polls before it stops
+// then reaches a closed window's nil view and panics (fyne 2.7.1, fyne-io/fyne#5981; about one
+// quit in ten within a frame of the window appearing under the pointer, under Xvfb).
 func (u *UI) Quit() {
 	u.quitting = true
 	if u.sharing {
 		u.StopShare()
 	}
-	u.app.Quit()
+	u.app.Driver().Quit()
 }
 
 func oneLine(err error) string {

@@ -84,7 +84,11 @@ type harness struct {
 
 func newHarness(t *testing.T, eng *fakeEngine, opts Options) *harness {
 	t.Helper()
-	a := test.NewTempApp(t)
+	return newHarnessApp(t, test.NewTempApp(t), eng, opts)
+}
+
+func newHarnessApp(t *testing.T, a fyne.App, eng *fakeEngine, opts Options) *harness {
+	t.Helper()
 	h := &harness{t: t, eng: eng, queue: make(chan func(), 1000)}
 	h.u = New(a, eng, opts)
 	h.u.do = func(f func()) { h.queue <- f }
@@ -399,3 +403,49 @@ func (f *fakeTray) SetSystemTrayMenu(m *fyne.Menu)  { f.menu = m }
 func (f *fakeTray) SetSystemTrayIcon(fyne.Resource) {}
 func (f *fakeTray) SetSystemTrayWindow(fyne.Window) {}
 func (f *fakeTray) tooltip(s string)                { f.tip = s }
+
+// quitApp records how the window quits: App.Quit, or stopping the driver alone.
+type quitApp struct {
+	fyne.App
+	appQuit bool
+	drv     *quitDriver
+}
+
+func (a *quitApp) Quit()               { a.appQuit = true }
+func (a *quitApp) Driver() fyne.Driver { return a.drv }
+
+type quitDriver struct {
+	fyne.Driver
+	quit bool
+}
+
+func (d *quitDriver) Quit() { d.quit = true }
+
+// TestQuitAtOnce: whenever Quit comes, it must not close the window before fyne's loop stops.
+// App.Quit does, and a cursor event polled in between then panics in fyne 2.7.1
+// (fyne-io/fyne#5981; packaging/window_test.go quits the packaged window as it appears). The
+// share still stops.
+func TestQuitAtOnce(t *testing.T) {
+	a := &quitApp{App: test.NewTempApp(t)}
+	a.drv = &quitDriver{Driver: a.App.Driver()}
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean, stopped: make(chan struct{})}
+	h := newHarnessApp(t, a, eng, Options{})
+	h.u.Quit() // before the medium or the interfaces are even known
+	if !a.drv.quit || a.appQuit {
+		t.Errorf("quitting at once: driver stopped %v, App.Quit called %v; want only the driver stopped", a.drv.quit, a.appQuit)
+	}
+
+	a.drv.quit = false
+	h.idle()
+	test.Tap(h.u.shareButton)
+	h.settle("sharing", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return eng.onEvent != nil })
+	h.u.Quit()
+	select {
+	case <-eng.stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("quitting while sharing did not stop the share")
+	}
+	if !a.drv.quit || a.appQuit {
+		t.Errorf("quitting while sharing: driver stopped %v, App.Quit called %v", a.drv.quit, a.appQuit)
+	}
+}

@@ -5,6 +5,7 @@ package packaging
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -193,7 +194,7 @@ func inChrootStderr(t *testing.T, root string, args ...string) (string, string) 
 	t.Helper()
 	cmd := exec.Command("chroot", append([]string{root}, args...)...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C", "HOME=/root"}
-	var stderr syncBuffer
+	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -1,6 +1,7 @@
 // Package packaging holds the .deb's files and build script; its tests build the package, check
-// its contents and metadata, screenshot the packaged binary's window under Xvfb, drive its tray
-// over a private D-Bus (tray_test.go) and install it into a clean Debian chroot (chroot_test.go).
+// its contents and metadata, screenshot the packaged binary's window under Xvfb, idle and sharing
+// to a PXE client on a LAN of network namespaces (window_test.go), quit it as it appears, drive its
+// tray over a private D-Bus (tray_test.go) and install it into a clean Debian chroot (chroot_test.go).
 package packaging
 
 import (
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 var (
@@ -141,30 +144,12 @@ func TestScreenshotIdle(t *testing.T) {
 	requireTools(t, "xvfb imagemagick iproute2 libcap2-bin util-linux", "Xvfb", "import", "ip", "setcap", "setpriv")
 	requireRoot(t, "the network namespace and setcap")
 	dir := extractGUI(t)
-	ns := newNetns(t, "sharecd-gui")
+	ns := netlab.Namespace(t, "sharecd-gui")
 	display := startXvfb(t)
 
-	gui := exec.Command("ip", "netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-		"env", "-i", "HOME="+filepath.Join(dir, "home"), "DISPLAY="+display, "PATH=/usr/bin:/bin",
-		filepath.Join(dir, "usr/lib/sharecd/sharecd-gui"), "--source", "../netboot/bootmenu/testdata/media/debian-live-12-lab")
-	gui.Dir, _ = os.Getwd()
-	p := startProc(t, gui)
-	if code := p.wait(4 * time.Second); code != -1 {
-		t.Fatalf("the window exited early (%d):\n%s", code, p.log.String())
+	p := netlab.Start(t, guiCmd(dir, ns, display, "--source", "../netboot/bootmenu/testdata/media/debian-live-12-lab"))
+	if code := p.Wait(4 * time.Second); code != -1 {
+		t.Fatalf("the window exited early (%d):\n%s", code, p.Log())
 	}
-
-	art := os.Getenv("SHARECD_ARTIFACTS")
-	if art == "" {
-		art = t.TempDir()
-	}
-	os.MkdirAll(art, 0o755)
-	png := filepath.Join(art, "gui-idle.png")
-	shot := exec.Command("import", "-display", display, "-window", "root", png)
-	if out, err := shot.CombinedOutput(); err != nil {
-		t.Fatalf("import: %v %s\nwindow log:\n%s", err, out, p.log.String())
-	}
-	if fi, err := os.Stat(png); err != nil || fi.Size() < 10000 {
-		t.Fatalf("screenshot %s too small or missing: %v\nwindow log:\n%s", png, err, p.log.String())
-	}
-	t.Logf("screenshot: %s", png)
+	screenshot(t, display, "gui-idle.png", p)
 }

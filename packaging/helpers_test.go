@@ -5,17 +5,14 @@ package packaging
 
 import (
 	"bufio"
-	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // requireTools skips the test when a tool is missing; pkgs names the Debian packages that bring
@@ -70,37 +67,44 @@ func extractGUI(t *testing.T) string {
 	return dir
 }
 
-var netnsSeq atomic.Int32
+// guiCmd is the packaged window run as the installed package runs it for a user: as nobody, with
+// only the binary's file capabilities, with a clean environment, inside network namespace ns.
+// It runs from this directory, so a relative --source names the test media.
+func guiCmd(dir, ns, display string, args ...string) *exec.Cmd {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		"env", "-i", "HOME=" + filepath.Join(dir, "home"), "DISPLAY=" + display, "PATH=/usr/bin:/bin",
+		filepath.Join(dir, "usr/lib/sharecd/sharecd-gui")}, args...)...)
+	cmd.Dir, _ = os.Getwd()
+	return cmd
+}
 
-// newNetns makes a network namespace with only loopback, up, and deletes it when the test ends.
-// Every window runs in one: its DHCP check must never probe a real LAN, and with no interface
-// but lo it has nothing to probe.
-func newNetns(t *testing.T, prefix string) string {
+// screenshot saves the whole screen to $SHARECD_ARTIFACTS/name (a temporary directory when that
+// is unset) and fails the test when the picture is missing or too small to show a window; gui
+// is the window whose log the failure shows.
+func screenshot(t *testing.T, display, name string, gui *netlab.Proc) string {
 	t.Helper()
-	ns := fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), netnsSeq.Add(1))
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v %s", ns, err, out)
+	art := os.Getenv("SHARECD_ARTIFACTS")
+	if art == "" {
+		art = t.TempDir()
 	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v %s", ns, err, out)
-		}
-	})
-	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("lo up in %s: %v %s", ns, err, out)
+	os.MkdirAll(art, 0o755)
+	png := filepath.Join(art, name)
+	if out, err := exec.Command("import", "-display", display, "-window", "root", png).CombinedOutput(); err != nil {
+		t.Fatalf("import: %v %s\nwindow log:\n%s", err, out, gui.Log())
 	}
-	// Belt and braces: nothing but lo may exist in there.
-	out, err := exec.Command("ip", "-n", ns, "-o", "link", "show").CombinedOutput()
-	if err != nil || strings.Count(string(out), "\n") != 1 || !strings.Contains(string(out), ": lo:") {
-		t.Fatalf("namespace %s is not loopback-only: %v\n%s", ns, err, out)
+	if fi, err := os.Stat(png); err != nil || fi.Size() < 10000 {
+		t.Fatalf("screenshot %s too small or missing: %v\nwindow log:\n%s", png, err, gui.Log())
 	}
-	return ns
+	t.Logf("screenshot: %s", png)
+	return png
 }
 
 // startXvfb starts Xvfb on a display it picks itself (-displayfd: no clash with other tests or
 // desktops) and returns the display's name. -nolisten tcp leaves the abstract socket, which is
 // per network namespace, and the file system socket /tmp/.X11-unix/X<n>, which clients in any
-// namespace reach.
+// namespace reach. -noreset: an X server resets when its last client leaves and drops, without
+// a word, a connection that arrives meanwhile; a window starting just as xwininfo or the
+// previous window left died with "X11: Failed to open display" (1 start in 20 here).
 func startXvfb(t *testing.T) string {
 	t.Helper()
 	r, w, err := os.Pipe()
@@ -108,9 +112,9 @@ func startXvfb(t *testing.T) string {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	x := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "800x600x24", "-nolisten", "tcp")
+	x := exec.Command("Xvfb", "-displayfd", "3", "-screen", "0", "800x600x24", "-nolisten", "tcp", "-noreset")
 	x.ExtraFiles = []*os.File{w} // fd 3
-	p := startProc(t, x)
+	p := netlab.Start(t, x)
 	w.Close()
 	got := make(chan string, 1)
 	go func() {
@@ -120,83 +124,11 @@ func startXvfb(t *testing.T) string {
 	select {
 	case n := <-got:
 		if n == "" {
-			t.Fatalf("Xvfb named no display:\n%s", p.log.String())
+			t.Fatalf("Xvfb named no display:\n%s", p.Log())
 		}
 		return ":" + n
 	case <-time.After(20 * time.Second):
-		t.Fatalf("Xvfb did not start in 20 s:\n%s", p.log.String())
+		t.Fatalf("Xvfb did not start in 20 s:\n%s", p.Log())
 	}
 	return ""
-}
-
-// proc is a process this test started, its output, and its end.
-type proc struct {
-	cmd  *exec.Cmd
-	log  syncBuffer
-	done chan struct{} // closed once it exited; then cmd.ProcessState is set
-}
-
-// startProc starts cmd with its output in p.log and stops it when the test ends.
-func startProc(t *testing.T, cmd *exec.Cmd) *proc {
-	t.Helper()
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	if cmd.Stdout == nil {
-		cmd.Stdout = &p.log
-	}
-	cmd.Stderr = &p.log
-	// If the test binary dies (a -timeout panic skips cleanups), Xvfb and dbus-daemon die with
-	// it. (The window loses this on its way to nobody and its file capabilities; newNetns's
-	// namespace leaves it nothing to reach anyway.)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", cmd.Path, err)
-	}
-	go func() { cmd.Wait(); close(p.done) }()
-	t.Cleanup(p.stop)
-	return p
-}
-
-// stop ends the process unless it did: SIGTERM first, so Xvfb removes its lock and socket and
-// the window quits cleanly, SIGKILL after 5 s. Only this process is signalled, by its PID.
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// wait waits up to d for the process to exit and returns its exit code (-1: still running).
-func (p *proc) wait(d time.Duration) int {
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(d):
-		return -1
-	}
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -5,7 +5,6 @@ package packaging
 // com.canonical.dbusmenu the way a panel does.
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/godbus/dbus/v5"
 	"github.com/godbus/dbus/v5/prop"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // TestTrayOverDBus starts the packaged window with --tray once per case, each time in a fresh
@@ -36,14 +37,8 @@ func TestTrayOverDBus(t *testing.T) {
 		then  func(t *testing.T, r *trayRun) // what that click must have done
 	}{
 		{"", nil},
-		{"Show window", func(t *testing.T, r *trayRun) {
-			r.waitWindow(t, true)
-			// A person does not quit within a frame of the window appearing. Quitting while
-			// the pointer's first event in the just-mapped window is still queued crashes fyne
-			// 2.7.1 (processMouseMoved on a closing window, fyne-io/fyne#5981): exit 2 in 3 of
-			// 5 runs here without this pause; upstream has no fix yet.
-			time.Sleep(time.Second)
-		}},
+		// Quit follows at once: UI.Quit is safe in the window's first frame (fyne-io/fyne#5981).
+		{"Show window", func(t *testing.T, r *trayRun) { r.waitWindow(t, true) }},
 		// With no usable interface, StartShare shows the window with a "Cannot share yet"
 		// dialog instead of sharing; the tray must keep saying it does not share.
 		{"Share this CD", func(t *testing.T, r *trayRun) {
@@ -74,11 +69,11 @@ func TestTrayOverDBus(t *testing.T) {
 				c.then(t, r)
 			}
 			r.click(t, "Quit")
-			if code := r.gui.wait(15 * time.Second); code != 0 {
-				t.Fatalf("after Quit: exit code %d (-1: still running)\nwindow log:\n%s", code, r.gui.log.String())
+			if code := r.gui.Wait(15 * time.Second); code != 0 {
+				t.Fatalf("after Quit: exit code %d (-1: still running)\nwindow log:\n%s", code, r.gui.Log())
 			}
 			// fyne's systray only logs what fails on the bus (export, RequestName, property sets).
-			if log := r.gui.log.String(); strings.Contains(log, "systray error") {
+			if log := r.gui.Log(); strings.Contains(log, "systray error") {
 				t.Errorf("the tray logged errors:\n%s", log)
 			}
 		})
@@ -89,7 +84,7 @@ func TestTrayOverDBus(t *testing.T) {
 type trayRun struct {
 	conn    *dbus.Conn // the test's connection to the private bus
 	item    snItem     // where the item registered
-	gui     *proc
+	gui     *netlab.Proc
 	display string
 }
 
@@ -97,7 +92,7 @@ type trayRun struct {
 // nobody in a fresh loopback-only namespace, and waits for its StatusNotifierItem to register.
 func startTray(t *testing.T, dir, display string) *trayRun {
 	t.Helper()
-	addr := startBus(t)
+	addr := netlab.Bus(t, "session")
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)                               // closes the connection
 	stuck := time.AfterFunc(10*time.Second, cancel) // a bus that never answers Hello fails, not hangs
@@ -108,76 +103,23 @@ func startTray(t *testing.T, dir, display string) *trayRun {
 	}
 	items := serveWatcher(t, conn)
 
-	ns := newNetns(t, "scd-tray")
+	ns := netlab.Namespace(t, "scd-tray")
 	cmd := exec.Command("ip", "netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 		"env", "-i", "HOME="+filepath.Join(dir, "home"), "DISPLAY="+display, "DBUS_SESSION_BUS_ADDRESS="+addr,
 		"PATH=/usr/bin:/bin", "GOTRACEBACK=all", filepath.Join(dir, "usr/bin/sharecd"), "--tray", // execs sharecd-gui, same PID
 		"--source", "../netboot/bootmenu/testdata/media/debian-live-12-lab")
 	cmd.Dir, _ = os.Getwd()
-	gui := startProc(t, cmd)
+	gui := netlab.Start(t, cmd)
 	select {
 	case it := <-items:
 		t.Logf("item registered: %s %s", it.bus, it.path)
 		return &trayRun{conn: conn, item: it, gui: gui, display: display}
-	case <-gui.done:
-		t.Fatalf("sharecd-gui --tray exited (%d) before registering its tray item:\n%s", gui.cmd.ProcessState.ExitCode(), gui.log.String())
+	case <-gui.Done():
+		t.Fatalf("sharecd-gui --tray exited (%d) before registering its tray item:\n%s", gui.Cmd.ProcessState.ExitCode(), gui.Log())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("no StatusNotifierItem registered in 30 s:\n%s", gui.log.String())
+		t.Fatalf("no StatusNotifierItem registered in 30 s:\n%s", gui.Log())
 	}
 	return nil
-}
-
-// startBus starts a private session bus listening on a socket in a directory of its own (a
-// unix:path socket: the window's network namespace cannot see an abstract one) and returns its
-// address. Any user may connect: the window runs as nobody, the test as root.
-func startBus(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sharecd-bus-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	conf := filepath.Join(dir, "bus.conf")
-	err = os.WriteFile(conf, []byte(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=`+filepath.Join(dir, "bus")+`</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <!-- session.conf's policy: send, receive and own anything -->
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile", "--print-address")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := startProc(t, cmd)
-	got := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		got <- strings.TrimSpace(line)
-	}()
-	select {
-	case addr := <-got:
-		if addr == "" {
-			t.Fatalf("dbus-daemon printed no address:\n%s", p.log.String())
-		}
-		return addr
-	case <-time.After(10 * time.Second):
-		t.Fatalf("dbus-daemon did not start in 10 s:\n%s", p.log.String())
-	}
-	return ""
 }
 
 // snItem is a registered StatusNotifierItem: the bus name that owns it and its object path.
@@ -391,7 +333,7 @@ func (r *trayRun) waitWindow(t *testing.T, want bool) {
 			return
 		}
 	}
-	t.Fatalf("the window did not show in 10 s\nwindow log:\n%s", r.gui.log.String())
+	t.Fatalf("the window did not show in 10 s\nwindow log:\n%s", r.gui.Log())
 }
 
 // screenshot saves the screen to $SHARECD_ARTIFACTS/name for a person to look at, when

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"golang.org/x/sys/unix"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // netnsLab is two network namespaces joined by a veth pair: the server side
@@ -23,57 +22,17 @@ type netnsLab struct{ srv, cli string }
 
 func newNetnsLab(t *testing.T) *netnsLab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces (CI runs this as root)")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs the ip command (iproute2) to create network namespaces")
-	}
-	lab := &netnsLab{
-		srv: fmt.Sprintf("sharecd-dhcp-srv-%d", os.Getpid()),
-		cli: fmt.Sprintf("sharecd-dhcp-cli-%d", os.Getpid()),
-	}
-	for _, ns := range []string{lab.srv, lab.cli} {
-		ipCmd(t, "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		ipCmd(t, "-n", ns, "link", "set", "lo", "up")
-	}
-	ipCmd(t, "-n", lab.srv, "link", "add", "srv0", "type", "veth", "peer", "name", "cli0", "netns", lab.cli)
-	ipCmd(t, "-n", lab.srv, "addr", "add", "10.99.0.1/24", "dev", "srv0")
-	ipCmd(t, "-n", lab.srv, "link", "set", "srv0", "up")
-	ipCmd(t, "-n", lab.cli, "link", "set", "cli0", "up")
+	netlab.Require(t)
+	lab := &netnsLab{srv: netlab.Namespace(t, "scd-dhcp-srv"), cli: netlab.Namespace(t, "scd-dhcp-cli")}
+	netlab.Veth(t, lab.srv, "srv0", lab.cli, "cli0")
+	netlab.IP(t, lab.srv, "addr", "add", "10.99.0.1/24", "dev", "srv0")
 	return lab
 }
 
-func ipCmd(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// in runs fn on an OS thread moved into namespace ns. Sockets made there stay
-// in ns. The thread is never handed back to the scheduler (no UnlockOSThread):
-// it exits with the goroutine, so no other goroutine can land in ns by accident.
+// in runs fn in namespace ns.
 func in(t *testing.T, ns string, fn func()) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		fn()
-		done <- nil
-	}()
-	if err := <-done; err != nil {
+	if err := netlab.In(ns, func() error { fn(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -183,7 +142,7 @@ func TestListenNetns(t *testing.T) {
 
 	// The router gave the client an address; now the unicast 4011 exchange.
 	clientIP := net.IPv4(10, 99, 0, 2).To4()
-	ipCmd(t, "-n", lab.cli, "addr", "add", "10.99.0.2/24", "dev", "cli0")
+	netlab.IP(t, lab.cli, "addr", "add", "10.99.0.2/24", "dev", "cli0")
 	ovmf := firstDiscover(t, "ovmf-pxebc-discover.pcap", macOVMF)
 	req := clone(t, ovmf, bootRequest(clientIP))
 	var ack *dhcpv4.DHCPv4

@@ -3,11 +3,12 @@ package firewall
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 func TestBlockingFromRealRuleset(t *testing.T) {
@@ -45,19 +46,8 @@ func TestRules(t *testing.T) {
 // rules go in, a leftover of a crashed run is cleared, and after Remove the ruleset is exactly
 // what it was.
 func TestOpenAndRemoveInNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
-	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (bash .ci/run installs it)", tool)
-		}
-	}
-	ns := fmt.Sprintf("scd-fw-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("%v %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	netlab.Require(t, "nft")
+	ns := netlab.Namespace(t, "scd-fw")
 	run := func(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
 		cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, "nft"}, args...)...)
 		cmd.Stdin = strings.NewReader(string(stdin))

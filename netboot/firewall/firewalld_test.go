@@ -5,7 +5,6 @@ package firewall
 // configuration in another. Nothing reaches the host's firewall or the host's bus.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/sharecd/sharecd/netboot/netlab"
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
 
@@ -91,7 +91,7 @@ type fwdLab struct {
 	conn           *dbus.Conn // the test's own connection to it
 	dir            string
 	etc            string // firewalld's configuration
-	fwd            *proc
+	fwd            *netlab.Proc
 }
 
 const (
@@ -101,52 +101,20 @@ const (
 
 func requireFirewalld(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces")
-	}
-	for _, tool := range []string{"ip", "dbus-daemon", "firewalld", "tftp", "curl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (bash .ci/run installs it)", tool)
-		}
-	}
+	netlab.Require(t, "dbus-daemon", "firewalld", "tftp", "curl")
 }
 
 // startFirewalld makes the namespaces, the bus and firewalld, with zoneXML as the zone "lan".
 func startFirewalld(t *testing.T, zoneXML string) *fwdLab {
 	t.Helper()
-	id := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%10000)
-	l := &fwdLab{t: t, server: "scd-fwd-" + id, client: "scd-fwc-" + id, dir: t.TempDir()}
-	for _, ns := range []string{l.server, l.client} {
-		l.ip("netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		l.ip("-n", ns, "link", "set", "lo", "up")
-	}
-	l.ip("-n", l.server, "link", "add", "s0", "type", "veth", "peer", "name", "c0", "netns", l.client)
-	l.ip("-n", l.server, "addr", "add", serverIP+"/24", "dev", "s0")
-	l.ip("-n", l.server, "link", "set", "s0", "up")
-	l.ip("-n", l.client, "addr", "add", clientIP+"/24", "dev", "c0")
-	l.ip("-n", l.client, "link", "set", "c0", "up")
+	l := &fwdLab{t: t, server: netlab.Namespace(t, "scd-fwd"), client: netlab.Namespace(t, "scd-fwc"), dir: t.TempDir()}
+	netlab.Veth(t, l.server, "s0", l.client, "c0")
+	netlab.IP(t, l.server, "addr", "add", serverIP+"/24", "dev", "s0")
+	netlab.IP(t, l.client, "addr", "add", clientIP+"/24", "dev", "c0")
 
 	// A system bus that lets anyone own and call anything: firewalld's own policy file
 	// (FirewallD.conf) lives with the host's bus, not this one.
-	sock := filepath.Join(l.dir, "bus")
-	conf := filepath.Join(l.dir, "bus.conf")
-	l.write(conf, `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=`+sock+`</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-  </policy>
-</busconfig>
-`)
-	bus := l.start("dbus-daemon", nil, "dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile", "--print-address")
-	l.bus = strings.TrimSpace(l.line(bus, "unix:", 10*time.Second))
+	l.bus = netlab.Bus(t, "system")
 	conn, err := dbus.Connect(l.bus)
 	if err != nil {
 		t.Fatalf("connecting to the private bus: %v", err)
@@ -162,7 +130,7 @@ func startFirewalld(t *testing.T, zoneXML string) *fwdLab {
 	l.startDaemon()
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("firewalld's log:\n%s", l.fwd.out.String())
+			t.Logf("firewalld's log:\n%s", l.fwd.Log())
 		}
 	})
 	return l
@@ -174,7 +142,7 @@ func (l *fwdLab) startDaemon() {
 	t.Helper()
 	// In its own mount namespace (ip netns exec makes one) firewalld gets a /run of its own: it
 	// writes /run/firewalld there, and cannot see the host's system bus socket.
-	l.fwd = l.start("firewalld", []string{"DBUS_SYSTEM_BUS_ADDRESS=" + l.bus}, "ip", "netns", "exec", l.server,
+	l.fwd = l.start([]string{"DBUS_SYSTEM_BUS_ADDRESS=" + l.bus}, "ip", "netns", "exec", l.server,
 		"sh", "-c", `mount -t tmpfs sharecd-test /run && exec firewalld --nofork --nopid --system-config "$0" --log-target console`, l.etc)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -183,15 +151,15 @@ func (l *fwdLab) startDaemon() {
 		if has {
 			break
 		}
-		if time.Now().After(deadline) || l.fwd.exited() {
-			t.Fatalf("firewalld did not take its bus name:\n%s", l.fwd.out.String())
+		if time.Now().After(deadline) || l.fwd.Exited() {
+			t.Fatalf("firewalld did not take its bus name:\n%s", l.fwd.Log())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	// Calls wait for firewalld's main loop, which runs once it has loaded its rules.
 	var zone string
 	if err := l.call(fwdName+".getDefaultZone", nil).Store(&zone); err != nil {
-		t.Fatalf("firewalld: %v\n%s", err, l.fwd.out.String())
+		t.Fatalf("firewalld: %v\n%s", err, l.fwd.Log())
 	}
 }
 
@@ -207,13 +175,6 @@ func waitFor(cond func() bool) (time.Duration, bool) {
 	return time.Since(start), true
 }
 
-func (l *fwdLab) ip(args ...string) {
-	l.t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		l.t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
 func (l *fwdLab) write(path, body string) {
 	l.t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -224,78 +185,12 @@ func (l *fwdLab) write(path, body string) {
 	}
 }
 
-// syncBuffer is a log a process writes while the test reads it.
-type syncBuffer struct {
-	ch  chan struct{}
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.ch <- struct{}{}
-	defer func() { <-b.ch }()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.ch <- struct{}{}
-	defer func() { <-b.ch }()
-	return b.buf.String()
-}
-
-// proc is a helper process; the test ends it by its PID.
-type proc struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{} // closed when it has exited
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (l *fwdLab) start(name string, env []string, args ...string) *proc {
+// start starts a helper process with env added to the test's environment; it ends with the test.
+func (l *fwdLab) start(env []string, args ...string) *netlab.Proc {
 	l.t.Helper()
-	p := &proc{out: &syncBuffer{ch: make(chan struct{}, 1)}, done: make(chan struct{})}
-	p.cmd = exec.Command(args[0], args[1:]...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		l.t.Fatalf("starting %s: %v", name, err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	l.t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
-}
-
-// line waits for a line of p's output that starts with prefix.
-func (l *fwdLab) line(p *proc, prefix string, wait time.Duration) string {
-	l.t.Helper()
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) && !p.exited() {
-		sc := bufio.NewScanner(strings.NewReader(p.out.String()))
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), prefix) {
-				return sc.Text()
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	l.t.Fatalf("%s did not print %q:\n%s", p.cmd.Args[0], prefix, p.out.String())
-	return ""
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	return netlab.Start(l.t, cmd)
 }
 
 func (l *fwdLab) call(method string, path *dbus.ObjectPath, args ...any) *dbus.Call {
@@ -373,8 +268,8 @@ func TestFirewalldInNamespace(t *testing.T) {
 	big := bytes.Repeat([]byte("sharecd through firewalld\n"), 40000) // ~1 MB: two thousand TFTP ACKs
 	l.write(filepath.Join(l.dir, "srv", "big"), string(big))
 	exe, _ := os.Executable()
-	srv := l.start("servers", []string{"SHARECD_TEST_SERVE=" + filepath.Join(l.dir, "srv")}, "ip", "netns", "exec", l.server, exe)
-	l.line(srv, "serving", 10*time.Second)
+	srv := l.start([]string{"SHARECD_TEST_SERVE=" + filepath.Join(l.dir, "srv")}, "ip", "netns", "exec", l.server, exe)
+	srv.Line(t, "serving", 10*time.Second)
 
 	ctx := context.Background()
 	hole := Hole{Iface: "s0", UDP: []int{67, 69, 111, 4011}, TCP: []int{111, 2049, 80}}
@@ -451,8 +346,7 @@ func TestFirewalldInNamespace(t *testing.T) {
 	}
 
 	// So does a restart of firewalld.
-	l.fwd.cmd.Process.Signal(syscall.SIGTERM)
-	<-l.fwd.done
+	l.fwd.Stop()
 	l.startDaemon()
 	took, _ = waitFor(func() bool { return strings.Contains(l.runtime("lan"), "69/udp") })
 	t.Logf("open again %v after firewalld restarted", took.Round(time.Millisecond))
@@ -479,10 +373,10 @@ func TestFirewalldInNamespace(t *testing.T) {
 
 	// kill -9 with the ports open: they stay open, the record says which.
 	spec, _ := json.Marshal(openSpec{Bus: l.bus, State: state, Hole: hole})
-	crash := l.start("open-and-wait", []string{"SHARECD_TEST_OPEN=" + string(spec)}, exe)
-	l.line(crash, "opened", 30*time.Second)
-	crash.cmd.Process.Signal(syscall.SIGKILL)
-	<-crash.done
+	crash := l.start([]string{"SHARECD_TEST_OPEN=" + string(spec)}, exe)
+	crash.Line(t, "opened", 30*time.Second)
+	crash.Cmd.Process.Signal(syscall.SIGKILL)
+	crash.Wait(10 * time.Second)
 	if got, want := l.runtime("lan"), "ports: 2049/tcp 4011/udp 67/udp 69/udp 80/tcp; services: rpc-bind"; got != want {
 		t.Errorf("zone lan after kill -9: %s, want %s", got, want)
 	}
@@ -533,7 +427,7 @@ func TestHostWithoutFirewalld(t *testing.T) {
 	}
 	buses := map[string]string{"no bus": "unix:path=" + filepath.Join(t.TempDir(), "nobus")}
 	if _, err := exec.LookPath("dbus-daemon"); err == nil {
-		buses["a bus without firewalld"] = startBus(t)
+		buses["a bus without firewalld"] = netlab.Bus(t, "system")
 	}
 	for name, bus := range buses {
 		state := filepath.Join(t.TempDir(), "firewall-eth0.json")
@@ -553,16 +447,4 @@ func TestHostWithoutFirewalld(t *testing.T) {
 			t.Errorf("%s: the firewalld record was kept: %v", name, err)
 		}
 	}
-}
-
-// startBus starts a private bus with no firewalld on it.
-func startBus(t *testing.T) string {
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "bus.conf")
-	os.WriteFile(conf, []byte(`<busconfig><type>system</type><listen>unix:path=`+filepath.Join(dir, "bus")+
-		`</listen><auth>EXTERNAL</auth><policy context="default"><allow user="*"/><allow own="*"/>`+
-		`<allow send_destination="*"/><allow receive_sender="*"/></policy></busconfig>`), 0o644)
-	l := &fwdLab{t: t}
-	bus := l.start("dbus-daemon", nil, "dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile", "--print-address")
-	return strings.TrimSpace(l.line(bus, "unix:", 10*time.Second))
 }

@@ -2,22 +2,18 @@ package netcheck
 
 import (
 	"context"
-	"crypto/rand"
 	"flag"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"golang.org/x/sys/unix"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.dhcp from dnsmasq's answers in the namespace lab")
@@ -33,91 +29,23 @@ type lab struct {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces (CI runs this as root)")
-	}
-	for _, tool := range []string{"ip", "dnsmasq"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (bash .ci/run installs it)", tool)
-		}
-	}
-	id := fmt.Sprintf("%d-%s", os.Getpid(), rand.Text()[:6])
-	l := &lab{t: t, srv: "scd-nc-srv-" + id, probe: "scd-nc-prb-" + id}
-	for _, ns := range []string{l.srv, l.probe} {
-		l.ip("netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		l.ip("-n", ns, "link", "set", "lo", "up")
-	}
-	l.ip("-n", l.srv, "link", "add", "d0", "type", "veth", "peer", "name", "p0", "netns", l.probe)
-	l.ip("-n", l.srv, "link", "set", "d0", "address", "52:54:00:98:00:01")
-	l.srvMAC = "52:54:00:98:00:01"
-	l.ip("-n", l.srv, "addr", "add", "10.98.0.1/24", "dev", "d0")
-	l.ip("-n", l.srv, "link", "set", "d0", "up")
-	l.ip("-n", l.probe, "link", "set", "p0", "up")
+	netlab.Require(t, "dnsmasq", "ss")
+	l := &lab{t: t, srv: netlab.Namespace(t, "scd-nc-srv"), probe: netlab.Namespace(t, "scd-nc-prb"), srvMAC: "52:54:00:98:00:01"}
+	netlab.IP(t, l.srv, "link", "add", "d0", "address", l.srvMAC, "type", "veth", "peer", "name", "p0", "netns", l.probe)
+	netlab.IP(t, l.srv, "addr", "add", "10.98.0.1/24", "dev", "d0")
+	netlab.IP(t, l.srv, "link", "set", "d0", "up")
+	netlab.IP(t, l.probe, "link", "set", "p0", "up")
 	return l
 }
 
-func (l *lab) ip(args ...string) {
-	l.t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		l.t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
+// dnsmasq starts dnsmasq in the server namespace with the role's arguments; it stops when the
+// test ends.
+func (l *lab) dnsmasq(args ...string) { netlab.Dnsmasq(l.t, l.srv, "d0", args...) }
 
-// dnsmasq starts dnsmasq in the server namespace with the role's arguments and stops it (by its
-// PID) when the test ends.
-func (l *lab) dnsmasq(args ...string) {
-	l.t.Helper()
-	dir := l.t.TempDir()
-	base := []string{"netns", "exec", l.srv, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
-		"--interface=d0", "--bind-interfaces", "--user=root", "--log-dhcp",
-		"--dhcp-leasefile=" + filepath.Join(dir, "leases"), "--pid-file=" + filepath.Join(dir, "pid")}
-	cmd := exec.Command("ip", append(base, args...)...)
-	logf, _ := os.Create(filepath.Join(dir, "dnsmasq.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if l.t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "dnsmasq.log"))
-			l.t.Logf("dnsmasq log:\n%s", b)
-		}
-	})
-	// dnsmasq is ready once its DHCP socket is bound.
-	for i := 0; i < 50; i++ {
-		out, _ := exec.Command("ip", "netns", "exec", l.srv, "ss", "-Hlnu", "sport", "= :67").Output()
-		if len(strings.TrimSpace(string(out))) > 0 {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	l.t.Fatal("dnsmasq did not bind port 67")
-}
-
-// in runs fn on an OS thread moved into namespace ns; the thread dies with the goroutine.
+// in runs fn in namespace ns.
 func in(t *testing.T, ns string, fn func()) {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		fn()
-		done <- nil
-	}()
-	if err := <-done; err != nil {
+	if err := netlab.In(ns, func() error { fn(); return nil }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -220,7 +148,7 @@ func TestProbeNothing(t *testing.T) {
 // TestARPInUse: the server's address is taken, a free one is not, and the excepted MAC may hold it.
 func TestARPInUse(t *testing.T) {
 	l := newLab(t)
-	l.ip("-n", l.probe, "addr", "add", "10.98.0.2/24", "dev", "p0")
+	netlab.IP(t, l.probe, "addr", "add", "10.98.0.2/24", "dev", "p0")
 	in(t, l.probe, func() {
 		mac, err := ARPInUse("p0", netip.MustParseAddr("10.98.0.1"), nil, 0)
 		if err != nil || mac.String() != l.srvMAC {

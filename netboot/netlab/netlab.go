@@ -1,0 +1,260 @@
+// Package netlab builds the labs the tests run in: network namespaces joined by veth pairs, the
+// processes started inside them (dnsmasq as the LAN's other DHCP server, a private D-Bus), and a
+// way to open sockets from inside one. Every packet a test sends stays in namespaces it made.
+// Only tests import it.
+package netlab
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Require skips the test unless it runs as root with the tools on PATH; CI is both.
+func Require(t testing.TB, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces (CI runs the tests as root)")
+	}
+	for _, tool := range append([]string{"ip"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (bash .ci/run installs it)", tool)
+		}
+	}
+}
+
+var seq atomic.Int32
+
+// Namespace makes a network namespace with only loopback, up, and deletes it when the test ends.
+// Its name starts with prefix and is unique to this process.
+func Namespace(t testing.TB, prefix string) string {
+	t.Helper()
+	ns := fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), seq.Add(1))
+	IP(t, "", "netns", "add", ns)
+	t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
+			t.Errorf("ip netns del %s: %v %s", ns, err, out)
+		}
+	})
+	IP(t, ns, "link", "set", "lo", "up")
+	// Belt and braces: a fresh namespace has nothing but lo, so nothing can reach a real LAN.
+	out, err := exec.Command("ip", "-n", ns, "-o", "link", "show").CombinedOutput()
+	if err != nil || strings.Count(string(out), "\n") != 1 || !strings.Contains(string(out), ": lo:") {
+		t.Fatalf("namespace %s is not loopback-only: %v\n%s", ns, err, out)
+	}
+	return ns
+}
+
+// IP runs `ip -n ns args…` (plain `ip args…` when ns is "") and fails the test if it fails.
+func IP(t testing.TB, ns string, args ...string) {
+	t.Helper()
+	if ns != "" {
+		args = append([]string{"-n", ns}, args...)
+	}
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// Veth joins namespaces a and b with a veth pair, ifA in a and ifB in b, and brings both up.
+func Veth(t testing.TB, a, ifA, b, ifB string) {
+	t.Helper()
+	IP(t, a, "link", "add", ifA, "type", "veth", "peer", "name", ifB, "netns", b)
+	IP(t, a, "link", "set", ifA, "up")
+	IP(t, b, "link", "set", ifB, "up")
+}
+
+// In runs fn on an OS thread moved into namespace ns; sockets fn makes stay in ns. The thread is
+// never unlocked, so it ends with its goroutine and no other goroutine can land in ns.
+func In(ns string, fn func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		f, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		done <- fn()
+	}()
+	return <-done
+}
+
+// Proc is a process a test started: its output, and its end.
+type Proc struct {
+	Cmd  *exec.Cmd
+	log  syncBuffer
+	done chan struct{} // closed once it exited; then Cmd.ProcessState is set
+}
+
+// Start starts cmd with its output (stdout too, unless the caller took it) in the log, and stops
+// it when the test ends.
+func Start(t testing.TB, cmd *exec.Cmd) *Proc {
+	t.Helper()
+	p := &Proc{Cmd: cmd, done: make(chan struct{})}
+	if cmd.Stdout == nil {
+		cmd.Stdout = &p.log
+	}
+	cmd.Stderr = &p.log
+	// Its own process group keeps a terminal's ^C for the test, whose cleanup then stops it; if
+	// the test binary dies instead (a -timeout panic skips cleanups), it dies with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", cmd.Path, err)
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Log is what the process has written so far.
+func (p *Proc) Log() string { return p.log.String() }
+
+// Stop ends the process unless it did: SIGTERM first, so it cleans up after itself, SIGKILL
+// after 10 s. Only this process is signalled, by its PID.
+func (p *Proc) Stop() {
+	if p.Exited() {
+		return
+	}
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.Cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Done is closed once the process has exited.
+func (p *Proc) Done() <-chan struct{} { return p.done }
+
+// Exited tells whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits up to d for the process to exit and returns its exit code (-1: still running).
+func (p *Proc) Wait(d time.Duration) int {
+	select {
+	case <-p.done:
+		return p.Cmd.ProcessState.ExitCode()
+	case <-time.After(d):
+		return -1
+	}
+}
+
+// Line waits up to d for a line of the process's output that starts with prefix and returns it;
+// the test fails if none comes.
+func (p *Proc) Line(t testing.TB, prefix string, d time.Duration) string {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end) && !p.Exited(); time.Sleep(50 * time.Millisecond) {
+		sc := bufio.NewScanner(strings.NewReader(p.Log()))
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), prefix) {
+				return sc.Text()
+			}
+		}
+	}
+	t.Fatalf("%s did not print %q:\n%s", p.Cmd.Args[0], prefix, p.Log())
+	return ""
+}
+
+// Dnsmasq runs dnsmasq in namespace ns on iface as the LAN's other DHCP server, configured by
+// args alone (no config file, no DNS), and returns once its DHCP socket is bound. Its log is the
+// process's output and is shown if the test fails.
+func Dnsmasq(t testing.TB, ns, iface string, args ...string) *Proc {
+	t.Helper()
+	base := []string{"netns", "exec", ns, "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
+		"--interface=" + iface, "--bind-interfaces", "--user=root", "--log-dhcp", "--log-facility=-",
+		"--dhcp-leasefile=" + filepath.Join(t.TempDir(), "leases")}
+	p := Start(t, exec.Command("ip", append(base, args...)...))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("dnsmasq log:\n%s", p.Log())
+		}
+	})
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && !p.Exited(); time.Sleep(50 * time.Millisecond) {
+		out, _ := exec.Command("ip", "netns", "exec", ns, "ss", "-Hlnu", "sport", "= :67").Output()
+		if len(bytes.TrimSpace(out)) > 0 {
+			return p
+		}
+	}
+	t.Fatalf("dnsmasq did not bind port 67 in %s:\n%s", ns, p.Log())
+	return nil
+}
+
+// Bus starts a private D-Bus daemon of the given type ("system" or "session") that lets anyone
+// own, send and receive anything, and returns its address. It listens on a file system socket in
+// a directory every user may enter: a namespace's processes cannot see an abstract socket of
+// another, and the tests run some peers as nobody.
+func Bus(t testing.TB, typ string) string {
+	t.Helper()
+	// Not t.TempDir(): its parents are 0700.
+	dir, err := os.MkdirTemp("", "sharecd-bus-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	conf := filepath.Join(dir, "bus.conf")
+	err = os.WriteFile(conf, []byte(`<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>`+typ+`</type>
+  <listen>unix:path=`+filepath.Join(dir, "bus")+`</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow receive_sender="*"/>
+    <allow eavesdrop="true"/>
+  </policy>
+</busconfig>
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Start(t, exec.Command("dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile", "--print-address"))
+	return strings.TrimSpace(p.Line(t, "unix:", 10*time.Second))
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
