@@ -103,10 +103,8 @@ type Plan struct {
 
 	kernels, initrds map[string]bool // of Menu and UEFIMenu: which fetch is which boot stage
 
-	// menus is Tree's generated layer. Its UEFIMenuFile is grubCfg, or signedGrubCfg where the
-	// signed chain is offered: the same menu with kernels on TFTP, as that GRUB has no HTTP.
-	menus                  tftp.Files
-	grubCfg, signedGrubCfg []byte
+	// menus is Tree's generated layer; Serve renders its UEFIMenuFile for the chain it offers.
+	menus tftp.Files
 }
 
 // signedChain says whether UEFI clients get Debian's signed shim and GRUB in a DHCP mode: where
@@ -218,8 +216,6 @@ func (src *source) plan(server netip.Addr, timeout int, overHTTP bool) (*Plan, e
 		}
 	}
 	slices.Sort(files)
-	tftpMenu := *uefiMenu
-	tftpMenu.HTTPHost = ""
 	return &Plan{
 		Medium: src.med, Family: src.fam, Menu: netMenu, UEFIMenu: uefiMenu,
 		Tree:       tftp.Overlay{generated, tftp.Only(assets.BIOS(), loaderNames...), src.med.FS},
@@ -229,9 +225,6 @@ func (src *source) plan(server netip.Addr, timeout int, overHTTP bool) (*Plan, e
 		kernels:    kernels,
 		initrds:    initrds,
 		menus:      generated,
-		grubCfg:    generated[UEFIMenuFile],
-		// Debian's signed GRUB has no HTTP: the same menu with kernels on TFTP.
-		signedGrubCfg: bootmenu.RenderGrub(&tftpMenu),
 	}, nil
 }
 
@@ -427,12 +420,13 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 // TFTP blocks to send ahead of the ACKs.
 func (s *Share) setChain(p *Plan) (tftpWindow uint) {
 	window := s.TFTPWindow
-	p.menus[UEFIMenuFile] = p.grubCfg
+	m := *p.UEFIMenu
 	if signedChain(p.DHCP) {
-		p.menus[UEFIMenuFile] = p.signedGrubCfg
+		m.HTTPHost = "" // Debian's signed GRUB has no HTTP: the same menu with kernels on TFTP
 	} else if window == 0 && !s.TFTPBoot {
 		window = DefaultTFTPWindow
 	}
+	p.menus[UEFIMenuFile] = bootmenu.RenderGrub(&m)
 	return window
 }
 
