@@ -84,8 +84,9 @@ func dracutMedium(t testing.TB) string {
 	return fields[len(fields)-1]
 }
 
-// TestClientsBootLiveSystem boots diskless QEMU PCs to the live system's login prompt. The ISO-file
-// lab runs a BIOS (SeaBIOS + iPXE) and a UEFI client (OVMF's own PXE, Secure Boot off, our unsigned
+// TestClientsBootLiveSystem boots diskless QEMU PCs to the live system's login prompt. BIOS clients
+// (SeaBIOS + iPXE) get the iPXE script, except in the dracut lab, which gives them pxelinux.0 as
+// non-iPXE ROMs get it (--no-ipxe-script). The ISO-file lab runs a BIOS and a UEFI client (OVMF's own PXE, Secure Boot off, our unsigned
 // GRUB) from one proxy-DHCP server at the same time, and restarts that server while both run from
 // their NFS root; the directory lab has sharecd as the LAN's only DHCP server and boots a BIOS
 // client and a UEFI client with Secure Boot on (Microsoft's keys) through Debian's signed chain;
@@ -122,7 +123,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				"sh", filepath.Join(dir, "medium"), iso, bin}
 		}, false, true, []client{{"bios", "52:54:00:5c:d0:02"}, {"uefi-sb", "52:54:00:5c:d0:06"}}},
 		{dracut, "10.77.3", func(t *testing.T, _ string) []string {
-			return []string{bin, "--share", "--source", dracutMedium(t), "--iface", "s0", "--menu-timeout", "2", "--debug"}
+			return []string{bin, "--share", "--source", dracutMedium(t), "--iface", "s0", "--menu-timeout", "2", "--debug", "--no-ipxe-script"}
 		}, false, false, []client{{"bios", "52:54:00:5c:d0:03"}, {"uefi-ipxe", "52:54:00:5c:d0:07"}}},
 	}
 	for _, tc := range cases {
@@ -175,10 +176,16 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				t.Logf("%s client reached login: %v after power-on", c.name, time.Since(start).Round(time.Second))
 			}
 			logText, _ := os.ReadFile(firstLog)
-			want := []string{"client offered", "client loader", "client menu", "client kernel", "client initrd", "client root mounted", "file=pxelinux.0"}
+			want := []string{"client offered", "client loader", "client menu", "client kernel", "client initrd", "client root mounted"}
 			if tc.name == dracut {
 				// The whole image went out over HTTP, and the family was told apart.
-				want = append(want, "family=dracut", `msg="client running"`, "file=LiveOS/squashfs.img")
+				want = append(want, "family=dracut", `msg="client running"`, "file=LiveOS/squashfs.img", "file=pxelinux.0")
+			} else {
+				// The BIOS client booted from the script alone: pxelinux.0 never went out.
+				want = append(want, "file=boot.ipxe", "BIOS, iPXE ROM")
+				if strings.Contains(string(logText), "file=pxelinux.0") {
+					t.Errorf("the iPXE ROM was given or fetched pxelinux.0")
+				}
 			}
 			for _, c := range tc.clients {
 				switch c.name {

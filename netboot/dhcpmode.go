@@ -269,8 +269,8 @@ func (s *Share) startDHCP(ctx context.Context, g *errgroup.Group, p *Plan, proxy
 	ip := p.Iface.Addr.Addr()
 	switch p.DHCP {
 	case DHCPOff:
-		bios, _ := proxy.BootFile(iana.INTEL_X86PC)
-		efi, ok := proxy.BootFile(iana.EFI_X86_64)
+		bios, _ := proxy.BootFile(dhcp.Client{Arch: iana.INTEL_X86PC})
+		efi, ok := proxy.BootFile(dhcp.Client{Arch: iana.EFI_X86_64})
 		if !ok {
 			efi = "(none)"
 		}

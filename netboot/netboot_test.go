@@ -114,20 +114,23 @@ func TestPortErrorNamesTheHolder(t *testing.T) {
 
 // GRUB fetches kernels over HTTP unless told otherwise, except Debian's signed GRUB, which has
 // no HTTP and so gets its menu with kernels on TFTP, and lock-step TFTP, which is all GRUB 2.06
-// takes. pxelinux stays on TFTP, sent ahead of its ACKs where no GRUB needs lock-step.
+// takes. pxelinux stays on TFTP, sent ahead of its ACKs where no GRUB needs lock-step; iPXE's
+// script fetches over HTTP, or relative to its own TFTP URL with --tftp-only.
 func TestBootPaths(t *testing.T) {
+	const ipxeHTTP, ipxeTFTP = "kernel http://192.0.2.7/live/vmlinuz ", "kernel live/vmlinuz "
 	tests := []struct {
 		name       string
 		share      Share
 		mode       DHCPMode
 		grubKernel string // grub.cfg's linux line
+		ipxeKernel string // boot.ipxe's kernel line, up to its arguments
 		window     uint
 	}{
-		{"proxy", Share{}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", DefaultTFTPWindow},
-		{"full: signed chain", Share{}, DHCPFull, "linux /live/vmlinuz", 0},
-		{"off: signed chain", Share{}, DHCPOff, "linux /live/vmlinuz", 0},
-		{"window asked for", Share{TFTPWindow: 4}, DHCPFull, "linux /live/vmlinuz", 4},
-		{"--tftp-only", Share{TFTPBoot: true}, DHCPProxy, "linux /live/vmlinuz", 0},
+		{"proxy", Share{}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", ipxeHTTP, DefaultTFTPWindow},
+		{"full: signed chain", Share{}, DHCPFull, "linux /live/vmlinuz", ipxeHTTP, 0},
+		{"off: signed chain", Share{}, DHCPOff, "linux /live/vmlinuz", ipxeHTTP, 0},
+		{"window asked for", Share{TFTPWindow: 4}, DHCPFull, "linux /live/vmlinuz", ipxeHTTP, 4},
+		{"--tftp-only", Share{TFTPBoot: true}, DHCPProxy, "linux /live/vmlinuz", ipxeTFTP, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -147,9 +150,10 @@ func TestBootPaths(t *testing.T) {
 			if p.HTTP == tc.share.TFTPBoot {
 				t.Errorf("HTTP served: %v", p.HTTP)
 			}
-			for file, line := range map[string]string{"pxelinux.cfg/default": "linux live/vmlinuz", UEFIMenuFile: tc.grubKernel} {
+			for file, line := range map[string]string{"pxelinux.cfg/default": "\tlinux live/vmlinuz",
+				UEFIMenuFile: "\t" + tc.grubKernel, BIOSScript: "\n" + tc.ipxeKernel} {
 				menu, err := fs.ReadFile(p.Tree, file)
-				if err != nil || !bytes.Contains(menu, []byte("\t"+line)) {
+				if err != nil || !bytes.Contains(menu, []byte(line)) {
 					t.Errorf("%s lacks %q (%v):\n%s", file, line, err, menu)
 				}
 			}

@@ -38,6 +38,11 @@ const Export = "/sharecd"
 // sent ahead of its ACKs it reached the kernel in 20 s in the lab, lpxelinux.0 over HTTP in 36 s.
 const BIOSLoader = "pxelinux.0"
 
+// BIOSScript is what BIOS clients whose ROM is iPXE are offered instead, where kernels go over
+// HTTP: the same menu as an iPXE script, so that iPXE fetches the kernel and initrd over HTTP
+// itself, with no loader in between and no TFTP round trip per block.
+const BIOSScript = "boot.ipxe"
+
 // DefaultTFTPWindow is how many TFTP blocks go out ahead of the client's ACKs when no GRUB reads
 // kernels over TFTP: SeaBIOS's iPXE, pxelinux, OVMF's PXE and iPXE's EFI driver all took it in
 // the lab; GRUB 2.06 did not (an 8 MB kernel took 114 s instead of 7 s). Our GRUB reads kernels
@@ -68,6 +73,8 @@ type Share struct {
 	// TFTPBoot sends kernels and initrds over TFTP instead of HTTP (port 80 is then not needed,
 	// except by dracut media, whose initrd fetches its image by URL).
 	TFTPBoot bool
+	// NoIPXEScript gives iPXE ROMs pxelinux.0 like every other BIOS ROM, not BIOSScript.
+	NoIPXEScript bool
 	// TFTPWindow is how many TFTP blocks go out ahead of the client's ACKs: 1 is lock-step, 0 the
 	// default: DefaultTFTPWindow, or lock-step with TFTPBoot.
 	TFTPWindow uint
@@ -193,13 +200,13 @@ func (src *source) plan(server netip.Addr, timeout int, overHTTP bool) (*Plan, e
 	if timeout <= 0 {
 		timeout = 10
 	}
-	root := bootmenu.NetRoot{Server: server, Export: Export}
+	root := bootmenu.NetRoot{Server: server, Export: Export, BootOverHTTP: overHTTP}
 	netMenu, err := bootmenu.RewriteForNetwork(src.menu, src.fam, root, timeout)
 	if err != nil {
 		return nil, fmt.Errorf("rewriting %s for a network boot: %w", src.menuPath, err)
 	}
-	generated := tftp.Files{"pxelinux.cfg/default": bootmenu.RenderPxelinux(netMenu)}
-	root.BootOverHTTP = overHTTP
+	// pxelinux always reads its kernels over TFTP; the iPXE script over HTTP where there is HTTP.
+	generated := tftp.Files{"pxelinux.cfg/default": bootmenu.RenderPxelinux(netMenu), BIOSScript: bootmenu.RenderIPXE(netMenu)}
 	uefiMenu, err := src.uefi(root, timeout, generated)
 	if err != nil {
 		return nil, err
@@ -329,7 +336,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	kernels, initrds := p.kernels, p.initrds
 	proxy := &dhcp.Proxy{
 		ServerIP: ip.AsSlice(),
-		BootFile: bootFileFor(p.DHCP),
+		BootFile: bootFileFor(p.DHCP, !s.TFTPBoot && !s.NoIPXEScript),
 		Log:      log.With("server", "dhcp"),
 		OnEvent: func(e dhcp.Event) {
 			if e.BootFile == "" {
@@ -351,7 +358,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 			switch {
 			case t.File == BIOSLoader, t.File == UEFILoader, t.File == SignedLoader:
 				tr.report(nil, t.Client, StageLoader, t.File)
-			case path.Dir(t.File) == "pxelinux.cfg", t.File == UEFIMenuFile:
+			case path.Dir(t.File) == "pxelinux.cfg", t.File == UEFIMenuFile, t.File == BIOSScript:
 				tr.report(nil, t.Client, StageMenu, t.File)
 			case kernels[t.File]:
 				tr.report(nil, t.Client, StageKernel, t.File)
@@ -396,9 +403,11 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	}
 	pm := &nfs.Portmapper{NFSPort: ports.NFS, MountPort: ports.NFS, Allow: allow, Log: log.With("server", "portmap")}
 
-	uefiFile, _ := proxy.BootFile(iana.EFI_X86_64)
+	biosFile, _ := proxy.BootFile(dhcp.Client{Arch: iana.INTEL_X86PC})
+	ipxeFile, _ := proxy.BootFile(dhcp.Client{Arch: iana.INTEL_X86PC, IPXE: true})
+	uefiFile, _ := proxy.BootFile(dhcp.Client{Arch: iana.EFI_X86_64})
 	log.Info("sharing", "medium", p.Medium.Source, "family", p.Family, "iface", p.Iface.Name,
-		"server", ip, "boot", BIOSLoader, "uefi", uefiFile, "nfsroot", ip.String()+":"+Export,
+		"server", ip, "boot", biosFile, "ipxe", ipxeFile, "uefi", uefiFile, "nfsroot", ip.String()+":"+Export,
 		"secure_boot", p.SecureBoot.Note)
 	defer s.openFirewall(ctx, p.Iface.Name, ports, p.HTTP, log)()
 	g, gctx := errgroup.WithContext(ctx)

@@ -39,15 +39,19 @@ const secureBootProxyNote = "Secure Boot must be off on this client: behind a pr
 	"on the LAN) clients get the signed chain instead"
 
 // bootFileFor picks the loader by the client's architecture (option 93, as the proxy normalises it:
-// 9, "EFI BC", arrives as 7, x86-64 UEFI), and for UEFI by the DHCP mode.
-func bootFileFor(mode DHCPMode) func(iana.Arch) (string, bool) {
+// 9, "EFI BC", arrives as 7, x86-64 UEFI), for UEFI by the DHCP mode, and for BIOS by whether the
+// ROM is iPXE and gets script (BIOSScript).
+func bootFileFor(mode DHCPMode, script bool) func(dhcp.Client) (string, bool) {
 	uefi := UEFILoader
 	if signedChain(mode) {
 		uefi = SignedLoader
 	}
-	return func(arch iana.Arch) (string, bool) {
-		switch arch {
+	return func(c dhcp.Client) (string, bool) {
+		switch c.Arch {
 		case iana.INTEL_X86PC:
+			if c.IPXE && script {
+				return BIOSScript, true
+			}
 			return BIOSLoader, true
 		case iana.EFI_X86_64, iana.EFI_BC:
 			return uefi, true
@@ -63,6 +67,8 @@ func chainOf(file string) string {
 	switch file {
 	case BIOSLoader:
 		return "BIOS: pxelinux.0 → pxelinux.cfg/default → kernel, initrd → live root"
+	case BIOSScript:
+		return "BIOS, iPXE ROM: " + BIOSScript + " → kernel, initrd over HTTP → live root"
 	case UEFILoader:
 		return "UEFI x86-64: unsigned GRUB grubx64.efi → " + UEFIMenuFile + " → kernel, initrd → live root"
 	case SignedLoader:

@@ -20,27 +20,35 @@ import (
 // some it does not: 0 → the BIOS loader; 7 and 9 → our GRUB; 6, 10, 11 and unknown values → no answer.
 func TestBootFileByArch(t *testing.T) {
 	tests := []struct {
-		mode DHCPMode
-		arch iana.Arch
-		want string // "" = ignored
+		mode   DHCPMode
+		arch   iana.Arch
+		ipxe   bool   // the ROM says it is iPXE (user class)
+		script bool   // iPXE ROMs get BIOSScript
+		want   string // "" = ignored
 	}{
-		{DHCPProxy, iana.INTEL_X86PC, BIOSLoader},
-		{DHCPProxy, iana.EFI_IA32, ""},
-		{DHCPProxy, iana.EFI_X86_64, UEFILoader},
-		{DHCPProxy, iana.EFI_BC, UEFILoader},
-		{DHCPProxy, iana.EFI_ARM32, ""},
-		{DHCPProxy, iana.EFI_ARM64, ""},
-		{DHCPProxy, iana.Arch(16), ""}, // x64 UEFI HTTP boot: not a PXE client
-		{DHCPProxy, iana.Arch(0x1234), ""},
+		// An iPXE ROM gets the script where the share offers one; UEFI's iPXE gets GRUB.
+		{mode: DHCPProxy, arch: iana.INTEL_X86PC, ipxe: true, script: true, want: BIOSScript},
+		{mode: DHCPFull, arch: iana.INTEL_X86PC, ipxe: true, script: true, want: BIOSScript},
+		{mode: DHCPProxy, arch: iana.INTEL_X86PC, ipxe: true, want: BIOSLoader},
+		{mode: DHCPProxy, arch: iana.INTEL_X86PC, script: true, want: BIOSLoader},
+		{mode: DHCPProxy, arch: iana.EFI_X86_64, ipxe: true, script: true, want: UEFILoader},
+		{mode: DHCPProxy, arch: iana.INTEL_X86PC, want: BIOSLoader},
+		{mode: DHCPProxy, arch: iana.EFI_IA32, want: ""},
+		{mode: DHCPProxy, arch: iana.EFI_X86_64, want: UEFILoader},
+		{mode: DHCPProxy, arch: iana.EFI_BC, want: UEFILoader},
+		{mode: DHCPProxy, arch: iana.EFI_ARM32, want: ""},
+		{mode: DHCPProxy, arch: iana.EFI_ARM64, want: ""},
+		{mode: DHCPProxy, arch: iana.Arch(16), want: ""}, // x64 UEFI HTTP boot: not a PXE client
+		{mode: DHCPProxy, arch: iana.Arch(0x1234), want: ""},
 		// Where our answer names the TFTP server, the signed chain finds its menu.
-		{DHCPFull, iana.INTEL_X86PC, BIOSLoader},
-		{DHCPFull, iana.EFI_X86_64, SignedLoader},
-		{DHCPFull, iana.EFI_BC, SignedLoader},
-		{DHCPFull, iana.EFI_ARM64, ""},
-		{DHCPOff, iana.EFI_X86_64, SignedLoader},
+		{mode: DHCPFull, arch: iana.INTEL_X86PC, want: BIOSLoader},
+		{mode: DHCPFull, arch: iana.EFI_X86_64, want: SignedLoader},
+		{mode: DHCPFull, arch: iana.EFI_BC, want: SignedLoader},
+		{mode: DHCPFull, arch: iana.EFI_ARM64, want: ""},
+		{mode: DHCPOff, arch: iana.EFI_X86_64, want: SignedLoader},
 	}
 	for _, tc := range tests {
-		p := &dhcp.Proxy{ServerIP: net.IPv4(10, 77, 5, 2), BootFile: bootFileFor(tc.mode)}
+		p := &dhcp.Proxy{ServerIP: net.IPv4(10, 77, 5, 2), BootFile: bootFileFor(tc.mode, tc.script)}
 		for _, port := range []int{dhcp.Port67, dhcp.Port4011} {
 			mt := dhcpv4.MessageTypeDiscover
 			if port == dhcp.Port4011 {
@@ -50,6 +58,9 @@ func TestBootFileByArch(t *testing.T) {
 				dhcpv4.WithMessageType(mt),
 				dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
 				dhcpv4.WithOption(dhcpv4.OptClientArch(tc.arch)))
+			if tc.ipxe {
+				req.UpdateOption(dhcpv4.OptUserClass("iPXE"))
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,11 +70,12 @@ func TestBootFileByArch(t *testing.T) {
 				got = resp.BootFileName
 			}
 			if got != tc.want {
-				t.Errorf("arch %d on port %d: boot file %q (err %v), want %q", uint16(tc.arch), port, got, err, tc.want)
+				t.Errorf("arch %d (iPXE %v, script %v) on port %d: boot file %q (err %v), want %q",
+					uint16(tc.arch), tc.ipxe, tc.script, port, got, err, tc.want)
 			}
 		}
 	}
-	for _, f := range []string{BIOSLoader, UEFILoader, SignedLoader} {
+	for _, f := range []string{BIOSLoader, BIOSScript, UEFILoader, SignedLoader} {
 		if c := chainOf(f); c == f {
 			t.Errorf("no chain description for %s", f)
 		}

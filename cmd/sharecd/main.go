@@ -56,6 +56,8 @@ Usage:
   --allow CIDR         also serve clients from this network (repeatable)
   --tftp-only          send kernels and initrds over TFTP too, not HTTP (when port 80 is taken;
                        clients then boot slower)
+  --no-ipxe-script     give BIOS clients whose boot ROM is iPXE pxelinux.0 like any other, not an
+                       iPXE script that fetches the kernel and initrd over HTTP
   --tftp-window N      send N TFTP blocks ahead of the client's ACKs; 1 is lock-step (default 16,
                        and 1 with --tftp-only: GRUB 2.06 crawls when sent ahead of)
   --no-firewall-changes
@@ -103,6 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.BoolVar(&s.NoFirewallChanges, "no-firewall-changes", false, "")
 	fl.UintVar(&s.TFTPWindow, "tftp-window", 0, "")
 	fl.BoolVar(&s.TFTPBoot, "tftp-only", false, "")
+	fl.BoolVar(&s.NoIPXEScript, "no-ipxe-script", false, "")
 	fl.BoolVar(&debugLog, "debug", false, "")
 	fl.BoolVar(&showVersion, "version", false, "")
 	tray := fl.Bool("tray", false, "")

@@ -101,6 +101,13 @@ func TestRealMedia(t *testing.T) {
 			}
 			out := RenderPxelinux(rw)
 			checkGolden(t, tc.name+".pxelinux.cfg", out)
+			overHTTP := *rw
+			overHTTP.HTTPHost = testRoot.Server.String()
+			script := RenderIPXE(&overHTTP)
+			checkGolden(t, tc.name+".ipxe", script)
+			if err := checkIPXE(script); err != nil {
+				t.Errorf("iPXE script: %v", err)
+			}
 			checkRewritten(t, rw, fam)
 			if n := countLive(rw); n != tc.wantLive {
 				t.Errorf("live entries = %d, want %d", n, tc.wantLive)

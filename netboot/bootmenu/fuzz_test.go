@@ -73,6 +73,9 @@ func FuzzParseSyslinux(f *testing.F) {
 			if err != nil || !reflect.DeepEqual(again, rw) {
 				t.Fatalf("rewrite not idempotent (%v):\n%+v\n%+v", err, rw, again)
 			}
+			if err := checkIPXE(RenderIPXE(rw)); err != nil {
+				t.Fatalf("iPXE script: %v\n%s", err, RenderIPXE(rw))
+			}
 			out := RenderPxelinux(rw)
 			back, err := ParseSyslinux(fstest.MapFS{"d": {Data: out}}, "d", "")
 			if errors.Is(err, ErrLimit) {

@@ -59,12 +59,11 @@ type Proxy struct {
 	// clients are sent to, and the proxy's server identifier. Required.
 	ServerIP net.IP
 
-	// BootFile names the file a client of architecture arch boots (a path on
-	// the TFTP server). ok = false means "nothing for this client": it is then
-	// ignored and the router's DHCP answer stands alone. Reply passes
-	// architecture 9 as 7 (both are x86-64 UEFI in the field). Nil: BIOS (arch
-	// 0) gets DefaultBIOSFile, everything else nothing.
-	BootFile func(arch iana.Arch) (file string, ok bool)
+	// BootFile names the file a client boots (a path on the TFTP server), by
+	// its architecture and whether its ROM is iPXE. ok = false means "nothing
+	// for this client": it is then ignored and the router's DHCP answer stands
+	// alone. Nil: BIOS (arch 0) gets DefaultBIOSFile, everything else nothing.
+	BootFile func(c Client) (file string, ok bool)
 
 	// Log gets one debug line per ignored packet (with the MAC and the reason)
 	// and one info line per answer. Nil discards.
@@ -95,11 +94,11 @@ const (
 	EventAck   = "ack"
 )
 
-func (p *Proxy) bootFile(arch iana.Arch) (string, bool) {
+func (p *Proxy) bootFile(c Client) (string, bool) {
 	if p.BootFile != nil {
-		return p.BootFile(arch)
+		return p.BootFile(c)
 	}
-	if arch == iana.INTEL_X86PC {
+	if c.Arch == iana.INTEL_X86PC {
 		return DefaultBIOSFile, true
 	}
 	return "", false
@@ -150,10 +149,10 @@ func (p *Proxy) Reply(req *dhcpv4.DHCPv4, port int) (*dhcpv4.DHCPv4, error) {
 	if !known {
 		return nil, fmt.Errorf("%w: %d (%v)", ErrUnsupportedArch, uint16(rawArch), rawArch)
 	}
-	// For now the loader we hand out is pxelinux, so iPXE is one more PXE client
-	// of its architecture. When iPXE becomes our loader, this is where it must
-	// get the next stage instead of iPXE again (netboot-facts §1, boot loops).
-	file, ok := p.bootFile(arch)
+	// An iPXE ROM may be given an iPXE script rather than a loader. iPXE is
+	// never what we hand out, so a client that is iPXE is its ROM, not a
+	// chainloaded iPXE asking again (netboot-facts §1, boot loops).
+	file, ok := p.bootFile(Client{Arch: arch, IPXE: kind == ipxe})
 	if !ok || file == "" {
 		return nil, fmt.Errorf("%w: %d (%v)", ErrNoBootFile, uint16(rawArch), rawArch)
 	}

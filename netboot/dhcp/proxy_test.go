@@ -23,8 +23,8 @@ const (
 )
 
 // testBootFile is the loader table the tests use (the real one lives in netboot).
-func testBootFile(arch iana.Arch) (string, bool) {
-	switch arch {
+func testBootFile(c Client) (string, bool) {
+	switch c.Arch {
 	case iana.INTEL_X86PC:
 		return "pxelinux.0", true
 	case iana.EFI_IA32:
@@ -107,6 +107,13 @@ func TestReply(t *testing.T) {
 	clientIP := net.IPv4(10, 77, 0, 128).To4()
 	pxeMenuItem := []byte{pxeDiscoveryControl, 1, 3, pxeBootItem, 4, 0x80, 0x00, 0x00, 0x00, pxeEnd}
 
+	// scriptProxy gives BIOS iPXE ROMs an iPXE script, as netboot does.
+	scriptProxy := &Proxy{ServerIP: labServerIP, BootFile: func(c Client) (string, bool) {
+		if c.IPXE && c.Arch == iana.INTEL_X86PC {
+			return "boot.ipxe", true
+		}
+		return testBootFile(c)
+	}}
 	tests := []struct {
 		name    string
 		req     *dhcpv4.DHCPv4
@@ -116,6 +123,14 @@ func TestReply(t *testing.T) {
 		want    reply
 	}{
 		{name: "SeaBIOS iPXE DISCOVER", req: seabios, port: Port67,
+			want: reply{typ: dhcpv4.MessageTypeOffer, file: "pxelinux.0", opt43: []byte{6, 1, 8, 255}, arch: 0}},
+		{name: "SeaBIOS iPXE DISCOVER, iPXE gets a script", req: seabios, port: Port67, proxy: scriptProxy,
+			want: reply{typ: dhcpv4.MessageTypeOffer, file: "boot.ipxe", opt43: []byte{6, 1, 8, 255}, arch: 0}},
+		{name: "a BIOS ROM that is not iPXE gets the loader", port: Port67, proxy: scriptProxy,
+			req: clone(t, seabios, func(m *dhcpv4.DHCPv4) {
+				m.Options.Del(dhcpv4.OptionUserClassInformation)
+				m.Options.Del(optionIPXEEncap)
+			}),
 			want: reply{typ: dhcpv4.MessageTypeOffer, file: "pxelinux.0", opt43: []byte{6, 1, 8, 255}, arch: 0}},
 		{name: "OVMF PxeBcDxe DISCOVER", req: ovmf, port: Port67,
 			want: reply{typ: dhcpv4.MessageTypeOffer, file: "bootx64.efi", arch: 7}},
@@ -183,7 +198,7 @@ func TestReply(t *testing.T) {
 		{name: "arch 10 ARM32 has no loader", req: clone(t, ovmf, withArch(10)), port: Port67, wantErr: ErrNoBootFile},
 		{name: "nil BootFile has nothing for UEFI", req: ovmf, port: Port67, proxy: &Proxy{ServerIP: labServerIP}, wantErr: ErrNoBootFile},
 		{name: "too long a file name", req: seabios, port: Port67, wantErr: ErrNoBootFile, proxy: &Proxy{ServerIP: labServerIP,
-			BootFile: func(iana.Arch) (string, bool) { return strings.Repeat("x", 128), true }}},
+			BootFile: func(Client) (string, bool) { return strings.Repeat("x", 128), true }}},
 		{name: "nil packet", req: nil, port: Port67, wantErr: ErrBadPacket},
 	}
 	for _, tc := range tests {

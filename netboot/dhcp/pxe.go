@@ -52,6 +52,12 @@ const (
 // DHCP or ProxyDHCP offer packet, download the boot file (do not prompt/menu/discover)".
 const discoveryUseOfferFile = 0x08
 
+// Client is what a boot file is chosen by.
+type Client struct {
+	Arch iana.Arch // option 93 as Reply normalises it: 9 (EFI BC) arrives as 7 (x86-64 UEFI)
+	IPXE bool      // the ROM is iPXE (user class "iPXE" or option 175), which runs iPXE scripts
+}
+
 // clientKind says what kind of PXE client sent a packet.
 type clientKind int
 

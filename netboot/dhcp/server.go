@@ -33,7 +33,7 @@ type Server struct {
 	// Lease is the lease time; 0 = 10 minutes. Short, so a mistake heals quickly.
 	Lease time.Duration
 	// BootFile as in Proxy; nil: BIOS gets DefaultBIOSFile.
-	BootFile func(arch iana.Arch) (file string, ok bool)
+	BootFile func(c Client) (file string, ok bool)
 	// InUse ARP-probes an address before it is offered: it returns true when a machine other
 	// than client answers for it. Nil: no probe (tests).
 	InUse func(ip netip.Addr, client net.HardwareAddr) bool
@@ -408,7 +408,7 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, yiaddr netip.A
 			if arch, _, known := normalizeArch(raw); known {
 				file, ok := DefaultBIOSFile, arch == iana.INTEL_X86PC
 				if s.BootFile != nil {
-					file, ok = s.BootFile(arch)
+					file, ok = s.BootFile(Client{Arch: arch, IPXE: kind == ipxe})
 				}
 				if ok && len(file) <= 127 {
 					resp.BootFileName = file

@@ -1,0 +1,122 @@
+package bootmenu
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// RenderIPXE writes m as an iPXE script, for BIOS clients whose PXE ROM is iPXE (QEMU, KVM and
+// many servers): iPXE fetches the kernel and initrds itself, over HTTP from m.HTTPHost when that
+// is set, which takes far fewer round trips than pxelinux's TFTP. Without an HTTPHost the names
+// stay relative, and iPXE resolves them against the script's own TFTP URL.
+//
+// The menu is iPXE's own (menu/item/choose), so it draws on a serial console as well. Entries
+// iPXE cannot run (COM32 modules, KindOther) are left out; a local-boot entry exits back to the
+// firmware, which goes on to its next boot device, as pxelinux's localboot does. Labels are e0,
+// e1, … by position, because a medium's labels may hold characters iPXE reads otherwise.
+// Output is deterministic.
+func RenderIPXE(m *Menu) []byte {
+	var b bytes.Buffer
+	b.WriteString("#!ipxe\n# Written by sharecd: the medium's boot menu, rewritten to boot over the network.\n")
+	if m == nil {
+		return b.Bytes()
+	}
+	type entry struct {
+		label string
+		e     Entry
+	}
+	var entries []entry
+	def := ""
+	for i, e := range m.Entries {
+		if e.Kind != KindLinux && e.Kind != KindLocal || e.Kind == KindLinux && firstWord(oneLine(e.Kernel)) == "" {
+			continue
+		}
+		l := fmt.Sprintf("e%d", i)
+		entries = append(entries, entry{l, e})
+		if def == "" && m.Default != "" && e.Label == m.Default {
+			def = l
+		}
+	}
+	if len(entries) == 0 {
+		b.WriteString("echo This medium's boot menu has no entry iPXE can boot.\nexit 1\n")
+		return b.Bytes()
+	}
+	if def == "" {
+		def = entries[0].label
+	}
+
+	title := oneLine(m.Title)
+	if title == "" {
+		title = "Boot menu"
+	}
+	// iPXE builds without the menu commands (MENU_CMD is a build option) boot the default entry.
+	fmt.Fprintf(&b, "menu %s || goto %s\n", ipxeText(title), def)
+	for _, x := range entries {
+		if x.e.Hidden {
+			continue
+		}
+		t := oneLine(x.e.Title)
+		if t == "" {
+			t = oneLine(x.e.Label)
+		}
+		// "^" marks a syslinux menu's hotkey; iPXE would show it.
+		fmt.Fprintf(&b, "item %s %s\n", x.label, ipxeText(strings.ReplaceAll(t, "^", "")))
+	}
+	// Timeout is in tenths of a second, 0 = wait for a choice, as pxelinux has it; iPXE counts ms.
+	timeout := ""
+	if m.Timeout > 0 {
+		timeout = fmt.Sprintf(" --timeout %d", min(m.Timeout, maxTimeout)*100)
+	}
+	// Escape (or a failed menu) boots the default entry rather than dropping to a dead end.
+	fmt.Fprintf(&b, "choose --default %s%s entry || set entry %s\ngoto ${entry}\n", def, timeout, def)
+
+	for _, x := range entries {
+		e := x.e
+		fmt.Fprintf(&b, "\n:%s\n", x.label)
+		if e.Kind == KindLocal {
+			b.WriteString("exit\n")
+			continue
+		}
+		line := "kernel " + ipxeURL(m.HTTPHost, firstWord(oneLine(e.Kernel)))
+		if a := oneLine(e.Append); a != "" && a != "-" {
+			line += " " + ipxeText(a)
+		}
+		// pxelinux's IPAPPEND, from iPXE's settings of the interface it booted from.
+		if e.IPAppend&1 != 0 {
+			line += " ip=${netX/ip}:${netX/next-server}:${netX/gateway}:${netX/netmask}"
+		}
+		if e.IPAppend&2 != 0 {
+			line += " BOOTIF=01-${netX/mac:hexhyp}"
+		}
+		b.WriteString(line + "\n")
+		for _, f := range e.Initrds {
+			if f = firstWord(oneLine(f)); f != "" {
+				fmt.Fprintf(&b, "initrd %s\n", ipxeURL(m.HTTPHost, f))
+			}
+		}
+		b.WriteString("boot\n")
+	}
+	return b.Bytes()
+}
+
+// ipxeURL names file on host over HTTP, or leaves it relative to the script's TFTP URL.
+func ipxeURL(host, file string) string {
+	if host = firstWord(oneLine(host)); host != "" {
+		return ipxeText("http://" + host + "/" + cleanPath(file))
+	}
+	return ipxeText(cleanPath(file))
+}
+
+// ipxeText keeps text from a medium literal on an iPXE command line. iPXE expands ${…} anywhere
+// in a line, and ends a command at a word that is ||, && or ; or starts with # (a comment), so
+// those words are dropped and a leading # is taken off.
+func ipxeText(s string) string {
+	var out []string
+	for _, w := range strings.Fields(strings.ReplaceAll(s, "${", "$ {")) {
+		if w = strings.TrimLeft(w, "#"); w != "" && w != "||" && w != "&&" && w != ";" {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, " ")
+}
