@@ -75,7 +75,30 @@ func newLab(t testing.TB, subnet string) *lab {
 		l.ipn(l.sw, "tuntap", "add", tap, "mode", "tap")
 		l.ipn(l.sw, "link", "set", tap, "master", "br0", "up")
 	}
+	l.waitUp(map[string][]string{l.sw: {"br0", "p-r0", "p-s0"}, l.router: {"r0"}, l.server: {"s0"}})
 	return l
+}
+
+// waitUp waits until each link is up with a real queue. A veth set up a moment ago drops what it
+// is given until the kernel's link watch has swapped its noop qdisc for a real one, which can
+// take a second or more on a busy machine: sharecd's DHCP check, sent at once, then heard no
+// router (seen once in the boot benchmark).
+func (l *lab) waitUp(links map[string][]string) {
+	l.t.Helper()
+	for ns, devs := range links {
+		for _, dev := range devs {
+			var out []byte
+			for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+				out, _ = exec.Command("ip", "-n", ns, "-o", "link", "show", "dev", dev).Output()
+				if strings.Contains(string(out), "state UP") && !strings.Contains(string(out), "qdisc noop") {
+					break
+				}
+			}
+			if !strings.Contains(string(out), "state UP") || strings.Contains(string(out), "qdisc noop") {
+				l.t.Fatalf("%s in %s is not up after 10 s: %s", dev, ns, out)
+			}
+		}
+	}
 }
 
 func artefactDir(t testing.TB) string {
