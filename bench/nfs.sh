@@ -15,23 +15,7 @@ server 1; server 2; server 3  # sharecd (directory), nfs-ganesha, sharecd (ISO f
 bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off
 bg "$(ns 3)" "$work/sharecd-iso.log" "$bin" --share --source "$iso" --iface s0 --dhcp-mode off
 
-# Ganesha registers with rpcbind over /run/rpcbind.sock, one file for every namespace: give its
-# namespace a /run of its own (ip netns exec already gave it a private mount namespace).
-cat > "$work/ganesha.conf" <<CONF
-NFS_CORE_PARAM { Protocols = 3; Mount_Path_Pseudo = true; Bind_addr = 10.99.2.1; }
-NFSV4 { Graceless = true; }
-LOG { Default_Log_Level = WARN; }
-EXPORT {
-  Export_Id = 1; Path = "$med"; Pseudo = /sharecd; Access_Type = RO; Squash = No_Root_Squash;
-  SecType = sys; Protocols = 3; Transports = TCP; FSAL { Name = VFS; }
-}
-CONF
-# The shell ends both when the cleanup signals it.
-bg "$(ns 2)" "$work/ganesha.log" sh -c "mount -t tmpfs tmpfs /run && mkdir -p /run/ganesha || exit 1
-  rpcbind -f -w & rp=\$!
-  ganesha.nfsd -F -L /dev/stderr -f $work/ganesha.conf -p /run/ganesha.pid & gp=\$!
-  trap 'kill \$gp \$rp; wait' TERM INT
-  wait \$gp"
+bg "$(ns 2)" "$work/ganesha.log" "$here/ganesha.sh" 10.99.2.1 "$med"
 for n in 1 2 3; do wait_port "$(ns $n)" tcp 2049; done
 
 # read N FILE IP: N nfs-cp readers at once; prints MB/s over all.

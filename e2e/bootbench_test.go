@@ -159,22 +159,9 @@ func (l *lab) startStock(b *testing.B, bin, medium, server string) {
 	if out, err := exec.Command(bin, "--boot-tree", tree, "--server-ip", server, "--source", medium, "--menu-timeout", "2").CombinedOutput(); err != nil {
 		b.Fatalf("sharecd --boot-tree: %v\n%s", err, out)
 	}
-	conf := filepath.Join(l.dir, "ganesha.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`NFS_CORE_PARAM { Protocols = 3; Mount_Path_Pseudo = true; Bind_addr = %s; }
-NFSV4 { Graceless = true; }
-LOG { Default_Log_Level = WARN; }
-EXPORT {
-  Export_Id = 1; Path = "%s"; Pseudo = /sharecd; Access_Type = RO; Squash = No_Root_Squash;
-  SecType = sys; Protocols = 3; Transports = TCP, UDP; FSAL { Name = VFS; }
-}
-`, server, medium)), 0o644)
-	// rpcbind and ganesha meet at /run/rpcbind.sock: a /run of this namespace's own (ip netns
-	// exec gives each command a mount namespace) keeps them off the host's.
-	l.start(l.server, "ganesha.log", "sh", "-c", `mount -t tmpfs tmpfs /run && mkdir -p /run/ganesha || exit 1
-rpcbind -f -w & rp=$!
-ganesha.nfsd -F -L /dev/stderr -f "$1" -p /run/ganesha.pid & gp=$!
-trap 'kill $gp $rp; wait' TERM INT
-wait $gp`, "sh", conf)
+	// The same nfs-ganesha and rpcbind as bench/nfs.sh's.
+	ganesha, _ := filepath.Abs("../bench/ganesha.sh")
+	l.start(l.server, "ganesha.log", ganesha, server, medium)
 	l.start(l.server, "dnsmasq.log", "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
 		"--interface=s0", "--bind-interfaces", "--user=root", "--log-dhcp",
 		"--dhcp-range="+l.subnet+".0,proxy",
