@@ -148,9 +148,18 @@ func TestFullMode(t *testing.T) {
 	if err := waitFor(ctx, logf, "another DHCP server appeared"); err != nil {
 		t.Errorf("full mode kept offering next to a new DHCP server: %v\n%s", err, tail(logf, 20))
 	}
-	// Unplugged again; a fresh one is started below. (Once, the start-up check missed a dnsmasq
-	// that had been answering a probe from a new MAC every 2 s for a while; why is not known.)
+	// While it answers, full mode stays paused: a later probe of the watch must not resume.
+	time.Sleep(10 * time.Second)
+	if b, _ := os.ReadFile(logf); strings.Contains(string(b), "other DHCP server is gone") {
+		t.Errorf("full mode resumed while the router still answered:\n%s", tail(logf, 20))
+	}
+	// Unplugged again: full mode hands out addresses again. A fresh router is started below.
 	stop(router, syscall.SIGTERM, 5*time.Second)
+	ctx, cancel = context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	if err := waitFor(ctx, logf, "other DHCP server is gone"); err != nil {
+		t.Errorf("full mode did not resume once the router was gone: %v\n%s", err, tail(logf, 20))
+	}
 	if err := stop(srv, syscall.SIGTERM, 15*time.Second); err != nil {
 		t.Errorf("sharecd on SIGTERM: %v\n%s", err, tail(logf, 20))
 	}

@@ -309,6 +309,7 @@ func (s *Share) watch(ctx context.Context, p *Plan, srv *dhcp.Server, log *slog.
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	silent := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -319,14 +320,24 @@ func (s *Share) watch(ctx context.Context, p *Plan, srv *dhcp.Server, log *slog.
 		if err != nil || ctx.Err() != nil {
 			continue
 		}
+		if len(rep.Responders) > 0 {
+			silent = 0
+		} else {
+			silent++
+		}
 		switch {
 		case len(rep.Responders) > 0 && !srv.Paused():
 			srv.Pause(true)
 			log.Warn("another DHCP server appeared on the network: stopped handing out addresses",
 				"server", rep.Responders[0].Describe())
-		case len(rep.Responders) == 0 && srv.Paused():
+		case silent >= silentToResume && srv.Paused():
 			srv.Pause(false)
 			log.Info("the other DHCP server is gone: handing out addresses again")
 		}
 	}
 }
+
+// silentToResume is how many probes in a row must go unanswered before full mode hands out
+// addresses again: one answer lost on a busy LAN (or a router slow to answer) must not put two
+// DHCP servers on it until the next probe.
+const silentToResume = 2

@@ -77,22 +77,38 @@ func Veth(t testing.TB, a, ifA, b, ifB string) {
 }
 
 // In runs fn on an OS thread moved into namespace ns; sockets fn makes stay in ns. The thread is
-// never unlocked, so it ends with its goroutine and no other goroutine can land in ns.
+// moved back and unlocked afterwards rather than left to end with its goroutine: Start's
+// Pdeathsig belongs to the thread that forked a process, and a test's dnsmasq was killed when the
+// thread that had forked it ended after a probe (seen on a loaded machine, 3 runs in 4).
 func In(ns string, fn func() error) error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		back, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			done <- err
+			return
+		}
+		defer back.Close()
 		f, err := os.Open("/run/netns/" + ns)
 		if err != nil {
+			runtime.UnlockOSThread()
 			done <- err
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			done <- fmt.Errorf("setns %s: %w", ns, err)
 			return
 		}
-		done <- fn()
+		err = fn()
+		// A thread that cannot go back stays locked and ends with this goroutine: no other
+		// goroutine may land in ns.
+		if unix.Setns(int(back.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- err
 	}()
 	return <-done
 }
