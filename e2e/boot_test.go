@@ -62,8 +62,22 @@ func liveISO(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("building the live ISO: %v\n%s", err, out)
 	}
-	fields := strings.Fields(string(out))
-	return fields[len(fields)-1]
+	return builtPath(t, out)
+}
+
+// builtPath is the path a build script's last "built: PATH …" or "cached: PATH" line names.
+func builtPath(t testing.TB, out []byte) string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		for _, prefix := range []string{"built: ", "cached: "} {
+			if rest, ok := strings.CutPrefix(lines[i], prefix); ok && rest != "" {
+				return strings.Fields(rest)[0]
+			}
+		}
+	}
+	t.Fatalf("the build script named no result:\n%s", out)
+	return ""
 }
 
 // dracutMedium returns the dracut-family medium build-dracut-medium.sh makes from the test ISO
@@ -80,8 +94,7 @@ func dracutMedium(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("building the dracut medium: %v\n%s", err, out)
 	}
-	fields := strings.Fields(string(out))
-	return fields[len(fields)-1]
+	return builtPath(t, out)
 }
 
 // TestClientsBootLiveSystem boots diskless QEMU PCs to the live system's login prompt. BIOS clients
@@ -212,5 +225,18 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				t.Errorf("sharecd on SIGTERM: %v\n%s", err, tail(serverLog, 20))
 			}
 		})
+	}
+}
+
+// TestBuiltPath: the build scripts' last lines, fresh and cached, name the result.
+func TestBuiltPath(t *testing.T) {
+	for _, tc := range []struct{ out, want string }{
+		{"lb build …\nbuilt: /var/cache/sharecd-e2e/debian-live-test.iso (253M)\n", "/var/cache/sharecd-e2e/debian-live-test.iso"},
+		{"cached: /var/cache/sharecd-e2e/debian-live-test.iso\n", "/var/cache/sharecd-e2e/debian-live-test.iso"},
+		{"built: /c/dracut-medium (kernel 6.1.0-28-amd64, initrd 58M)\n", "/c/dracut-medium"},
+	} {
+		if got := builtPath(t, []byte(tc.out)); got != tc.want {
+			t.Errorf("builtPath(%q) = %q, want %q", tc.out, got, tc.want)
+		}
 	}
 }
