@@ -24,11 +24,14 @@ import (
 //
 // bench/boot.sh runs it (one pass: -benchtime 1x). SHARECD_BOOT_FIRMWARE (bios,uefi) and
 // SHARECD_BOOT_CLIENTS (1,4) choose the matrix, SHARECD_BOOT_STACKS (sharecd,stock; also
-// sharecd-tftp: sharecd --tftp-only) what serves; SHARECD_BOOT_JSON names a JSON copy
-// of the table.
+// sharecd-tftp: sharecd --tftp-only) what serves; SHARECD_BOOT_CPU caps each client at that
+// part of one CPU (capCPU); SHARECD_BOOT_JSON names a JSON copy of the table.
 func BenchmarkBoot(b *testing.B) {
 	need(b)
 	for _, tool := range []string{"ganesha.nfsd", "rpcbind"} {
+		if !slices.Contains(envList("SHARECD_BOOT_STACKS", "sharecd,stock"), "stock") {
+			break
+		}
 		if _, err := exec.LookPath(tool); err != nil {
 			b.Skipf("the boot benchmark's stock stack needs %s (apt-get install nfs-ganesha-vfs rpcbind)", tool)
 		}
@@ -113,6 +116,7 @@ func bootRun(b *testing.B, stack, fw string, clients int, medium, bin string) bo
 		b.Fatalf("SHARECD_BOOT_STACKS: no stack %q (sharecd, sharecd-tftp, stock)", stack)
 	}
 
+	share := cpuShare(b)
 	b.ResetTimer()
 	serials := make([]string, clients)
 	for i := range clients {
@@ -121,6 +125,9 @@ func bootRun(b *testing.B, stack, fw string, clients int, medium, bin string) bo
 			serials[i] = l.startUEFIClient(name, tap, mac, false, false)
 		} else {
 			serials[i] = l.startClient(name, tap, mac)
+		}
+		if share > 0 { // the client just started is the lab's newest process (ip netns exec execs QEMU)
+			capCPU(b, l.procs[len(l.procs)-1].Process.Pid, share)
 		}
 	}
 	start := time.Now()
@@ -182,6 +189,50 @@ func (l *lab) startStock(b *testing.B, bin, medium, server string) {
 			b.Fatalf("the stock stack does not listen on port %s:\n%s\n%s", port,
 				tail(filepath.Join(l.dir, "ganesha.log"), 20), tail(filepath.Join(l.dir, "dnsmasq.log"), 20))
 		}
+	}
+}
+
+// cpuShare is SHARECD_BOOT_CPU: the part of one CPU each client may use (0 = no limit).
+func cpuShare(b *testing.B) float64 {
+	v := os.Getenv("SHARECD_BOOT_CPU")
+	if v == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || f > 1 {
+		b.Fatalf("SHARECD_BOOT_CPU: %q is not a part of one CPU (0.05 to 1)", v)
+	}
+	return f
+}
+
+// capCPU puts one QEMU client in a CPU cgroup of its own, limited to share of a CPU. Under TCG a
+// client's own CPU sets the pace: on 2 cores, 4 uncapped clients boot ~3x slower than one whatever
+// serves them. Capped, every client gets the same CPU alone or among 4 (as long as the caps add up
+// to less than the machine), so what 4 at once cost more is the server and the wire.
+func capCPU(b *testing.B, pid int, share float64) {
+	name := fmt.Sprintf("sharecd-bench-%d", pid)
+	quota := strconv.Itoa(int(share * 100000))
+	root, files := "/sys/fs/cgroup", map[string]string{"cpu.max": quota + " 100000"} // cgroup v2
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"); err == nil { // v1 (or hybrid)
+		root, files = "/sys/fs/cgroup/cpu", map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": quota}
+	}
+	dir := filepath.Join(root, name)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.Fatalf("SHARECD_BOOT_CPU needs a writable CPU cgroup: %v", err)
+	}
+	b.Cleanup(func() {
+		os.WriteFile(filepath.Join(root, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0) // gone already, or moved out
+		os.Remove(dir)
+	})
+	for _, f := range []string{"cpu.cfs_period_us", "cpu.cfs_quota_us", "cpu.max"} {
+		if v, ok := files[f]; ok {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0); err != nil {
+				b.Fatalf("capping client CPU: %v", err)
+			}
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		b.Fatalf("capping client CPU: %v", err)
 	}
 }
 
