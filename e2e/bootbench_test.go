@@ -213,7 +213,7 @@ func capCPU(b *testing.B, pid int, share float64) {
 	name := fmt.Sprintf("sharecd-bench-%d", pid)
 	quota := strconv.Itoa(int(share * 100000))
 	root, files := "/sys/fs/cgroup", map[string]string{"cpu.max": quota + " 100000"} // cgroup v2
-	if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"); err == nil { // v1 (or hybrid)
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"); err == nil {        // v1 (or hybrid)
 		root, files = "/sys/fs/cgroup/cpu", map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": quota}
 	}
 	dir := filepath.Join(root, name)
