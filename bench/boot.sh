@@ -4,7 +4,7 @@
 # and CPU time. Prints one table (and writes it as JSON with --json FILE).
 # Usage: bench/boot.sh [--json FILE]
 #   FIRMWARE=bios,uefi CLIENTS=1,4 by default; each boot takes minutes under TCG.
-#   CPU=0.4 caps each QEMU client at 40% of one CPU (a cgroup each), so that 1 and 4 clients get
+#   CPU=0.45 caps each QEMU client at 45% of one CPU (a cgroup each), so that 1 and 4 clients get
 #   the same CPU apiece and the 4-client time shows what the servers add; STACKS=sharecd skips
 #   the stock stack.
 # Needs root, qemu-system-x86, ovmf, dnsmasq, nfs-ganesha-vfs, rpcbind, and the e2e test ISO

@@ -28,12 +28,11 @@ import (
 // part of one CPU (capCPU); SHARECD_BOOT_JSON names a JSON copy of the table.
 func BenchmarkBoot(b *testing.B) {
 	need(b)
-	for _, tool := range []string{"ganesha.nfsd", "rpcbind"} {
-		if !slices.Contains(envList("SHARECD_BOOT_STACKS", "sharecd,stock"), "stock") {
-			break
-		}
-		if _, err := exec.LookPath(tool); err != nil {
-			b.Skipf("the boot benchmark's stock stack needs %s (apt-get install nfs-ganesha-vfs rpcbind)", tool)
+	if slices.Contains(envList("SHARECD_BOOT_STACKS", "sharecd,stock"), "stock") {
+		for _, tool := range []string{"ganesha.nfsd", "rpcbind"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				b.Skipf("the boot benchmark's stock stack needs %s (apt-get install nfs-ganesha-vfs rpcbind)", tool)
+			}
 		}
 	}
 	iso, bin := liveISO(b), sharecd(b)
@@ -212,9 +211,10 @@ func cpuShare(b *testing.B) float64 {
 func capCPU(b *testing.B, pid int, share float64) {
 	name := fmt.Sprintf("sharecd-bench-%d", pid)
 	quota := strconv.Itoa(int(share * 100000))
-	root, files := "/sys/fs/cgroup", map[string]string{"cpu.max": quota + " 100000"} // cgroup v2
-	if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"); err == nil {        // v1 (or hybrid)
-		root, files = "/sys/fs/cgroup/cpu", map[string]string{"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": quota}
+	// Written in this order: a v1 quota must fit the period it is set against.
+	root, files := "/sys/fs/cgroup", [][2]string{{"cpu.max", quota + " 100000"}} // cgroup v2
+	if _, err := os.Stat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"); err == nil {
+		root, files = "/sys/fs/cgroup/cpu", [][2]string{{"cpu.cfs_period_us", "100000"}, {"cpu.cfs_quota_us", quota}} // v1 (or hybrid)
 	}
 	dir := filepath.Join(root, name)
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -224,11 +224,9 @@ func capCPU(b *testing.B, pid int, share float64) {
 		os.WriteFile(filepath.Join(root, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0) // gone already, or moved out
 		os.Remove(dir)
 	})
-	for _, f := range []string{"cpu.cfs_period_us", "cpu.cfs_quota_us", "cpu.max"} {
-		if v, ok := files[f]; ok {
-			if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0); err != nil {
-				b.Fatalf("capping client CPU: %v", err)
-			}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f[0]), []byte(f[1]), 0); err != nil {
+			b.Fatalf("capping client CPU: %v", err)
 		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
