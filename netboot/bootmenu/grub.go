@@ -951,7 +951,7 @@ func RenderGrub(m *Menu) []byte {
 	}
 	fmt.Fprintf(&b, "set timeout=%d\n", t)
 	var entries strings.Builder
-	def, first := "", ""
+	def, first, n := "", "", 0
 	for _, e := range m.Entries {
 		isDefault := m.Default != "" && e.Label == m.Default
 		if e.Hidden && !isDefault {
@@ -1000,11 +1000,12 @@ func RenderGrub(m *Menu) []byte {
 		}
 		label := oneLine(e.Label)
 		if first == "" {
-			first = label
+			first = grubDefaultName(label, n)
 		}
 		if isDefault && def == "" {
-			def = label
+			def = grubDefaultName(label, n)
 		}
+		n++
 		fmt.Fprintf(&entries, "\nmenuentry %s --id %s {\n", grubQuote(title), grubQuote(label))
 		for _, l := range body {
 			entries.WriteString("\t" + l + "\n")
@@ -1021,6 +1022,17 @@ func RenderGrub(m *Menu) []byte {
 	}
 	b.WriteString(entries.String())
 	return []byte(b.String())
+}
+
+// grubDefaultName is how $default names the entry with this --id, written
+// as the index-th menuentry. GRUB reads a default that starts with a number
+// as an index, and ">" as a step into a submenu, so such ids are named by
+// their index instead.
+func grubDefaultName(id string, index int) string {
+	if id == "" || id[0] >= '0' && id[0] <= '9' || strings.Contains(id, ">") {
+		return strconv.Itoa(index)
+	}
+	return id
 }
 
 // grubQuote writes s as one GRUB word: bare when it is plain, else in single

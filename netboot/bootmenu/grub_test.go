@@ -361,3 +361,30 @@ func FuzzParseGrub(f *testing.F) {
 		}
 	})
 }
+
+// GRUB reads a $default that starts with a digit as an index and ">" as a
+// step into a submenu, so an entry whose id looks like either must be named
+// by its index for the default to survive the round trip.
+func TestRenderGrubDefaultName(t *testing.T) {
+	for _, tc := range []struct {
+		def, want string
+	}{
+		{"b", "set default=b\n"},
+		{"1", "set default=2\n"},
+		{"0x0", "set default=3\n"},
+		{"x>y", "set default=4\n"},
+	} {
+		m := &Menu{Default: tc.def}
+		for _, l := range []string{"a", "b", "1", "0x0", "x>y"} {
+			m.Entries = append(m.Entries, Entry{Label: l, Kind: KindLinux, Kernel: "live/vmlinuz", Default: l == tc.def})
+		}
+		out := RenderGrub(m)
+		if !bytes.Contains(out, []byte(tc.want)) {
+			t.Errorf("default %q: want %q in\n%s", tc.def, tc.want, out)
+		}
+		back, err := ParseGrub(fstest.MapFS{"g": {Data: out}}, "g", GrubEFI)
+		if err != nil || back.Default != tc.def {
+			t.Errorf("default %q read back as %q (%v)\n%s", tc.def, back.Default, err, out)
+		}
+	}
+}
