@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -321,6 +322,28 @@ func (f *file) Seek(offset int64, whence int) (int64, error) {
 	}
 	f.off = offset
 	return offset, nil
+}
+
+// Extent returns the image file and the offset in it of the file's bytes
+// [off, off+n), when they lie in one extent of an image that is an *os.File.
+// A server can then send them with sendfile(2), from the page cache to the
+// socket, instead of copying them through its own memory.
+func (f *file) Extent(off, n int64) (*os.File, int64, bool) {
+	img, ok := f.r.(*os.File)
+	if !ok || f.closed.Load() || off < 0 || n <= 0 || off+n > f.n.size {
+		return nil, 0, false
+	}
+	start := int64(0) // file offset of the extent
+	for _, e := range f.n.data {
+		if off < start+e.len {
+			if off+n > start+e.len {
+				return nil, 0, false
+			}
+			return img, e.off + off - start, true
+		}
+		start += e.len
+	}
+	return nil, 0, false
 }
 
 // ReadAt reads from the image with ReadAt (pread for an *os.File), extent

@@ -165,7 +165,14 @@ func openImage(path string, kind Kind) (*Medium, error) {
 		f.Close()
 		return nil, fmt.Errorf("opening medium %s: %w", path, err)
 	}
-	fsys, label, err := openISO(f, size)
+	var img io.ReaderAt = f
+	if kind == KindDevice {
+		// Hidden from Extent, so servers read a disc with ReadAt: a scratched sector then fails
+		// one read with an error the client is told, where sendfile would fail halfway through
+		// a reply already promised in full.
+		img = struct{ io.ReaderAt }{f}
+	}
+	fsys, label, err := openISO(img, size)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("opening medium %s: %w", path, err)

@@ -67,9 +67,9 @@ func FuzzRPCRecord(f *testing.F) {
 			if cap(rec) > 2*len(data)+64 {
 				t.Fatalf("record buffer %d bytes from %d input bytes", cap(rec), len(data))
 			}
-			if job := in.readCall(rec, peer); job != nil {
-				if reply := job(); len(reply) > maxRead+512 {
-					t.Fatalf("READ reply of %d bytes", len(reply))
+			if job := in.readCall(rec, peer, false); job != nil {
+				if r := job(); len(r.msg) > maxRead+512 || r.file != nil {
+					t.Fatalf("READ reply of %d bytes (file %v) without sendfile", len(r.msg), r.file)
 				}
 				continue
 			}

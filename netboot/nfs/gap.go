@@ -8,7 +8,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
+	"syscall"
 )
 
 // The RPC gap layer.
@@ -387,6 +389,7 @@ type gapConn struct {
 	framed  []byte
 
 	// Write side. wlock is held for a whole record.
+	raw       syscall.RawConn // the socket, for sendfile; nil when it has none
 	wlock     chan struct{}
 	reads     chan struct{} // READs in flight
 	closed    chan struct{}
@@ -404,7 +407,12 @@ type gapConn struct {
 }
 
 func newGapConn(c net.Conn, in *instance, peer netip.Addr) *gapConn {
+	var raw syscall.RawConn
+	if sc, ok := c.(syscall.Conn); ok {
+		raw, _ = sc.SyscallConn()
+	}
 	return &gapConn{
+		raw:    raw,
 		Conn:   c,
 		in:     in,
 		peer:   peer,
@@ -441,7 +449,7 @@ func (c *gapConn) Read(p []byte) (int, error) {
 		} else {
 			c.buf = nil // don't keep a large WRITE's buffer
 		}
-		if job := c.in.readCall(rec, c.peer); job != nil {
+		if job := c.in.readCall(rec, c.peer, c.raw != nil); job != nil {
 			if err := c.readAsync(job); err != nil {
 				return 0, err
 			}
@@ -469,7 +477,7 @@ func (c *gapConn) Read(p []byte) (int, error) {
 
 // readAsync runs a READ job beside the connection's other calls, at most
 // maxReadsInFlight at once; the job's buffer is its own, so rec may be reused.
-func (c *gapConn) readAsync(job func() []byte) error {
+func (c *gapConn) readAsync(job func() reply) error {
 	select {
 	case c.reads <- struct{}{}:
 	case <-c.closed:
@@ -477,13 +485,79 @@ func (c *gapConn) readAsync(job func() []byte) error {
 	}
 	go func() {
 		defer func() { <-c.reads }()
-		reply := job()
-		if err := c.writeRecord(reply); err != nil {
+		r := job()
+		if err := c.writeReply(r); err != nil {
+			if !errors.Is(err, errConnClosed) {
+				c.in.log.Debug("closing NFS connection: writing a READ reply failed", "client", c.peer, "err", err)
+			}
 			_ = c.Close()
 		}
-		releaseReply(reply)
+		if r.done != nil {
+			r.done()
+		}
+		releaseReply(r.msg)
 	}()
 	return nil
+}
+
+// writeReply sends r as one single-fragment record. A record that fails
+// halfway cannot be taken back: the caller closes the connection, and the
+// client sends its calls again on a new one.
+func (c *gapConn) writeReply(r reply) error {
+	if r.file == nil {
+		return c.writeRecord(r.msg)
+	}
+	var mark [4]byte
+	binary.BigEndian.PutUint32(mark[:], 1<<31|uint32(len(r.msg)+r.n+r.pad()))
+	if err := c.lock(); err != nil {
+		return err
+	}
+	defer c.unlock()
+	bufs := net.Buffers{mark[:], r.msg}
+	if _, err := bufs.WriteTo(c.Conn); err != nil {
+		return err
+	}
+	if err := sendFile(c.raw, r.file, r.at, r.n); err != nil {
+		return fmt.Errorf("sending %d bytes of the medium: %w", r.n, err)
+	}
+	if p := r.pad(); p > 0 {
+		_, err := c.Conn.Write(make([]byte, p))
+		return err
+	}
+	return nil
+}
+
+// sendFile sends n bytes of src from offset off to the socket with sendfile(2),
+// leaving src's own offset alone so concurrent READs can share it.
+func sendFile(dst syscall.RawConn, src *os.File, off int64, n int) error {
+	sc, err := src.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr, serr error
+	cerr := sc.Control(func(sfd uintptr) {
+		werr = dst.Write(func(dfd uintptr) bool {
+			for n > 0 {
+				k, err := syscall.Sendfile(int(dfd), int(sfd), &off, n)
+				if k > 0 {
+					n -= k
+				}
+				switch {
+				case err == syscall.EAGAIN:
+					return false // wait until the socket takes more
+				case err == syscall.EINTR:
+				case err != nil:
+					serr = err
+					return true
+				case k == 0:
+					serr = io.ErrUnexpectedEOF // the file is shorter than it said
+					return true
+				}
+			}
+			return true
+		})
+	})
+	return errors.Join(cerr, werr, serr)
 }
 
 func (c *gapConn) lock() error {

@@ -5,9 +5,14 @@ import (
 	"encoding/binary"
 	"io"
 	"io/fs"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	sharecdmedium "github.com/sharecd/sharecd/netboot/medium"
 )
 
 // failingFS makes reads of one file fail past an offset, like a scratched disc.
@@ -125,5 +130,69 @@ func TestPipelinedReads(t *testing.T) {
 		if data := r.opaque(1 << 30); !bytes.Equal(data, want[idx*chunk:(idx+1)*chunk]) {
 			t.Fatalf("READ %d: wrong data", idx)
 		}
+	}
+}
+
+// READs of a directory medium and of an ISO file go out with sendfile(2); the
+// bytes on the wire must be the file's, at odd offsets and lengths (XDR
+// padding) and at the end of the file.
+func TestReadsBySendfile(t *testing.T) {
+	if _, err := exec.LookPath("xorriso"); err != nil {
+		t.Skip("needs xorriso to build the ISO medium (apt-get install xorriso)")
+	}
+	const size = 3<<20 + 5
+	dir, dirFS := medium(t, size)
+	iso := filepath.Join(t.TempDir(), "medium.iso")
+	if out, err := exec.Command("xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", iso, dir).CombinedOutput(); err != nil {
+		t.Fatalf("xorriso: %v\n%s", err, out)
+	}
+	m, err := sharecdmedium.Open(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	want := pattern(size)
+
+	for _, src := range []struct {
+		name string
+		fsys fs.FS
+	}{{"directory", dirFS}, {"ISO file", m.FS}} {
+		t.Run(src.name, func(t *testing.T) {
+			s := &Server{FS: src.fsys, Export: "/sharecd"}
+			in := newInstance(s)
+			fh := in.h.register(bigName)
+			for _, rd := range []struct {
+				off   uint64
+				count uint32
+			}{{0, 1 << 20}, {4097, 65537}, {size - 3, 1 << 20}, {1<<20 - 1, 2}} {
+				rec := callMsg(7, rpcVersion, progNFS, 3, nfsRead, xdrArgs(func(w *xdrWriter) {
+					w.opaque(fh)
+					w.u32(uint32(rd.off >> 32))
+					w.u32(uint32(rd.off))
+					w.u32(rd.count)
+				}))
+				r := in.readCall(rec, netip.MustParseAddr("192.0.2.1"), true)()
+				if r.file == nil || r.n != int(min(uint64(rd.count), size-rd.off)) {
+					t.Errorf("READ %d+%d: reply {file %v, n %d}, want the data left in the medium file", rd.off, rd.count, r.file, r.n)
+				}
+				if r.done != nil {
+					r.done()
+				}
+			}
+
+			c := dial(t, serve(t, s))
+			_, root := c.mount("/sharecd")
+			fh = c.walk(root, bigName)
+			for _, rd := range []struct {
+				off   uint64
+				count uint32
+			}{{0, 1 << 20}, {4097, 65537}, {size - 3, 1 << 20}, {1<<20 - 1, 2}, {size, 10}} {
+				st, data, eof := c.read(fh, rd.off, rd.count)
+				end := min(rd.off+uint64(rd.count), size)
+				if st != 0 || !bytes.Equal(data, want[rd.off:end]) || eof != (end == size) {
+					t.Errorf("READ %d+%d: status %d, %d bytes (eof %v), want %d bytes of the file", rd.off, rd.count, st, len(data), eof, end-rd.off)
+				}
+			}
+		})
 	}
 }
