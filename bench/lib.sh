@@ -59,6 +59,9 @@ make_medium() {
     head -c 8M /dev/urandom > "$dir/live/vmlinuz"; head -c 40M /dev/urandom > "$dir/live/initrd.img"
   fi
   head -c "${mib}M" /dev/urandom > "$dir/live/filesystem.squashfs"
+  # Written back now, not during the first server's runs: that disk traffic slowed whichever
+  # server was measured first.
+  sync
 }
 
 wait_port() { # NS PROTO PORT

@@ -10,6 +10,7 @@ runs=${RUNS:-3}
 med=$work/medium; make_medium "$med" 256
 iso=$work/medium.iso
 xorriso -as mkisofs -quiet -R -J -V BENCH -o "$iso" "$med" 2>/dev/null
+sync
 bin=$(sharecd_bin)
 server 1; server 2; server 3  # sharecd (directory), nfs-ganesha, sharecd (ISO file)
 bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off
@@ -32,10 +33,12 @@ printf '%-26s %-5s %12s %12s %12s %8s %8s\n' file conc sharecd-dir sharecd-iso g
 rows=()
 file=live/filesystem.squashfs
 for conc in 1 8; do
-  declare -A r=()
-  for srv in 1 3 2; do
-    r[$srv]=$(for _ in $(seq "$runs"); do read_mbps "$conc" "$file" "10.99.$srv.1"; done | median)
+  # Runs go round the servers in turn, so whatever else the machine does is shared among them.
+  declare -A all=() r=()
+  for _ in $(seq "$runs"); do
+    for srv in 1 3 2; do all[$srv]+="$(read_mbps "$conc" "$file" "10.99.$srv.1") "; done
   done
+  for srv in 1 3 2; do r[$srv]=$(printf '%s\n' ${all[$srv]} | median); done
   printf '%-26s %-5s %12.1f %12.1f %12.1f %8.2f %8.2f\n' "$file" "$conc" "${r[1]}" "${r[3]}" "${r[2]}" \
     "$(echo "${r[1]} / ${r[2]}" | bc -l)" "$(echo "${r[3]} / ${r[2]}" | bc -l)"
   rows+=("{\"file\":\"$file\",\"readers\":$conc,\"sharecd_dir_MBps\":${r[1]},\"sharecd_iso_MBps\":${r[3]},\"ganesha_MBps\":${r[2]}}")

@@ -9,7 +9,10 @@ runs=${RUNS:-3}
 med=$work/medium; make_medium "$med" 64
 bin=$(sharecd_bin)
 server 1; server 2; server 3; server 4  # sharecd, tftpd-hpa, dnsmasq, sharecd lock-step
-bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off
+# --dhcp-mode off serves UEFI clients the signed GRUB, which reads kernels over TFTP and is sent
+# lock-step by default; the window is given explicitly so that column measures sending ahead, the
+# default in proxy mode.
+bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off --tftp-window 16
 bg "$(ns 4)" "$work/sharecd-w1.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off --tftp-window 1
 bg "$(ns 2)" "$work/hpa.log" in.tftpd --foreground --address 10.99.2.1:69 --secure "$med"
 bg "$(ns 3)" "$work/dnsmasq.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --enable-tftp \
@@ -25,7 +28,7 @@ fetch() {
   echo "$n * $size / $secs / 1000000" | bc -l
 }
 
-# sharecd sends 16 blocks ahead of the ACKs by default; sharecd-w1 is its lock-step sender.
+# sharecd sends 16 blocks ahead of the ACKs; sharecd-w1 is its lock-step sender.
 printf '%-26s %-6s %-5s %10s %10s %10s %10s %8s %8s %8s\n' file blksz conc sharecd sharecd-w1 tftpd-hpa dnsmasq "/hpa" "/dnsmasq" "w1/hpa"
 rows=()
 for file in live/filesystem.squashfs live/initrd.img; do
