@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/sharecd/sharecd/netboot/medium"
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
 
@@ -26,7 +29,7 @@ var tree = fstest.MapFS{
 }
 
 // serve starts a Server on a loopback port and returns its base URL and the events it reported.
-func serve(t *testing.T, allow func(netip.Addr) bool) (string, func() []string) {
+func serve(t *testing.T, fsys fs.FS, allow func(netip.Addr) bool) (string, func() []string) {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -41,7 +44,7 @@ func serve(t *testing.T, allow func(netip.Addr) bool) (string, func() []string) 
 			mu.Unlock()
 		}
 	}
-	s := &Server{FS: tree, Allow: allow, OnStart: note("start"), OnDone: note("done")}
+	s := &Server{FS: fsys, Allow: allow, OnStart: note("start"), OnDone: note("done")}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
@@ -75,7 +78,7 @@ func curl(t *testing.T, args ...string) (code string, body []byte) {
 }
 
 func TestServe(t *testing.T) {
-	base, started := serve(t, nil)
+	base, started := serve(t, tree, nil)
 	img := tree["LiveOS/squashfs.img"].Data
 	tests := []struct {
 		name     string
@@ -117,7 +120,7 @@ func TestServe(t *testing.T) {
 }
 
 func TestRefusesClientsOutsideTheLAN(t *testing.T) {
-	base, started := serve(t, func(a netip.Addr) bool { return !a.IsLoopback() })
+	base, started := serve(t, tree, func(a netip.Addr) bool { return !a.IsLoopback() })
 	if code, body := curl(t, base+"/boot/vmlinuz"); code != "403" || bytes.Contains(body, []byte("kernel")) {
 		t.Errorf("status %s body %q, want 403 and no file", code, body)
 	}
@@ -155,6 +158,75 @@ func FuzzServeHTTP(f *testing.F) {
 			if _, found := tree[name]; err != nil || !found || strings.Contains(req.URL.Path, "..") {
 				t.Fatalf("%q answered %d", req.URL.Path, w.Code)
 			}
+		}
+	})
+}
+
+// An ISO medium's file goes out from a descriptor of the image of its own
+// (sendfile); whole, in ranges, resumed and as two ranges in one response,
+// the bytes must be the file's and nothing of the image around it.
+func TestServeFromISO(t *testing.T) {
+	if _, err := exec.LookPath("xorriso"); err != nil {
+		t.Skip("needs xorriso to build the ISO (apt-get install xorriso)")
+	}
+	dir := t.TempDir()
+	img := bytes.Repeat([]byte("0123456789abcdef"), 200_001)
+	img = append(img, "tail"...)
+	for name, data := range map[string][]byte{"LiveOS/squashfs.img": img, "boot/vmlinuz": []byte("kernel")} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	iso := filepath.Join(t.TempDir(), "medium.iso")
+	if out, err := exec.Command("xorriso", "-as", "mkisofs", "-quiet", "-R", "-o", iso, dir).CombinedOutput(); err != nil {
+		t.Fatalf("xorriso: %v\n%s", err, out)
+	}
+	m, err := medium.Open(iso)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+
+	f, err := m.FS.Open("LiveOS/squashfs.img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, err := imageSectionOf(f, int64(len(img)))
+	f.Close()
+	if err != nil || sec == nil {
+		t.Fatalf("the ISO's file is not served from the image: %v", err)
+	}
+	sec.Close()
+
+	base, _ := serve(t, m.FS, nil)
+	n := len(img)
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode string
+		want     []byte
+	}{
+		{"whole image", []string{base + "/LiveOS/squashfs.img"}, "200", img},
+		{"range", []string{"-r", "16-31", base + "/LiveOS/squashfs.img"}, "206", img[16:32]},
+		{"last bytes", []string{"-r", "-4", base + "/LiveOS/squashfs.img"}, "206", []byte("tail")},
+		{"resume", []string{"-C", fmt.Sprint(n - 100), base + "/LiveOS/squashfs.img"}, "206", img[n-100:]},
+		{"small file", []string{base + "/boot/vmlinuz"}, "200", []byte("kernel")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := curl(t, tc.args...)
+			if code != tc.wantCode || !bytes.Equal(body, tc.want) {
+				t.Errorf("status %s and %d bytes, want %s and %d bytes", code, len(body), tc.wantCode, len(tc.want))
+			}
+		})
+	}
+	t.Run("two ranges", func(t *testing.T) {
+		code, body := curl(t, "-r", "0-3,16-19", base+"/LiveOS/squashfs.img")
+		if code != "206" || !bytes.Contains(body, []byte("\r\n\r\n0123\r\n")) || strings.Count(string(body), "\r\n\r\n0123\r\n") != 2 {
+			t.Errorf("status %s, multipart body %q", code, body)
 		}
 	})
 }
