@@ -3,6 +3,7 @@
 package tftp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -29,7 +30,7 @@ type Transfer struct {
 
 // Server serves FS over TFTP. Zero values of the optional fields mean "default".
 type Server struct {
-	FS fs.FS // the boot tree; every regular file should implement io.Seeker so tsize works
+	FS fs.FS // the boot tree
 
 	// Allow decides which clients are served; nil serves everyone.
 	Allow func(netip.Addr) bool
@@ -101,12 +102,19 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 		return ErrNotFound
 	}
 	defer f.Close()
+	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
+		// tsize from the size we know: OVMF asks for it before every download, and pin/tftp
+		// would otherwise seek the reader to find it.
+		ot.SetSize(size)
+	}
 
 	t := Transfer{Client: client, File: clean, Size: size}
 	if s.OnStart != nil {
 		s.OnStart(t)
 	}
-	cr := &countingReader{r: f}
+	// pin/tftp reads one block at a time: through the buffer that is one read of the medium
+	// per 44 blocks of 1468 bytes, not one per block.
+	cr := &countingReader{r: bufio.NewReaderSize(f, 64<<10)}
 	_, err = rf.ReadFrom(cr)
 	t.Bytes, t.Err = cr.n.Load(), err
 	if err != nil {
@@ -120,8 +128,8 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 	return nil
 }
 
-// open returns a seekable regular file of the tree and its size.
-func (s *Server) open(name string) (readSeekCloser, int64, error) {
+// open returns a regular file of the tree and its size.
+func (s *Server) open(name string) (fs.File, int64, error) {
 	f, err := s.FS.Open(name)
 	if err != nil {
 		return nil, 0, err
@@ -135,13 +143,7 @@ func (s *Server) open(name string) (readSeekCloser, int64, error) {
 		f.Close()
 		return nil, 0, fmt.Errorf("%s: not a regular file", name)
 	}
-	rs, ok := f.(readSeekCloser)
-	if !ok {
-		// Without Seek pin/tftp cannot answer tsize, and OVMF asks for it before every
-		// download; wrap the reader so it still gets the size.
-		rs = &sizedFile{File: f, size: fi.Size()}
-	}
-	return rs, fi.Size(), nil
+	return f, fi.Size(), nil
 }
 
 // CleanPath turns a client's file name into a path inside the tree, or an error for a name that
@@ -176,40 +178,9 @@ func CleanPath(name string) (string, error) {
 	return clean, nil
 }
 
-type readSeekCloser interface {
-	io.ReadSeeker
-	io.Closer
-}
-
-// sizedFile gives a non-seekable fs.File just enough Seek for pin/tftp's tsize probe, which only
-// asks for the current position and the end and then seeks back to the start.
-type sizedFile struct {
-	fs.File
-	size int64
-	pos  int64
-}
-
-func (f *sizedFile) Seek(off int64, whence int) (int64, error) {
-	switch {
-	case whence == io.SeekCurrent && off == 0:
-		return f.pos, nil
-	case whence == io.SeekEnd && off == 0:
-		return f.size, nil
-	case whence == io.SeekStart && off == f.pos:
-		return f.pos, nil
-	}
-	return 0, errors.New("seek not supported")
-}
-
-func (f *sizedFile) Read(p []byte) (int, error) {
-	n, err := f.File.Read(p)
-	f.pos += int64(n)
-	return n, err
-}
-
-// countingReader counts what went out, keeping Seek so tsize still works.
+// countingReader counts what went out.
 type countingReader struct {
-	r readSeekCloser
+	r io.Reader
 	n atomic.Int64
 }
 
@@ -218,5 +189,3 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n.Add(int64(n))
 	return n, err
 }
-
-func (c *countingReader) Seek(off int64, whence int) (int64, error) { return c.r.Seek(off, whence) }
