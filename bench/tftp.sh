@@ -2,6 +2,7 @@
 # TFTP throughput: sharecd against tftpd-hpa and dnsmasq, the same files, the same client, side by
 # side in one run. Prints a table of MB/s (median of RUNS) and sharecd's ratio to each peer.
 # Usage: bench/tftp.sh [--json FILE]   (RUNS=3 by default; needs root, tftpd-hpa, dnsmasq, curl)
+#   CLIENT=atftp fetches with atftp instead of curl.
 . "$(dirname "$0")/lib.sh"
 json=${2:-}; [ "${1:-}" = --json ] || json=
 runs=${RUNS:-3}
@@ -19,28 +20,38 @@ bg "$(ns 3)" "$work/dnsmasq.log" dnsmasq --no-daemon --conf-file=/dev/null --por
   --tftp-root="$med" --interface=s0 --bind-interfaces --user=root
 for n in 1 2 3 4; do wait_port "$(ns $n)" udp 69; done
 
-# fetch N FILE BLKSIZE: N curl clients at once, each fetching FILE; prints MB/s over all.
+client=${CLIENT:-curl}
+case $client in
+  curl) get='curl -s --tftp-blksize $0 -o /dev/null tftp://$1/$2' ;;
+  atftp) get='atftp --option "blksize $0" --option "tsize 0" -g -r $2 -l /dev/null $1 >/dev/null 2>&1' ;;
+  *) echo "CLIENT=$client: want curl or atftp" >&2; exit 1 ;;
+esac
+
+# fetch N FILE BLKSIZE IP: N clients at once, each fetching FILE; prints MB/s over all.
 fetch() {
   local n=$1 file=$2 blk=$3 ip=$4 size secs
   size=$(stat -c %s "$med/$file")
   secs=$(timed ip netns exec "$cli" sh -c '
-    for i in $(seq '"$n"'); do curl -s --tftp-blksize '"$blk"' -o /dev/null tftp://'"$ip"'/'"$file"' & done; wait')
+    for i in $(seq '"$n"'); do sh -c '"'$get'"' '"$blk $ip $file"' & done; wait')
   echo "$n * $size / $secs / 1000000" | bc -l
 }
 
 # sharecd sends 16 blocks ahead of the ACKs; sharecd-w1 is its lock-step sender.
+echo "client: $client"
 printf '%-26s %-6s %-5s %10s %10s %10s %10s %8s %8s %8s\n' file blksz conc sharecd sharecd-w1 tftpd-hpa dnsmasq "/hpa" "/dnsmasq" "w1/hpa"
 rows=()
 for file in live/filesystem.squashfs live/initrd.img; do
   for blk in 512 1468; do
     for conc in 1 8; do
-      declare -A r=()
-      for srv in 1 4 2 3; do
-        r[$srv]=$(for _ in $(seq "$runs"); do fetch "$conc" "$file" "$blk" "10.99.$srv.1"; done | median)
+      # Runs go round the servers in turn, so whatever else the machine does is shared among them.
+      declare -A all=() r=()
+      for _ in $(seq "$runs"); do
+        for srv in 1 4 2 3; do all[$srv]+="$(fetch "$conc" "$file" "$blk" "10.99.$srv.1") "; done
       done
+      for srv in 1 4 2 3; do r[$srv]=$(printf '%s\n' ${all[$srv]} | median); done
       printf '%-26s %-6s %-5s %10.1f %10.1f %10.1f %10.1f %8.2f %8.2f %8.2f\n' "$file" "$blk" "$conc" "${r[1]}" "${r[4]}" "${r[2]}" "${r[3]}" \
         "$(echo "${r[1]} / ${r[2]}" | bc -l)" "$(echo "${r[1]} / ${r[3]}" | bc -l)" "$(echo "${r[4]} / ${r[2]}" | bc -l)"
-      rows+=("{\"file\":\"$file\",\"blksize\":$blk,\"clients\":$conc,\"sharecd_MBps\":${r[1]},\"sharecd_lockstep_MBps\":${r[4]},\"tftpd_hpa_MBps\":${r[2]},\"dnsmasq_MBps\":${r[3]}}")
+      rows+=("{\"client\":\"$client\",\"file\":\"$file\",\"blksize\":$blk,\"clients\":$conc,\"sharecd_MBps\":${r[1]},\"sharecd_lockstep_MBps\":${r[4]},\"tftpd_hpa_MBps\":${r[2]},\"dnsmasq_MBps\":${r[3]}}")
     done
   done
 done
