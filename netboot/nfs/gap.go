@@ -455,9 +455,9 @@ func (c *gapConn) Read(p []byte) (int, error) {
 			}
 			continue
 		}
-		reply, pass := c.in.dispatch(rec, c.peer)
-		if reply != nil {
-			if err := c.writeRecord(reply); err != nil {
+		msg, pass := c.in.dispatch(rec, c.peer)
+		if msg != nil {
+			if err := c.writeReply(reply{msg: msg}); err != nil {
 				_ = c.Close()
 				return 0, err
 			}
@@ -504,17 +504,15 @@ func (c *gapConn) readAsync(job func() reply) error {
 // halfway cannot be taken back: the caller closes the connection, and the
 // client sends its calls again on a new one.
 func (c *gapConn) writeReply(r reply) error {
-	if r.file == nil {
-		return c.writeRecord(r.msg)
-	}
 	var mark [4]byte
 	binary.BigEndian.PutUint32(mark[:], 1<<31|uint32(len(r.msg)+r.n+r.pad()))
 	if err := c.lock(); err != nil {
 		return err
 	}
 	defer c.unlock()
+	// writev of mark and message: a READ reply of up to 1 MiB is not copied again.
 	bufs := net.Buffers{mark[:], r.msg}
-	if _, err := bufs.WriteTo(c.Conn); err != nil {
+	if _, err := bufs.WriteTo(c.Conn); err != nil || r.file == nil {
 		return err
 	}
 	if err := sendFile(c.raw, r.file, r.at, r.n); err != nil {
@@ -570,20 +568,6 @@ func (c *gapConn) lock() error {
 }
 
 func (c *gapConn) unlock() { <-c.wlock }
-
-// writeRecord sends one of our replies as a single-fragment record.
-func (c *gapConn) writeRecord(msg []byte) error {
-	var mark [4]byte
-	binary.BigEndian.PutUint32(mark[:], 1<<31|uint32(len(msg)))
-	if err := c.lock(); err != nil {
-		return err
-	}
-	defer c.unlock()
-	// writev of mark and message: a READ reply of up to 1 MiB is not copied again.
-	bufs := net.Buffers{mark[:], msg}
-	_, err := bufs.WriteTo(c.Conn)
-	return err
-}
 
 // Write carries go-nfs's replies; see the comment at the top of the file.
 func (c *gapConn) Write(p []byte) (int, error) {
