@@ -153,16 +153,16 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			if err := waitFor(ctx, serverLog, "msg=sharing"); err != nil {
 				t.Fatalf("sharecd did not start: %v\n%s", err, tail(serverLog, 30))
 			}
-			serials := map[string]string{}
+			vms := map[string]vm{}
 			for i, c := range tc.clients {
 				tap := fmt.Sprintf("tap%d", i)
 				if strings.HasPrefix(c.name, "uefi") {
 					if !uefiOK() {
 						t.Skipf("UEFI clients need %s and %s (apt-get install ovmf; bash .ci/run installs it)", ovmfCode, ovmfSBCode)
 					}
-					serials[c.name] = l.startUEFIClient(c.name, tap, c.mac, c.name == "uefi-sb", c.name == "uefi-ipxe")
+					vms[c.name] = l.startUEFIClient(c.name, tap, c.mac, c.name == "uefi-sb", c.name == "uefi-ipxe")
 				} else {
-					serials[c.name] = l.startClient(c.name, tap, c.mac)
+					vms[c.name] = l.startClient(c.name, tap, c.mac)
 				}
 			}
 			start := time.Now()
@@ -181,12 +181,26 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				srv = l.start(l.server, "sharecd-restarted.log", tc.serve(t, l.dir)...)
 				serverLog = filepath.Join(l.dir, "sharecd-restarted.log")
 			}
+			// The clients are awaited together, and each is powered off at login: so that the
+			// slower one, and the other labs, get its share of the two cores.
+			type atLogin struct {
+				name string
+				err  error
+			}
+			done := make(chan atLogin, len(tc.clients))
 			for _, c := range tc.clients {
-				if err := waitFor(ctx, serials[c.name], "login:"); err != nil {
+				go func() { done <- atLogin{c.name, waitFor(ctx, vms[c.name].serial, "login:")} }()
+			}
+			for range tc.clients {
+				r := <-done
+				if r.err != nil {
 					t.Fatalf("%s client did not reach login: %v\n--- serial (artefacts in %s) ---\n%s\n--- sharecd ---\n%s",
-						c.name, err, l.dir, tail(serials[c.name], 40), tail(serverLog, 40))
+						r.name, r.err, l.dir, tail(vms[r.name].serial, 40), tail(serverLog, 40))
 				}
-				t.Logf("%s client reached login: %v after power-on", c.name, time.Since(start).Round(time.Second))
+				t.Logf("%s client reached login: %v after power-on", r.name, time.Since(start).Round(time.Second))
+				if err := stop(vms[r.name].qemu, syscall.SIGTERM, 10*time.Second); err != nil {
+					t.Errorf("powering off the %s client: %v", r.name, err)
+				}
 			}
 			logText, _ := os.ReadFile(firstLog)
 			want := []string{"client offered", "client loader", "client menu", "client kernel", "client initrd", "client root mounted"}
@@ -208,8 +222,8 @@ func TestClientsBootLiveSystem(t *testing.T) {
 					want = append(want, "file=secureboot/shimx64.efi", "file=grub/grub.cfg", "Secure Boot capable",
 						"signed by Debian: clients with Secure Boot on boot it")
 					// The kernel says so itself: proof that Secure Boot was on, not merely offered.
-					if serial, _ := os.ReadFile(serials[c.name]); !strings.Contains(string(serial), "Secure boot enabled") {
-						t.Errorf("%s: the kernel did not report Secure Boot on\n%s", c.name, tail(serials[c.name], 40))
+					if serial, _ := os.ReadFile(vms[c.name].serial); !strings.Contains(string(serial), "Secure boot enabled") {
+						t.Errorf("%s: the kernel did not report Secure Boot on\n%s", c.name, tail(vms[c.name].serial, 40))
 					}
 				}
 			}

@@ -120,13 +120,15 @@ func bootRun(b *testing.B, stack, fw string, clients int, medium, bin string) bo
 	serials := make([]string, clients)
 	for i := range clients {
 		name, tap, mac := fmt.Sprintf("%s%d", fw, i), fmt.Sprintf("tap%d", i), fmt.Sprintf("52:54:00:5c:e0:%02x", i)
+		var c vm
 		if fw == "uefi" {
-			serials[i] = l.startUEFIClient(name, tap, mac, false, false)
+			c = l.startUEFIClient(name, tap, mac, false, false)
 		} else {
-			serials[i] = l.startClient(name, tap, mac)
+			c = l.startClient(name, tap, mac)
 		}
-		if share > 0 { // the client just started is the lab's newest process (ip netns exec execs QEMU)
-			capCPU(b, l.procs[len(l.procs)-1].Process.Pid, share)
+		serials[i] = c.serial
+		if share > 0 { // ip netns exec execs QEMU, so this PID is QEMU's
+			capCPU(b, c.qemu.Process.Pid, share)
 		}
 	}
 	start := time.Now()

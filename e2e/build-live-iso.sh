@@ -54,6 +54,12 @@ lb config \
 echo "live-boot live-config live-config-systemd systemd-sysv user-setup sudo" \
   > config/package-lists/live.list.chroot
 
+# With several TCG guests sharing two cores, udev can take longer than systemd's 90 s wait for
+# /dev/ttyS0; systemd then gives up on the serial getty, and the tests never see login:.
+mkdir -p config/includes.chroot/etc/systemd/system/dev-ttyS0.device.d
+printf '[Unit]\nJobRunningTimeoutSec=infinity\n' \
+  > config/includes.chroot/etc/systemd/system/dev-ttyS0.device.d/no-timeout.conf
+
 lb build > build.log 2>&1 || { tail -n 60 build.log >&2; exit 1; }
 iso=$(ls ./*.iso | head -n1)
 mkdir -p "$(dirname "$out")"

@@ -154,17 +154,23 @@ func (l *lab) startRouter() *exec.Cmd {
 		"--enable-ra", "--dhcp-range=::,constructor:r0,ra-only")
 }
 
+// vm is a QEMU client of the lab: its process, and the file its serial console writes to.
+type vm struct {
+	qemu   *exec.Cmd
+	serial string
+}
+
 // startClient powers on a diskless BIOS PC (SeaBIOS with QEMU's iPXE ROM) that boots from the
 // network. TCG, because this machine's KVM cannot run firmware.
-func (l *lab) startClient(name, tap, mac string) string {
+func (l *lab) startClient(name, tap, mac string) vm {
 	serial := filepath.Join(l.dir, name+"-serial.log")
-	l.start(l.sw, name+"-qemu.log", "qemu-system-x86_64",
+	qemu := l.start(l.sw, name+"-qemu.log", "qemu-system-x86_64",
 		"-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1024", "-smp", "1",
 		"-display", "none", "-monitor", "none", "-serial", "file:"+serial,
 		"-boot", "n", "-no-reboot",
 		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
 		"-device", "e1000,netdev=n0,mac="+mac)
-	return serial
+	return vm{qemu, serial}
 }
 
 // waitForCount polls a log until the needle occurs n times.

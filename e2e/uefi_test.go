@@ -31,7 +31,7 @@ func uefiOK() bool {
 // With secureBoot the PC has Secure Boot on, with Microsoft's keys, like most laptops. With ipxe
 // its NIC is an e1000 with QEMU's iPXE EFI ROM, which boots in place of the firmware's own PXE
 // (as on machines flashed with iPXE): another DHCP and TFTP client than PxeBcDxe.
-func (l *lab) startUEFIClient(name, tap, mac string, secureBoot, ipxe bool) string {
+func (l *lab) startUEFIClient(name, tap, mac string, secureBoot, ipxe bool) vm {
 	l.t.Helper()
 	code, varsTemplate, machine := ovmfCode, ovmfVars, "q35,accel=tcg"
 	var extra []string
@@ -60,6 +60,6 @@ func (l *lab) startUEFIClient(name, tap, mac string, secureBoot, ipxe bool) stri
 		"-no-reboot",
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
 		"-device", nic + ",netdev=n0,mac=" + mac}, extra...)
-	l.start(l.sw, name+"-qemu.log", append([]string{"qemu-system-x86_64"}, args...)...)
-	return serial
+	qemu := l.start(l.sw, name+"-qemu.log", append([]string{"qemu-system-x86_64"}, args...)...)
+	return vm{qemu, serial}
 }
