@@ -34,8 +34,8 @@ type Options struct {
 	Privilege string
 }
 
-// UI is the "Share This CD" window and its tray icon. Every field is touched only on fyne's
-// goroutine: the engine's answers come back through u.do (fyne.Do).
+// UI is the "Share This CD" window and its tray icon. Every field but those under mu is touched
+// only on fyne's goroutine: the engine's answers come back through u.post (fyne.Do).
 type UI struct {
 	app  fyne.App
 	eng  Engine
@@ -65,7 +65,15 @@ type UI struct {
 
 	tray     *tray
 	quitting bool
+	quit     chan struct{}  // closed by the first Quit
 	running  sync.WaitGroup // the share's goroutine: Wait lets main close every socket before exit
+
+	// closing is set by Shutdown, from any goroutine: from then on nothing more is posted to
+	// fyne's loop, which may be stopping, and fyne 2.7.1 panics on a post to a stopped loop
+	// ("send on closed channel"). shareCancel is the running share's, for Shutdown to stop it.
+	mu          sync.Mutex
+	closing     bool
+	shareCancel context.CancelFunc
 
 	// widgets
 	mediumName   *widget.Label
@@ -95,7 +103,7 @@ type client struct {
 
 // New builds the window (not shown yet) and starts looking for the medium and the interfaces.
 func New(a fyne.App, eng Engine, opts Options) *UI {
-	u := &UI{app: a, eng: eng, opts: opts, log: opts.Log, do: fyne.Do, now: time.Now, clients: map[string]*client{}}
+	u := &UI{app: a, eng: eng, opts: opts, log: opts.Log, do: fyne.Do, now: time.Now, clients: map[string]*client{}, quit: make(chan struct{})}
 	if u.log == nil {
 		u.log = slog.New(slog.DiscardHandler)
 	}
@@ -116,13 +124,39 @@ func (u *UI) Start() {
 	u.refreshIfaces()
 	go func() {
 		for range time.Tick(3 * time.Second) {
-			u.do(func() {
+			u.post(func() {
 				if !u.sharing && !u.quitting {
 					u.refreshIfaces()
 				}
 			})
 		}
 	}()
+}
+
+// Quitting is closed once Quit has been called, from any goroutine's point of view.
+func (u *UI) Quitting() <-chan struct{} { return u.quit }
+
+// post runs f on fyne's loop, unless the UI is shutting down.
+func (u *UI) post(f func()) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if !u.closing {
+		u.do(f)
+	}
+}
+
+// Shutdown stops the share, if one runs, and posting to fyne's loop. It is safe from any
+// goroutine, for a signal handler while fyne's loop stops itself: fyne quits on SIGINT and
+// SIGTERM on its own, and a UI update posted as it stops could panic. Wait then waits for the
+// share's sockets to close.
+func (u *UI) Shutdown() {
+	u.mu.Lock()
+	u.closing = true
+	cancel := u.shareCancel
+	u.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
 }
 
 // Wait waits for a share that is stopping to close its sockets.
@@ -276,7 +310,7 @@ func (u *UI) detect(source string) {
 	u.mediumName.SetText("Looking for the live medium…")
 	go func() {
 		info, err := u.eng.Detect(source)
-		u.do(func() {
+		u.post(func() {
 			u.medium, u.mediumErr = info, err
 			u.render()
 		})
@@ -345,7 +379,7 @@ func familyWords(f string) string {
 func (u *UI) refreshIfaces() {
 	go func() {
 		list, err := u.eng.Interfaces()
-		u.do(func() {
+		u.post(func() {
 			if err != nil {
 				u.ifaceDetail.SetText(oneLine(err))
 				return
@@ -455,7 +489,7 @@ func (u *UI) runCheck() {
 	name := u.iface
 	go func() {
 		res, err := u.eng.CheckDHCP(ctx, name)
-		u.do(func() {
+		u.post(func() {
 			if name != u.iface || ctx.Err() == context.Canceled {
 				return // a newer check runs
 			}
@@ -484,6 +518,9 @@ func (u *UI) StartShare() {
 	f := u.find(u.iface)
 	ctx, cancel := context.WithCancel(context.Background())
 	u.sharing, u.shareStop, u.server = true, cancel, f.Addr
+	u.mu.Lock()
+	u.shareCancel = cancel
+	u.mu.Unlock()
 	u.shareGen++
 	gen := u.shareGen
 	u.clients, u.order = map[string]*client{}, nil
@@ -492,10 +529,10 @@ func (u *UI) StartShare() {
 	u.running.Add(1)
 	go func() {
 		err := u.eng.Share(ctx, source, iface, func(e netboot.Event) {
-			u.do(func() { u.event(gen, e) })
+			u.post(func() { u.event(gen, e) })
 		})
 		u.running.Done()
-		u.do(func() { u.shareEnded(gen, err) })
+		u.post(func() { u.shareEnded(gen, err) })
 	}()
 	go u.tick(ctx)
 	u.render()
@@ -541,7 +578,7 @@ func (u *UI) tick(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			u.do(func() {
+			u.post(func() {
 				if u.sharing {
 					u.table.Refresh()
 				}
@@ -733,10 +770,14 @@ func (u *UI) closeWindow() {
 // then reaches a closed window's nil view and panics (fyne 2.7.1, fyne-io/fyne#5981; about one
 // quit in ten within a frame of the window appearing under the pointer, under Xvfb).
 func (u *UI) Quit() {
+	if !u.quitting {
+		close(u.quit)
+	}
 	u.quitting = true
 	if u.sharing {
 		u.StopShare()
 	}
+	u.Shutdown()
 	u.app.Driver().Quit()
 }
 

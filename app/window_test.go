@@ -424,22 +424,39 @@ func (d *quitDriver) Quit() { d.quit = true }
 // TestQuitAtOnce: whenever Quit comes, it must not close the window before fyne's loop stops.
 // App.Quit does, and a cursor event polled in between then panics in fyne 2.7.1
 // (fyne-io/fyne#5981; packaging/window_test.go quits the packaged window as it appears). The
-// share still stops.
+// share still stops, and nothing more is posted to the loop that is stopping.
 func TestQuitAtOnce(t *testing.T) {
-	a := &quitApp{App: test.NewTempApp(t)}
-	a.drv = &quitDriver{Driver: a.App.Driver()}
-	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean, stopped: make(chan struct{})}
-	h := newHarnessApp(t, a, eng, Options{})
+	newQuitHarness := func() (*quitApp, *fakeEngine, *harness) {
+		a := &quitApp{App: test.NewTempApp(t)}
+		a.drv = &quitDriver{Driver: a.App.Driver()}
+		eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean, stopped: make(chan struct{})}
+		return a, eng, newHarnessApp(t, a, eng, Options{})
+	}
+
+	a, _, h := newQuitHarness()
+	select {
+	case <-h.u.Quitting():
+		t.Fatal("Quitting is closed before Quit")
+	default:
+	}
 	h.u.Quit() // before the medium or the interfaces are even known
+	select {
+	case <-h.u.Quitting(): // main's watchdog for a fyne that does not return from Run
+	default:
+		t.Error("Quitting is not closed after Quit")
+	}
 	if !a.drv.quit || a.appQuit {
 		t.Errorf("quitting at once: driver stopped %v, App.Quit called %v; want only the driver stopped", a.drv.quit, a.appQuit)
 	}
+	h.u.post(func() { t.Error("a UI update was run after Quit") })
+	h.settle("nothing", func() bool { return true })
 
-	a.drv.quit = false
+	a, eng, h := newQuitHarness()
 	h.idle()
 	test.Tap(h.u.shareButton)
 	h.settle("sharing", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return eng.onEvent != nil })
 	h.u.Quit()
+	h.u.Quit() // again: Quitting is already closed
 	select {
 	case <-eng.stopped:
 	case <-time.After(5 * time.Second):
@@ -447,5 +464,40 @@ func TestQuitAtOnce(t *testing.T) {
 	}
 	if !a.drv.quit || a.appQuit {
 		t.Errorf("quitting while sharing: driver stopped %v, App.Quit called %v", a.drv.quit, a.appQuit)
+	}
+}
+
+// TestShutdownFromSignal: on SIGTERM fyne stops its own loop, so the signal's goroutine stops
+// the share with Shutdown, off fyne's loop, and no UI update is posted after it.
+func TestShutdownFromSignal(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean, stopped: make(chan struct{})}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	test.Tap(h.u.shareButton)
+	h.settle("sharing", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return eng.onEvent != nil })
+
+	shut := make(chan struct{})
+	go func() { h.u.Shutdown(); close(shut) }()
+	<-shut
+	for len(h.queue) > 0 { // posted before Shutdown: the loop may still run these
+		<-h.queue
+	}
+	done := make(chan struct{})
+	go func() { h.u.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not stop the share")
+	}
+	select {
+	case <-eng.stopped:
+	default:
+		t.Error("Wait returned but the engine's Share had not")
+	}
+	// The share's end would be posted just after Wait returns: it must not be.
+	select {
+	case <-h.queue:
+		t.Error("a UI update was posted after Shutdown")
+	case <-time.After(200 * time.Millisecond):
 	}
 }

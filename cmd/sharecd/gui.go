@@ -11,10 +11,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
-	"fyne.io/fyne/v2"
 	fyneapp "fyne.io/fyne/v2/app"
 
 	"github.com/sharecd/sharecd/app"
@@ -55,17 +55,42 @@ func runGUI(ctx context.Context, s netboot.Share, trayOnly bool, stderr io.Write
 	default:
 		u.ShowWindow()
 	}
+	ran := make(chan struct{})
 	go func() {
-		<-ctx.Done() // Ctrl-C or SIGTERM: stop the share and quit like the Quit item
-		fyne.Do(u.Quit)
+		select {
+		case <-ctx.Done():
+			// Ctrl-C or SIGTERM. fyne catches these too and stops its loop itself, so posting our
+			// Quit to that loop could come after it closed, which panics: stop the share from here.
+			u.Shutdown()
+		case <-u.Quitting(): // the window's close button or the tray's Quit
+		}
+		// fyne 2.7.1 can hang in Run after its loop has stopped: the loop queues the app's
+		// "stopped" hook and drains its function queue without waiting for it, so when the hook
+		// reaches the queue just after the drain it is never run, and Run waits for it forever
+		// (internal/driver/glfw/loop.go:133-146, driver.go:166; about one quit in a few hundred
+		// as the window appears, under Xvfb). Nor does it stop on a signal that came before Run
+		// started listening. Everything is closed by then but the share.
+		select {
+		case <-ran:
+		case <-time.After(5 * time.Second):
+			s.Log.Warn("fyne did not return within 5 s of quitting: exiting anyway")
+			waitShare(u, s.Log)
+			os.Exit(0)
+		}
 	}()
 	a.Run()
+	close(ran)
+	waitShare(u, s.Log)
+	return 0
+}
+
+// waitShare waits up to 5 s for a share that is stopping to close its sockets.
+func waitShare(u *app.UI, log *slog.Logger) {
 	done := make(chan struct{})
 	go func() { u.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		s.Log.Warn("the share did not stop within 5 s")
+		log.Warn("the share did not stop within 5 s")
 	}
-	return 0
 }
