@@ -63,17 +63,15 @@ type UI struct {
 	clients   map[string]*client
 	order     []string // client keys, first seen first
 
-	tray     *tray
-	quitting bool
-	quit     chan struct{}  // closed by the first Quit
-	running  sync.WaitGroup // the share's goroutine: Wait lets main close every socket before exit
+	tray    *tray
+	quit    chan struct{}  // closed by the first Quit
+	running sync.WaitGroup // the share's goroutine: Wait lets main close every socket before exit
 
 	// closing is set by Shutdown, from any goroutine: from then on nothing more is posted to
 	// fyne's loop, which may be stopping, and fyne 2.7.1 panics on a post to a stopped loop
-	// ("send on closed channel"). shareCancel is the running share's, for Shutdown to stop it.
-	mu          sync.Mutex
-	closing     bool
-	shareCancel context.CancelFunc
+	// ("send on closed channel"). shareStop is set under mu too, for Shutdown to read.
+	mu      sync.Mutex
+	closing bool
 
 	// widgets
 	mediumName   *widget.Label
@@ -125,7 +123,7 @@ func (u *UI) Start() {
 	go func() {
 		for range time.Tick(3 * time.Second) {
 			u.post(func() {
-				if !u.sharing && !u.quitting {
+				if !u.sharing && !u.quitting() {
 					u.refreshIfaces()
 				}
 			})
@@ -135,6 +133,15 @@ func (u *UI) Start() {
 
 // Quitting is closed once Quit has been called, from any goroutine's point of view.
 func (u *UI) Quitting() <-chan struct{} { return u.quit }
+
+func (u *UI) quitting() bool {
+	select {
+	case <-u.quit:
+		return true
+	default:
+		return false
+	}
+}
 
 // post runs f on fyne's loop, unless the UI is shutting down.
 func (u *UI) post(f func()) {
@@ -152,7 +159,7 @@ func (u *UI) post(f func()) {
 func (u *UI) Shutdown() {
 	u.mu.Lock()
 	u.closing = true
-	cancel := u.shareCancel
+	cancel := u.shareStop
 	u.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -517,9 +524,9 @@ func (u *UI) StartShare() {
 	}
 	f := u.find(u.iface)
 	ctx, cancel := context.WithCancel(context.Background())
-	u.sharing, u.shareStop, u.server = true, cancel, f.Addr
+	u.sharing, u.server = true, f.Addr
 	u.mu.Lock()
-	u.shareCancel = cancel
+	u.shareStop = cancel
 	u.mu.Unlock()
 	u.shareGen++
 	gen := u.shareGen
@@ -558,7 +565,7 @@ func (u *UI) shareEnded(gen int, err error) {
 		u.shareStop()
 	}
 	u.render()
-	if err != nil && !u.quitting {
+	if err != nil && !u.quitting() {
 		u.log.Error("share stopped", "err", err)
 		u.ShowWindow()
 		title := "Could not share this CD"
@@ -770,10 +777,9 @@ func (u *UI) closeWindow() {
 // then reaches a closed window's nil view and panics (fyne 2.7.1, fyne-io/fyne#5981; about one
 // quit in ten within a frame of the window appearing under the pointer, under Xvfb).
 func (u *UI) Quit() {
-	if !u.quitting {
+	if !u.quitting() {
 		close(u.quit)
 	}
-	u.quitting = true
 	if u.sharing {
 		u.StopShare()
 	}
