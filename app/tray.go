@@ -3,6 +3,7 @@ package app
 import (
 	_ "embed"
 	"fmt"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/driver/desktop"
@@ -56,12 +57,24 @@ func newTray(u *UI, desk desktop.App, setTooltip func(string)) *tray {
 	t := &tray{u: u, desk: desk, setTooltip: setTooltip}
 	t.startStop = fyne.NewMenuItem("Share this CD", func() { t.toggle() })
 	show := fyne.NewMenuItem("Show window", u.ShowWindow)
-	quit := fyne.NewMenuItem("Quit", u.Quit)
+	quit := fyne.NewMenuItem("Quit", t.quit)
 	quit.IsQuit = true
 	t.menu = fyne.NewMenu(Title, t.startStop, show, fyne.NewMenuItemSeparator(), quit)
 	desk.SetSystemTrayIcon(Icon)
 	desk.SetSystemTrayMenu(t.menu)
 	return t
+}
+
+// trayQuitGrace is how long Quit from the tray menu leaves the panel's D-Bus call to be answered.
+// systray hands the click to fyne first and replies afterwards, on another goroutine, while
+// fyne's Quit closes the bus connection (or the process exits): quitting at once can leave the
+// panel with "recipient disconnected" instead of a reply. A quarter second is far past the
+// write of a reply that is already made, and too short for a person to notice.
+const trayQuitGrace = 250 * time.Millisecond
+
+func (t *tray) quit() {
+	t.u.win.Hide()
+	time.AfterFunc(trayQuitGrace, func() { t.u.post(t.u.Quit) })
 }
 
 func (t *tray) toggle() {

@@ -467,6 +467,33 @@ func TestQuitAtOnce(t *testing.T) {
 	}
 }
 
+// TestTrayQuitAnswersFirst: Quit from the tray's menu stops fyne only after trayQuitGrace, so
+// that systray's D-Bus reply to the click leaves before fyne's Quit closes the bus
+// (packaging/tray_test.go clicks it over a real bus; with the reply held back 150 ms it failed).
+func TestTrayQuitAnswersFirst(t *testing.T) {
+	a := &quitApp{App: test.NewTempApp(t)}
+	a.drv = &quitDriver{Driver: a.App.Driver()}
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean, stopped: make(chan struct{})}
+	h := newHarnessApp(t, a, eng, Options{})
+	h.idle()
+	tray := &fakeTray{}
+	h.u.tray = newTray(h.u, tray, tray.tooltip)
+	quit := tray.menu.Items[len(tray.menu.Items)-1]
+	if quit.Label != "Quit" {
+		t.Fatalf("last tray item %q, want Quit", quit.Label)
+	}
+	start := time.Now()
+	quit.Action()
+	h.settle("anything queued by the click", func() bool { return true })
+	if a.drv.quit {
+		t.Fatal("the tray's Quit stopped fyne at once, before systray could answer the click")
+	}
+	h.settle("the tray's Quit to stop fyne", func() bool { return a.drv.quit })
+	if d := time.Since(start); d < trayQuitGrace {
+		t.Errorf("fyne stopped %v after the click, want at least %v", d, trayQuitGrace)
+	}
+}
+
 // TestShutdownFromSignal: on SIGTERM fyne stops its own loop, so the signal's goroutine stops
 // the share with Shutdown, off fyne's loop, and no UI update is posted after it.
 func TestShutdownFromSignal(t *testing.T) {
