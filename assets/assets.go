@@ -10,7 +10,7 @@ import (
 	"net/netip"
 )
 
-//go:embed syslinux grub-efi secureboot
+//go:embed syslinux grub-efi secureboot ipxe
 var files embed.FS
 
 // BIOS is the BIOS network loader: pxelinux.0 with the ldlinux.c32 and COM32 modules built with
@@ -32,6 +32,17 @@ func SecureBoot() fs.FS {
 		panic(err)
 	}
 	return sub
+}
+
+// UEFIIPXE is iPXE for x86-64 UEFI from Debian's ipxe package (snponly.efi, see update-ipxe.sh):
+// it drives the NIC through the firmware's SNP, fetches kernels over HTTP far faster than GRUB,
+// and boots them through their EFI stub. Unsigned: it boots only with Secure Boot off.
+func UEFIIPXE() []byte {
+	b, err := files.ReadFile("ipxe/snponly.efi")
+	if err != nil {
+		panic(err) // embedded above
+	}
+	return b
 }
 
 // uefiPlaceholder is the prefix update-grub-efi.sh builds the UEFI loader with: the longest

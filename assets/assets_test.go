@@ -90,3 +90,31 @@ func TestSecureBootChainIsDebians(t *testing.T) {
 		}
 	}
 }
+
+// The UEFI iPXE must be an x86-64 EFI application (what OVMF's PXE starts) and iPXE, with its
+// licence beside it.
+func TestUEFIIPXEIsAnEFIApplication(t *testing.T) {
+	img := UEFIIPXE()
+	if len(img) < 0x100 || !bytes.HasPrefix(img, []byte("MZ")) {
+		t.Fatalf("snponly.efi: %d bytes, not a PE file", len(img))
+	}
+	pe := int(binary.LittleEndian.Uint32(img[0x3c:]))
+	if pe+0x5e > len(img) || !bytes.Equal(img[pe:pe+4], []byte("PE\x00\x00")) {
+		t.Fatal("snponly.efi: no PE header")
+	}
+	// COFF header: machine at +4; the optional header's subsystem at +24+68.
+	if m := binary.LittleEndian.Uint16(img[pe+4:]); m != 0x8664 {
+		t.Errorf("machine %#x, want x86-64 (0x8664)", m)
+	}
+	if sub := binary.LittleEndian.Uint16(img[pe+24+68:]); sub != 10 {
+		t.Errorf("subsystem %d, want 10 (EFI application)", sub)
+	}
+	if !bytes.Contains(img, []byte("iPXE")) {
+		t.Error("snponly.efi does not say iPXE")
+	}
+	for _, name := range []string{"ipxe/GPL-2", "ipxe/COPYRIGHT", "ipxe/VERSION"} {
+		if _, err := files.ReadFile(name); err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -99,11 +99,12 @@ func dracutMedium(t testing.TB) string {
 
 // TestClientsBootLiveSystem boots diskless QEMU PCs to the live system's login prompt. BIOS clients
 // (SeaBIOS + iPXE) get the iPXE script, except in the dracut lab, which gives them pxelinux.0 as
-// non-iPXE ROMs get it (--no-ipxe-script). The ISO-file lab runs a BIOS and a UEFI client (OVMF's own PXE, Secure Boot off, our unsigned
-// GRUB) from one proxy-DHCP server at the same time, and restarts that server while both run from
-// their NFS root; the directory lab has sharecd as the LAN's only DHCP server and boots a BIOS
-// client and a UEFI client with Secure Boot on (Microsoft's keys) through Debian's signed chain;
-// the dracut lab boots a BIOS client and a UEFI client whose NIC runs iPXE's EFI driver from a
+// non-iPXE ROMs get it (--no-ipxe-script). The ISO-file lab runs a BIOS and a UEFI client (OVMF's
+// own PXE, Secure Boot off, given our unsigned iPXE) from one proxy-DHCP server at the same time,
+// and restarts that server while both run from their NFS root; the directory lab has sharecd as
+// the LAN's only DHCP server and boots a BIOS client and a UEFI client with Secure Boot on
+// (Microsoft's keys) through Debian's signed chain; the dracut lab boots a BIOS client and a UEFI
+// client whose NIC runs iPXE's EFI driver (given our unsigned GRUB: --no-ipxe-script) from a
 // Fedora-like medium whose initrd is dracut's dmsquash-live, which fetches its image over HTTP.
 func TestClientsBootLiveSystem(t *testing.T) {
 	need(t)
@@ -216,7 +217,11 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			}
 			for _, c := range tc.clients {
 				switch c.name {
-				case "uefi", "uefi-ipxe":
+				case "uefi":
+					// OVMF's PXE runs our iPXE, which asks again as iPXE and boots the UEFI menu.
+					want = append(want, "file=snponly.efi", "file=uefi.ipxe", "UEFI x86-64: unsigned iPXE")
+				case "uefi-ipxe":
+					// --no-ipxe-script: GRUB even for iPXE's EFI driver.
 					want = append(want, "file=grubx64.efi", "file=grub/grub.cfg", "UEFI x86-64: unsigned GRUB")
 				case "uefi-sb":
 					want = append(want, "file=secureboot/shimx64.efi", "file=grub/grub.cfg", "Secure Boot capable",

@@ -43,6 +43,10 @@ const BIOSLoader = "pxelinux.0"
 // itself, with no loader in between and no TFTP round trip per block.
 const BIOSScript = "boot.ipxe"
 
+// UEFIScript is the same for UEFI clients running iPXE: the UEFI menu (UEFIMenu) as an iPXE
+// script.
+const UEFIScript = "uefi.ipxe"
+
 // DefaultTFTPWindow is how many TFTP blocks go out ahead of the client's ACKs when no GRUB reads
 // kernels over TFTP: SeaBIOS's iPXE, pxelinux, OVMF's PXE and iPXE's EFI driver all took it in
 // the lab; GRUB 2.06 did not (an 8 MB kernel took 114 s instead of 7 s). Our GRUB reads kernels
@@ -73,7 +77,8 @@ type Share struct {
 	// TFTPBoot sends kernels and initrds over TFTP instead of HTTP (port 80 is then not needed,
 	// except by dracut media, whose initrd fetches its image by URL).
 	TFTPBoot bool
-	// NoIPXEScript gives iPXE ROMs pxelinux.0 like every other BIOS ROM, not BIOSScript.
+	// NoIPXEScript leaves iPXE out: iPXE ROMs get pxelinux.0 like every other BIOS ROM, not
+	// BIOSScript, and UEFI clients GRUB, not UEFIIPXE.
 	NoIPXEScript bool
 	// TFTPWindow is how many TFTP blocks go out ahead of the client's ACKs: 1 is lock-step, 0 the
 	// default: DefaultTFTPWindow, or lock-step with TFTPBoot.
@@ -356,9 +361,9 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		Log:        log.With("server", "tftp"),
 		OnStart: func(t tftp.Transfer) {
 			switch {
-			case t.File == BIOSLoader, t.File == UEFILoader, t.File == SignedLoader:
+			case t.File == BIOSLoader, t.File == UEFILoader, t.File == UEFIIPXE, t.File == SignedLoader:
 				tr.report(nil, t.Client, StageLoader, t.File)
-			case path.Dir(t.File) == "pxelinux.cfg", t.File == UEFIMenuFile, t.File == BIOSScript:
+			case path.Dir(t.File) == "pxelinux.cfg", t.File == UEFIMenuFile, t.File == BIOSScript, t.File == UEFIScript:
 				tr.report(nil, t.Client, StageMenu, t.File)
 			case kernels[t.File]:
 				tr.report(nil, t.Client, StageKernel, t.File)

@@ -17,9 +17,15 @@ import (
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
 
-// UEFILoader is the boot file x86-64 UEFI clients are offered in proxy mode: GRUB 2 built from
-// Debian's grub-efi-amd64-bin with its prefix pointing at this server (assets.UEFIx64). Unsigned:
-// behind a proxy-DHCP no signed GRUB finds its menu (see secureBootProxyNote).
+// UEFIIPXE is the boot file x86-64 UEFI clients are offered in proxy mode: iPXE (assets.UEFIIPXE),
+// which asks for a boot file again as iPXE and is given UEFIScript. GRUB's TCP, not the server,
+// set the pace of a UEFI client's kernel over HTTP; iPXE's is the BIOS clients' fast path.
+// Unsigned: behind a proxy-DHCP no signed loader finds its menu (see secureBootProxyNote).
+const UEFIIPXE = "snponly.efi"
+
+// UEFILoader is what UEFI clients get in proxy mode without iPXE (Share.NoIPXEScript, or
+// Share.TFTPBoot): GRUB 2 built from Debian's grub-efi-amd64-bin with its prefix pointing at this
+// server (assets.UEFIx64). Unsigned, for the same reason.
 const UEFILoader = "grubx64.efi"
 
 // SignedLoader is the boot file x86-64 UEFI clients are offered where the DHCP answer that names
@@ -35,25 +41,33 @@ const UEFIMenuFile = "grub/grub.cfg"
 // on stops at the loader, and what works instead.
 const secureBootProxyNote = "Secure Boot must be off on this client: behind a proxy-DHCP the signed GRUBs " +
 	"(Debian 12's grubnetx64.efi, the medium's own) take their TFTP server from the router, not from " +
-	"sharecd, so only this unsigned GRUB finds its menu; with --dhcp-mode full (no other DHCP server " +
+	"sharecd, so only unsigned loaders find their menu; with --dhcp-mode full (no other DHCP server " +
 	"on the LAN) clients get the signed chain instead"
 
 // bootFileFor picks the loader by the client's architecture (option 93, as the proxy normalises it:
-// 9, "EFI BC", arrives as 7, x86-64 UEFI), for UEFI by the DHCP mode, and for BIOS by whether the
-// ROM is iPXE and gets script (BIOSScript).
-func bootFileFor(mode DHCPMode, script bool) func(dhcp.Client) (string, bool) {
+// 9, "EFI BC", arrives as 7, x86-64 UEFI), by whether the client already runs iPXE, and for
+// UEFI by the DHCP mode. With ipxe, iPXE gets its script and UEFI firmware in proxy mode iPXE.
+func bootFileFor(mode DHCPMode, ipxe bool) func(dhcp.Client) (string, bool) {
 	uefi := UEFILoader
-	if signedChain(mode) {
+	switch {
+	case signedChain(mode):
+		// The firmware may enforce Secure Boot, which only the signed chain passes.
 		uefi = SignedLoader
+	case ipxe:
+		uefi = UEFIIPXE
 	}
 	return func(c dhcp.Client) (string, bool) {
 		switch c.Arch {
 		case iana.INTEL_X86PC:
-			if c.IPXE && script {
+			if c.IPXE && ipxe {
 				return BIOSScript, true
 			}
 			return BIOSLoader, true
 		case iana.EFI_X86_64, iana.EFI_BC:
+			// iPXE running means Secure Boot does not hold this client (iPXE is unsigned).
+			if c.IPXE && ipxe {
+				return UEFIScript, true
+			}
 			return uefi, true
 		}
 		// IA32 (6) and ARM64 (11) UEFI have no loader here yet: no answer, so their firmware
@@ -69,6 +83,10 @@ func chainOf(file string) string {
 		return "BIOS: pxelinux.0 → pxelinux.cfg/default → kernel, initrd → live root"
 	case BIOSScript:
 		return "BIOS, iPXE ROM: " + BIOSScript + " → kernel, initrd over HTTP → live root"
+	case UEFIIPXE:
+		return "UEFI x86-64: unsigned iPXE " + UEFIIPXE + " → " + UEFIScript + " → kernel, initrd over HTTP → live root"
+	case UEFIScript:
+		return "UEFI x86-64, iPXE: " + UEFIScript + " → kernel, initrd over HTTP → live root"
 	case UEFILoader:
 		return "UEFI x86-64: unsigned GRUB grubx64.efi → " + UEFIMenuFile + " → kernel, initrd → live root"
 	case SignedLoader:
@@ -165,6 +183,8 @@ func (src *source) uefi(root bootmenu.NetRoot, timeout int, into tftp.Files) (*b
 	}
 	into[UEFILoader] = img
 	into[UEFIMenuFile] = bootmenu.RenderGrub(netMenu)
+	into[UEFIIPXE] = assets.UEFIIPXE()
+	into[UEFIScript] = bootmenu.RenderIPXE(netMenu)
 	for _, name := range []string{"shimx64.efi", "grubx64.efi", "mmx64.efi"} {
 		b, err := fs.ReadFile(assets.SecureBoot(), name)
 		if err != nil {
@@ -179,7 +199,7 @@ func (src *source) uefi(root bootmenu.NetRoot, timeout int, into tftp.Files) (*b
 func logChain(log *slog.Logger, e dhcp.Event, sb SecureBoot) {
 	args := []any{"mac", e.MAC.String(), "arch", e.Arch.String(), "chain", chainOf(e.BootFile)}
 	switch e.BootFile {
-	case UEFILoader:
+	case UEFILoader, UEFIIPXE:
 		args = append(args, "secure_boot", secureBootProxyNote)
 	case SignedLoader:
 		args = append(args, "secure_boot", sb.Note)

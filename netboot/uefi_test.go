@@ -17,23 +17,30 @@ import (
 )
 
 // Option 93 dispatch, through the proxy's pure Reply, for every architecture the issue names and
-// some it does not: 0 → the BIOS loader; 7 and 9 → our GRUB; 6, 10, 11 and unknown values → no answer.
+// some it does not: 0 → the BIOS loader; 7 and 9 → iPXE, or GRUB without it; 6, 10, 11 and
+// unknown values → no answer.
 func TestBootFileByArch(t *testing.T) {
 	tests := []struct {
 		mode   DHCPMode
 		arch   iana.Arch
 		ipxe   bool   // the ROM says it is iPXE (user class)
-		script bool   // iPXE ROMs get BIOSScript
+		script bool   // the share offers iPXE (not --no-ipxe-script, not --tftp-only)
 		want   string // "" = ignored
 	}{
-		// An iPXE ROM gets the script where the share offers one; UEFI's iPXE gets GRUB.
+		// iPXE gets its firmware's script where the share offers iPXE, and UEFI firmware iPXE
+		// itself in proxy mode (then asks again as iPXE: no loop).
 		{mode: DHCPProxy, arch: iana.INTEL_X86PC, ipxe: true, script: true, want: BIOSScript},
 		{mode: DHCPFull, arch: iana.INTEL_X86PC, ipxe: true, script: true, want: BIOSScript},
 		{mode: DHCPProxy, arch: iana.INTEL_X86PC, ipxe: true, want: BIOSLoader},
 		{mode: DHCPProxy, arch: iana.INTEL_X86PC, script: true, want: BIOSLoader},
-		{mode: DHCPProxy, arch: iana.EFI_X86_64, ipxe: true, script: true, want: UEFILoader},
+		{mode: DHCPProxy, arch: iana.EFI_X86_64, script: true, want: UEFIIPXE},
+		{mode: DHCPProxy, arch: iana.EFI_BC, script: true, want: UEFIIPXE},
+		{mode: DHCPProxy, arch: iana.EFI_X86_64, ipxe: true, script: true, want: UEFIScript},
+		{mode: DHCPFull, arch: iana.EFI_X86_64, ipxe: true, script: true, want: UEFIScript},
+		{mode: DHCPProxy, arch: iana.EFI_X86_64, ipxe: true, want: UEFILoader},
 		{mode: DHCPProxy, arch: iana.INTEL_X86PC, want: BIOSLoader},
 		{mode: DHCPProxy, arch: iana.EFI_IA32, want: ""},
+		{mode: DHCPProxy, arch: iana.EFI_IA32, script: true, want: ""},
 		{mode: DHCPProxy, arch: iana.EFI_X86_64, want: UEFILoader},
 		{mode: DHCPProxy, arch: iana.EFI_BC, want: UEFILoader},
 		{mode: DHCPProxy, arch: iana.EFI_ARM32, want: ""},
@@ -43,6 +50,7 @@ func TestBootFileByArch(t *testing.T) {
 		// Where our answer names the TFTP server, the signed chain finds its menu.
 		{mode: DHCPFull, arch: iana.INTEL_X86PC, want: BIOSLoader},
 		{mode: DHCPFull, arch: iana.EFI_X86_64, want: SignedLoader},
+		{mode: DHCPFull, arch: iana.EFI_X86_64, script: true, want: SignedLoader},
 		{mode: DHCPFull, arch: iana.EFI_BC, want: SignedLoader},
 		{mode: DHCPFull, arch: iana.EFI_ARM64, want: ""},
 		{mode: DHCPOff, arch: iana.EFI_X86_64, want: SignedLoader},
@@ -75,7 +83,7 @@ func TestBootFileByArch(t *testing.T) {
 			}
 		}
 	}
-	for _, f := range []string{BIOSLoader, BIOSScript, UEFILoader, SignedLoader} {
+	for _, f := range []string{BIOSLoader, BIOSScript, UEFIIPXE, UEFIScript, UEFILoader, SignedLoader} {
 		if c := chainOf(f); c == f {
 			t.Errorf("no chain description for %s", f)
 		}

@@ -56,8 +56,9 @@ Usage:
   --allow CIDR         also serve clients from this network (repeatable)
   --tftp-only          send kernels and initrds over TFTP too, not HTTP (when port 80 is taken;
                        clients then boot slower)
-  --no-ipxe-script     give BIOS clients whose boot ROM is iPXE pxelinux.0 like any other, not an
-                       iPXE script that fetches the kernel and initrd over HTTP
+  --no-ipxe-script     leave iPXE out: BIOS clients whose boot ROM is iPXE get pxelinux.0 like any
+                       other, not an iPXE script that fetches the kernel and initrd over HTTP, and
+                       UEFI clients our GRUB, not iPXE (snponly.efi)
   --tftp-window N      send N TFTP blocks ahead of the client's ACKs; 1 is lock-step (default 16,
                        and 1 with --tftp-only: GRUB 2.06 crawls when sent ahead of)
   --no-firewall-changes

@@ -3,11 +3,12 @@ package bootmenu
 import (
 	"bytes"
 	"fmt"
+	"path"
 	"strings"
 )
 
-// RenderIPXE writes m as an iPXE script, for BIOS clients whose PXE ROM is iPXE (QEMU, KVM and
-// many servers): iPXE fetches the kernel and initrds itself, over HTTP from m.HTTPHost when that
+// RenderIPXE writes m as an iPXE script, for clients running iPXE: BIOS clients whose PXE ROM is
+// iPXE (QEMU, KVM and many servers), and UEFI clients, which are given iPXE to run. iPXE fetches the kernel and initrds itself, over HTTP from m.HTTPHost when that
 // is set, which takes far fewer round trips than pxelinux's TFTP. Without an HTTPHost the names
 // stay relative, and iPXE resolves them against the script's own TFTP URL.
 //
@@ -79,6 +80,17 @@ func RenderIPXE(m *Menu) []byte {
 			continue
 		}
 		line := "kernel " + ipxeURL(m.HTTPHost, firstWord(oneLine(e.Kernel)))
+		var initrds []string
+		for _, f := range e.Initrds {
+			if f = firstWord(oneLine(f)); f != "" {
+				initrds = append(initrds, f)
+				// iPXE on UEFI starts the kernel through its EFI stub, which loads the initrds
+				// the command line names from iPXE's file system, where each image is the last
+				// part of its URL. A BIOS kernel ignores initrd= (pxelinux passes it too). First,
+				// as pxelinux puts it: what follows a "--" in the medium's line goes to init.
+				line += " initrd=" + ipxeText(path.Base(cleanPath(f)))
+			}
+		}
 		if a := oneLine(e.Append); a != "" && a != "-" {
 			line += " " + ipxeText(a)
 		}
@@ -90,10 +102,8 @@ func RenderIPXE(m *Menu) []byte {
 			line += " BOOTIF=01-${netX/mac:hexhyp}"
 		}
 		b.WriteString(line + "\n")
-		for _, f := range e.Initrds {
-			if f = firstWord(oneLine(f)); f != "" {
-				fmt.Fprintf(&b, "initrd %s\n", ipxeURL(m.HTTPHost, f))
-			}
+		for _, f := range initrds {
+			fmt.Fprintf(&b, "initrd %s\n", ipxeURL(m.HTTPHost, f))
 		}
 		b.WriteString("boot\n")
 	}

@@ -74,7 +74,7 @@ func TestRenderIPXE(t *testing.T) {
 			}()}},
 			[]string{"menu Live || goto e1", "item e0 Boot a", "item e1 Boot b",
 				"choose --default e1 --timeout 5000 entry || set entry e1",
-				"kernel http://10.0.0.1/live/vmlinuz2 boot=live quiet BOOTIF=01-${netX/mac:hexhyp}",
+				"kernel http://10.0.0.1/live/vmlinuz2 initrd=initrd.img initrd=extra.img boot=live quiet BOOTIF=01-${netX/mac:hexhyp}",
 				"initrd http://10.0.0.1/live/initrd.img", "initrd http://10.0.0.1/live/extra.img", "boot"}, nil},
 		{"over TFTP, no timeout, ipappend 1", &Menu{Entries: []Entry{func() Entry {
 			e := linux("x", "casper/vmlinuz", "boot=casper")
