@@ -2,7 +2,8 @@
 # TFTP throughput: sharecd against tftpd-hpa and dnsmasq, the same files, the same client, side by
 # side in one run. Prints a table of MB/s (median of RUNS) and sharecd's ratio to each peer.
 # Usage: bench/tftp.sh [--json FILE]   (RUNS=3 by default; needs root, tftpd-hpa, dnsmasq, curl)
-#   CLIENT=atftp fetches with atftp instead of curl.
+#   CLIENT=atftp fetches with atftp instead of curl. FILES, BLKSIZES and CLIENTS narrow the table
+#   (e.g. FILES=live/initrd.img BLKSIZES=1468 CLIENTS=8); WINDOW sets sharecd's --tftp-window (16).
 . "$(dirname "$0")/lib.sh"
 json=${2:-}; [ "${1:-}" = --json ] || json=
 runs=${RUNS:-3}
@@ -13,7 +14,7 @@ server 1; server 2; server 3; server 4  # sharecd, tftpd-hpa, dnsmasq, sharecd l
 # --dhcp-mode off serves UEFI clients the signed GRUB, which reads kernels over TFTP and is sent
 # lock-step by default; the window is given explicitly so that column measures sending ahead, the
 # default in proxy mode.
-bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off --tftp-window 16
+bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off --tftp-window "${WINDOW:-16}"
 bg "$(ns 4)" "$work/sharecd-w1.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off --tftp-window 1
 bg "$(ns 2)" "$work/hpa.log" in.tftpd --foreground --address 10.99.2.1:69 --secure "$med"
 bg "$(ns 3)" "$work/dnsmasq.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --enable-tftp \
@@ -36,13 +37,13 @@ fetch() {
   echo "$n * $size / $secs / 1000000" | bc -l
 }
 
-# sharecd sends 16 blocks ahead of the ACKs; sharecd-w1 is its lock-step sender.
+# sharecd sends WINDOW (16) blocks ahead of the ACKs; sharecd-w1 is its lock-step sender.
 echo "client: $client"
 printf '%-26s %-6s %-5s %10s %10s %10s %10s %8s %8s %8s\n' file blksz conc sharecd sharecd-w1 tftpd-hpa dnsmasq "/hpa" "/dnsmasq" "w1/hpa"
 rows=()
-for file in live/filesystem.squashfs live/initrd.img; do
-  for blk in 512 1468; do
-    for conc in 1 8; do
+for file in ${FILES:-live/filesystem.squashfs live/initrd.img}; do
+  for blk in ${BLKSIZES:-512 1468}; do
+    for conc in ${CLIENTS:-1 8}; do
       # Runs go round the servers in turn, so whatever else the machine does is shared among them.
       declare -A all=() r=()
       for _ in $(seq "$runs"); do
