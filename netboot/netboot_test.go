@@ -123,7 +123,7 @@ func TestBootPaths(t *testing.T) {
 		share      Share
 		mode       DHCPMode
 		grubKernel string // grub.cfg's linux line
-		ipxeKernel string // boot.ipxe's kernel line, up to its arguments
+		ipxeKernel string // boot.ipxe's and uefi.ipxe's kernel line, up to its arguments
 		window     uint
 	}{
 		{"proxy", Share{}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", ipxeHTTP, DefaultTFTPWindow},
@@ -147,11 +147,14 @@ func TestBootPaths(t *testing.T) {
 			if w := tc.share.setChain(p); w != tc.window {
 				t.Errorf("TFTP window %d, want %d", w, tc.window)
 			}
+			if img, err := fs.ReadFile(p.Tree, UEFIIPXE); err != nil || !bytes.HasPrefix(img, []byte("MZ")) {
+				t.Errorf("%s is not served (%v)", UEFIIPXE, err)
+			}
 			if p.HTTP == tc.share.TFTPBoot {
 				t.Errorf("HTTP served: %v", p.HTTP)
 			}
 			for file, line := range map[string]string{"pxelinux.cfg/default": "\tlinux live/vmlinuz",
-				UEFIMenuFile: "\t" + tc.grubKernel, BIOSScript: "\n" + tc.ipxeKernel} {
+				UEFIMenuFile: "\t" + tc.grubKernel, BIOSScript: "\n" + tc.ipxeKernel, UEFIScript: "\n" + tc.ipxeKernel} {
 				menu, err := fs.ReadFile(p.Tree, file)
 				if err != nil || !bytes.Contains(menu, []byte(line)) {
 					t.Errorf("%s lacks %q (%v):\n%s", file, line, err, menu)
