@@ -43,10 +43,6 @@ const BIOSLoader = "pxelinux.0"
 // itself, with no loader in between and no TFTP round trip per block.
 const BIOSScript = "boot.ipxe"
 
-// UEFIScript is the same for UEFI clients running iPXE: the UEFI menu (UEFIMenu) as an iPXE
-// script.
-const UEFIScript = "uefi.ipxe"
-
 // DefaultTFTPWindow is how many TFTP blocks go out ahead of the client's ACKs when no GRUB reads
 // kernels over TFTP: SeaBIOS's iPXE, pxelinux, OVMF's PXE and iPXE's EFI driver all took it in
 // the lab; GRUB 2.06 did not (an 8 MB kernel took 114 s instead of 7 s). Our GRUB reads kernels

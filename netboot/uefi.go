@@ -23,6 +23,10 @@ import (
 // Unsigned: behind a proxy-DHCP no signed loader finds its menu (see secureBootProxyNote).
 const UEFIIPXE = "snponly.efi"
 
+// UEFIScript is what UEFI clients running iPXE are given, as BIOSScript is for BIOS ones: the
+// UEFI menu (Plan.UEFIMenu) as an iPXE script.
+const UEFIScript = "uefi.ipxe"
+
 // UEFILoader is what UEFI clients get in proxy mode without iPXE (Share.NoIPXEScript, or
 // Share.TFTPBoot): GRUB 2 built from Debian's grub-efi-amd64-bin with its prefix pointing at this
 // server (assets.UEFIx64). Unsigned, for the same reason.

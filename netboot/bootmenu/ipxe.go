@@ -8,9 +8,10 @@ import (
 )
 
 // RenderIPXE writes m as an iPXE script, for clients running iPXE: BIOS clients whose PXE ROM is
-// iPXE (QEMU, KVM and many servers), and UEFI clients, which are given iPXE to run. iPXE fetches the kernel and initrds itself, over HTTP from m.HTTPHost when that
-// is set, which takes far fewer round trips than pxelinux's TFTP. Without an HTTPHost the names
-// stay relative, and iPXE resolves them against the script's own TFTP URL.
+// iPXE (QEMU, KVM and many servers), and UEFI clients, which are given iPXE to run. iPXE fetches
+// the kernel and initrds itself, over HTTP from m.HTTPHost when that is set, which takes far
+// fewer round trips than pxelinux's TFTP. Without an HTTPHost the names stay relative, and iPXE
+// resolves them against the script's own TFTP URL.
 //
 // The menu is iPXE's own (menu/item/choose), so it draws on a serial console as well. Entries
 // iPXE cannot run (COM32 modules, KindOther) are left out; a local-boot entry exits back to the
