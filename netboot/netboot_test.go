@@ -114,8 +114,8 @@ func TestPortErrorNamesTheHolder(t *testing.T) {
 
 // GRUB fetches kernels over HTTP unless told otherwise, except Debian's signed GRUB, which has
 // no HTTP and so gets its menu with kernels on TFTP, and lock-step TFTP, which is all GRUB 2.06
-// takes. pxelinux stays on TFTP, sent ahead of its ACKs where no GRUB needs lock-step; iPXE's
-// script fetches over HTTP, or relative to its own TFTP URL with --tftp-only.
+// takes. pxelinux stays on TFTP, lock-step unless a window is asked for; iPXE's script fetches
+// over HTTP, or relative to its own TFTP URL with --tftp-only.
 func TestBootPaths(t *testing.T) {
 	const ipxeHTTP, ipxeTFTP = "kernel http://192.0.2.7/live/vmlinuz ", "kernel live/vmlinuz "
 	tests := []struct {
@@ -126,7 +126,7 @@ func TestBootPaths(t *testing.T) {
 		ipxeKernel string // boot.ipxe's and uefi.ipxe's kernel line, up to its arguments
 		window     uint
 	}{
-		{"proxy", Share{}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", ipxeHTTP, DefaultTFTPWindow},
+		{"proxy", Share{}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", ipxeHTTP, 0},
 		{"full: signed chain", Share{}, DHCPFull, "linux /live/vmlinuz", ipxeHTTP, 0},
 		{"off: signed chain", Share{}, DHCPOff, "linux /live/vmlinuz", ipxeHTTP, 0},
 		{"window asked for", Share{TFTPWindow: 4}, DHCPFull, "linux /live/vmlinuz", ipxeHTTP, 4},

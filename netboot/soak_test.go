@@ -33,7 +33,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sharecd/sharecd/assets"
-	"github.com/sharecd/sharecd/netboot"
 	"github.com/sharecd/sharecd/netboot/httpd"
 	"github.com/sharecd/sharecd/netboot/medium"
 	"github.com/sharecd/sharecd/netboot/nfs"
@@ -408,8 +407,8 @@ func soak(t *testing.T, path string, files soakFiles, d time.Duration, seed uint
 	lhttp := listen(t)
 	nfsPort := lnfs.Addr().(*net.TCPAddr).Port
 
-	// Sending ahead of the ACKs is the default, so that is what the soak puts under load.
-	tftpSrv := &tftp.Server{FS: tree, Anticipate: netboot.DefaultTFTPWindow, Log: log.With("server", "tftp"), OnDone: func(tr tftp.Transfer) {
+	// Lock-step, the default (Share.TFTPWindow says why).
+	tftpSrv := &tftp.Server{FS: tree, Log: log.With("server", "tftp"), OnDone: func(tr tftp.Transfer) {
 		if tr.Err == nil && tr.Bytes == tr.Size {
 			tally.tftpDone.Add(1)
 		} else {

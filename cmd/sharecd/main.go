@@ -59,8 +59,9 @@ Usage:
   --no-ipxe-script     leave iPXE out: BIOS clients whose boot ROM is iPXE get pxelinux.0 like any
                        other, not an iPXE script that fetches the kernel and initrd over HTTP, and
                        UEFI clients our GRUB, not iPXE (snponly.efi)
-  --tftp-window N      send N TFTP blocks ahead of the client's ACKs; 1 is lock-step (default 16,
-                       and 1 with --tftp-only: GRUB 2.06 crawls when sent ahead of)
+  --tftp-window N      send N TFTP blocks ahead of the client's ACKs (default 1: lock-step); up to
+                       2x faster on a clean LAN, but one lost packet fails the transfer, and GRUB
+                       crawls when sent ahead of
   --no-firewall-changes
                        leave this host's firewall alone; only say what would block clients
                        (by default sharecd lets its clients through while it shares)

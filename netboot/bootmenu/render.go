@@ -11,8 +11,8 @@ import (
 // RenderPxelinux writes m as a pxelinux configuration (pxelinux.cfg/default).
 // File names are written as they are in m, relative to the TFTP root, which
 // is where pxelinux.0 is served from and so its working directory. Always
-// TFTP, whatever m.HTTPHost says: in the lab, pxelinux over TFTP sent ahead
-// of its ACKs reached the kernel in 20 s, lpxelinux.0 over HTTP in 36 s.
+// TFTP, whatever m.HTTPHost says: in the lab, pxelinux over TFTP reached the
+// kernel in 20 to 24 s, lpxelinux.0 over HTTP in 36 s.
 //
 // It uses the text menu, menu.c32: it needs no background or font from the
 // medium (vesamenu's splash.png may be missing or in another directory) and

@@ -38,7 +38,7 @@ type Server struct {
 	// default of 5 s makes a ROM on a lossy link crawl, so the default here is 2 s.
 	Timeout time.Duration
 	// Anticipate > 1 sends that many blocks ahead of the client's ACKs (pin/tftp's
-	// SetAnticipate). Off by default until proven on every PXE ROM.
+	// SetAnticipate). Off by default: one lost packet fails such a transfer.
 	Anticipate uint
 	// OnStart is called when a file starts going out and OnDone when it ends; either may be nil.
 	OnStart func(Transfer)
