@@ -35,7 +35,8 @@ type Server struct {
 	// Allow decides which clients are served; nil serves everyone.
 	Allow func(netip.Addr) bool
 	// Timeout per packet before a resend. A lost packet costs the whole timeout, and pin/tftp's
-	// default of 5 s makes a ROM on a lossy link crawl, so the default here is 2 s.
+	// default of 5 s makes a ROM on a lossy link crawl, so the default here is tftpd-hpa's 1 s.
+	// A client that is merely slow gets a duplicate block, which it ignores or re-ACKs.
 	Timeout time.Duration
 	// Anticipate > 1 sends that many blocks ahead of the client's ACKs (pin/tftp's
 	// SetAnticipate). Off by default: one lost packet fails such a transfer.
@@ -55,9 +56,14 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	srv := tftp.NewServer(s.read, nil) // nil write handler: every write request is refused
 	timeout := s.Timeout
 	if timeout == 0 {
-		timeout = 2 * time.Second
+		timeout = time.Second
 	}
 	srv.SetTimeout(timeout)
+	// pin/tftp also sleeps up to 1 s at random before each resend. Each transfer resends only
+	// its own block to its one client, so spreading resends out gains nothing: resend at once.
+	// Ten resends, 10 s of silence, before a client is given up, about what five took at 2 s.
+	srv.SetBackoff(func(int) time.Duration { return 0 })
+	srv.SetRetries(10)
 	if s.Anticipate > 1 {
 		srv.SetAnticipate(s.Anticipate)
 	}
