@@ -6,7 +6,8 @@
 #   FIRMWARE=bios,uefi CLIENTS=1,4 by default; each boot takes minutes under TCG.
 #   CPU=0.45 caps each QEMU client at 45% of one CPU (a cgroup each), so that 1 and 4 clients get
 #   the same CPU apiece and the 4-client time shows what the servers add; STACKS=sharecd skips
-#   the stock stack.
+#   the stock stack; STACKS=sharecd,stock,local adds clients that boot
+#   the medium from a disk of their own, with no server: the floor no server can go below.
 # Needs root, qemu-system-x86, ovmf, dnsmasq, nfs-ganesha-vfs, rpcbind, and the e2e test ISO
 # (built and cached by the e2e tests).
 set -euo pipefail

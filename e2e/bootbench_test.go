@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/bootmenu"
 )
 
 // BenchmarkBoot times diskless QEMU clients from power-on to the kernel's first line and to the
@@ -24,7 +26,8 @@ import (
 //
 // bench/boot.sh runs it (one pass: -benchtime 1x). SHARECD_BOOT_FIRMWARE (bios,uefi) and
 // SHARECD_BOOT_CLIENTS (1,4) choose the matrix, SHARECD_BOOT_STACKS (sharecd,stock; also
-// sharecd-tftp: sharecd --tftp-only) what serves; SHARECD_BOOT_CPU caps each client at that
+// sharecd-tftp: sharecd --tftp-only; local: no server, each client boots the medium's default
+// entry from a disk of its own, the floor no server can go below) what serves; SHARECD_BOOT_CPU caps each client at that
 // part of one CPU (capCPU); SHARECD_BOOT_JSON names a JSON copy of the table.
 func BenchmarkBoot(b *testing.B) {
 	need(b)
@@ -54,7 +57,7 @@ func BenchmarkBoot(b *testing.B) {
 			row := bootRow{Firmware: fw, Clients: clients}
 			for _, stack := range envList("SHARECD_BOOT_STACKS", "sharecd,stock") {
 				b.Run(fmt.Sprintf("%s-%d-%s", fw, clients, stack), func(b *testing.B) {
-					r := bootRun(b, stack, fw, clients, medium, bin)
+					r := bootRun(b, stack, fw, clients, iso, medium, bin)
 					b.ReportMetric(r.Kernel, "s-to-kernel")
 					b.ReportMetric(r.Login, "s-to-login")
 					switch stack {
@@ -62,6 +65,8 @@ func BenchmarkBoot(b *testing.B) {
 						row.Sharecd = r
 					case "stock":
 						row.Stock = r
+					case "local":
+						row.Local = &r
 					}
 				})
 			}
@@ -85,9 +90,11 @@ type bootRow struct {
 	Clients  int        `json:"clients"`
 	Sharecd  bootResult `json:"sharecd"`
 	Stock    bootResult `json:"stock"`
+	// Local is the same clients booting from a local disk, when measured (STACKS=…,local).
+	Local *bootResult `json:"local,omitempty"`
 }
 
-func bootRun(b *testing.B, stack, fw string, clients int, medium, bin string) bootResult {
+func bootRun(b *testing.B, stack, fw string, clients int, iso, medium, bin string) bootResult {
 	l := newLab(b, "10.78.0")
 	for i := 2; i < clients; i++ { // newLab made tap0 and tap1
 		tap := fmt.Sprintf("tap%d", i)
@@ -111,8 +118,9 @@ func bootRun(b *testing.B, stack, fw string, clients int, medium, bin string) bo
 		}
 	case "stock":
 		l.startStock(b, bin, medium, server)
+	case "local":
 	default:
-		b.Fatalf("SHARECD_BOOT_STACKS: no stack %q (sharecd, sharecd-tftp, stock)", stack)
+		b.Fatalf("SHARECD_BOOT_STACKS: no stack %q (sharecd, sharecd-tftp, stock, local)", stack)
 	}
 
 	share := cpuShare(b)
@@ -121,9 +129,12 @@ func bootRun(b *testing.B, stack, fw string, clients int, medium, bin string) bo
 	for i := range clients {
 		name, tap, mac := fmt.Sprintf("%s%d", fw, i), fmt.Sprintf("tap%d", i), fmt.Sprintf("52:54:00:5c:e0:%02x", i)
 		var c vm
-		if fw == "uefi" {
+		switch {
+		case stack == "local":
+			c = l.startLocalClient(b, name, tap, mac, fw, iso, medium)
+		case fw == "uefi":
 			c = l.startUEFIClient(name, tap, mac, false, false)
-		} else {
+		default:
 			c = l.startClient(name, tap, mac)
 		}
 		serials[i] = c.serial
@@ -157,6 +168,43 @@ func bootRun(b *testing.B, stack, fw string, clients int, medium, bin string) bo
 	b.Logf("%s, %d %s client(s): kernel %v, login %v (slowest); peak RSS %.0f MB, CPU %.1f s; artefacts in %s", stack, clients, fw,
 		slices.Max(kernel).Round(time.Second), slices.Max(login).Round(time.Second), r.PeakRSSMB, r.CPUSecs, l.dir)
 	return r
+}
+
+// startLocalClient powers on a PC like the network's clients (same firmware, NIC, memory and CPU
+// cap) that boots the medium's default entry with no server at all: QEMU loads the entry's kernel
+// and initrd itself and the ISO is a virtio disk, where live-boot finds its squashfs. What this
+// client takes is the time no server can save: firmware, kernel and systemd on the client's CPU.
+func (l *lab) startLocalClient(b *testing.B, name, tap, mac, fw, iso, medium string) vm {
+	m, _, err := bootmenu.Find(os.DirFS(medium))
+	if err != nil {
+		b.Fatalf("reading the medium's menu: %v", err)
+	}
+	e := m.DefaultEntry()
+	if e == nil || e.Kind != bootmenu.KindLinux || len(e.Initrds) != 1 {
+		b.Fatalf("the medium's default entry is not one Linux kernel with one initrd: %+v", e)
+	}
+	serial := filepath.Join(l.dir, name+"-serial.log")
+	args := []string{"-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1024", "-smp", "1",
+		"-display", "none", "-monitor", "none", "-serial", "file:" + serial, "-no-reboot",
+		"-kernel", filepath.Join(medium, e.Kernel), "-initrd", filepath.Join(medium, e.Initrds[0]),
+		"-append", e.Append,
+		"-drive", "file=" + iso + ",if=virtio,format=raw,readonly=on",
+		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
+		"-device", "e1000,netdev=n0,mac=" + mac}
+	if fw == "uefi" {
+		vars := filepath.Join(l.dir, name+"-OVMF_VARS.fd")
+		v, err := os.ReadFile(ovmfVars)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(vars, v, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		args = append(args, "-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCode,
+			"-drive", "if=pflash,format=raw,file="+vars)
+	}
+	qemu := l.start(l.sw, name+"-qemu.log", append([]string{"qemu-system-x86_64"}, args...)...)
+	return vm{qemu, serial}
 }
 
 // startStock serves medium the way an admin would without sharecd: sharecd's boot tree (the same
@@ -259,13 +307,30 @@ func footprint(pid int) (rssMB, cpu float64) {
 }
 
 func printBootTable(b *testing.B, rows []bootRow) {
+	local := slices.ContainsFunc(rows, func(r bootRow) bool { return r.Local != nil })
 	var t strings.Builder
-	t.WriteString("| firmware | clients | →kernel sharecd | stock | ratio | →login sharecd | stock | ratio | sharecd peak RSS | CPU |\n")
-	t.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	t.WriteString("| firmware | clients | →kernel sharecd | stock | ratio | →login sharecd | stock | ratio | sharecd peak RSS | CPU |")
+	if local {
+		// The floor: what a client takes with no server at all, as a part of the stock stack's time.
+		t.WriteString(" →kernel local disk | →login local disk | ÷stock login |")
+	}
+	t.WriteString("\n|---|---|---|---|---|---|---|---|---|---|")
+	if local {
+		t.WriteString("---|---|---|")
+	}
+	t.WriteString("\n")
 	for _, r := range rows {
-		fmt.Fprintf(&t, "| %s | %d | %.0f s | %.0f s | %.2f | %.0f s | %.0f s | %.2f | %.0f MB | %.1f s |\n",
+		fmt.Fprintf(&t, "| %s | %d | %.0f s | %.0f s | %.2f | %.0f s | %.0f s | %.2f | %.0f MB | %.1f s |",
 			r.Firmware, r.Clients, r.Sharecd.Kernel, r.Stock.Kernel, ratio(r.Sharecd.Kernel, r.Stock.Kernel),
 			r.Sharecd.Login, r.Stock.Login, ratio(r.Sharecd.Login, r.Stock.Login), r.Sharecd.PeakRSSMB, r.Sharecd.CPUSecs)
+		if local {
+			var l bootResult
+			if r.Local != nil {
+				l = *r.Local
+			}
+			fmt.Fprintf(&t, " %.0f s | %.0f s | %.2f |", l.Kernel, l.Login, ratio(l.Login, r.Stock.Login))
+		}
+		t.WriteString("\n")
 	}
 	fmt.Print("\n" + t.String())
 	if file := os.Getenv("SHARECD_BOOT_JSON"); file != "" {
