@@ -124,10 +124,12 @@ func TestClientsBootLiveSystem(t *testing.T) {
 		// full runs sharecd as the LAN's only DHCP server (--dhcp-mode full): no router.
 		full    bool
 		clients []client
+		// lossy > 0 makes the switch lose one TFTP packet in lossy, as a busy switch does.
+		lossy int
 	}{
 		{"iso-file", "10.77.1", func(*testing.T, string) []string {
 			return []string{bin, "--share", "--source", iso, "--iface", "s0", "--menu-timeout", "2", "--debug"}
-		}, true, false, []client{{"bios", "52:54:00:5c:d0:01"}, {"uefi", "52:54:00:5c:d0:05"}}},
+		}, true, false, []client{{"bios", "52:54:00:5c:d0:01"}, {"uefi", "52:54:00:5c:d0:05"}}, 0},
 		// The medium as a live system has it: a directory tree. This kernel has no iso9660
 		// driver to loop-mount the ISO, so xorriso copies the tree out with its Rock Ridge
 		// names, modes and links. This lab has no router: sharecd is the whole DHCP service,
@@ -135,10 +137,12 @@ func TestClientsBootLiveSystem(t *testing.T) {
 		{"directory", "10.77.2", func(_ *testing.T, dir string) []string {
 			return []string{"sh", "-c", `xorriso -osirrox on -indev "$2" -extract / "$1" >/dev/null 2>&1 && exec "$3" --share --source "$1" --iface s0 --menu-timeout 2 --dhcp-mode full --lease-file "$1.leases" --debug`,
 				"sh", filepath.Join(dir, "medium"), iso, bin}
-		}, false, true, []client{{"bios", "52:54:00:5c:d0:02"}, {"uefi-sb", "52:54:00:5c:d0:06"}}},
+		}, false, true, []client{{"bios", "52:54:00:5c:d0:02"}, {"uefi-sb", "52:54:00:5c:d0:06"}}, 0},
+		// pxelinux loads the kernel and initrd over TFTP here, tens of thousands of blocks: the
+		// switch loses some of them, and the ROMs' loaders must get over it.
 		{dracut, "10.77.3", func(t *testing.T, _ string) []string {
 			return []string{bin, "--share", "--source", dracutMedium(t), "--iface", "s0", "--menu-timeout", "2", "--debug", "--no-ipxe-script"}
-		}, false, false, []client{{"bios", "52:54:00:5c:d0:03"}, {"uefi-ipxe", "52:54:00:5c:d0:07"}}},
+		}, false, false, []client{{"bios", "52:54:00:5c:d0:03"}, {"uefi-ipxe", "52:54:00:5c:d0:07"}}, 2000},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,6 +150,9 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			l := newLab(t, tc.subnet)
 			if !tc.full {
 				l.startRouter()
+			}
+			if tc.lossy > 0 {
+				l.loseUDP(tc.lossy)
 			}
 			srv := l.start(l.server, "sharecd.log", tc.serve(t, l.dir)...)
 			serverLog := filepath.Join(l.dir, "sharecd.log")
@@ -235,6 +242,13 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			for _, w := range want {
 				if !strings.Contains(string(logText), w) {
 					t.Errorf("server log lacks %q", w)
+				}
+			}
+			if tc.lossy > 0 {
+				if n := l.lost(); n == 0 {
+					t.Errorf("the switch lost no TFTP packet, so the loss proved nothing")
+				} else {
+					t.Logf("the switch lost %d TFTP packets on the way", n)
 				}
 			}
 			if restarted, _ := os.ReadFile(serverLog); tc.restart && !strings.Contains(string(restarted), "client running") {
