@@ -4,6 +4,9 @@
 # Usage: bench/tftp.sh [--json FILE]   (RUNS=3 by default; needs root, tftpd-hpa, dnsmasq, curl)
 #   CLIENT=atftp fetches with atftp instead of curl. FILES, BLKSIZES and CLIENTS narrow the table
 #   (e.g. FILES=live/initrd.img BLKSIZES=1468 CLIENTS=8); WINDOW sets sharecd's --tftp-window (16).
+#   LOSS=N drops one UDP packet in N at random, both ways, as a busy switch does (e.g. LOSS=2000
+#   FILES=live/vmlinuz BLKSIZES=1468). A fetch that fails counts as 0 MB/s: sent ahead, one lost
+#   packet fails the transfer, so expect 0 in the sharecd column then.
 . "$(dirname "$0")/lib.sh"
 json=${2:-}; [ "${1:-}" = --json ] || json=
 runs=${RUNS:-3}
@@ -20,6 +23,20 @@ bg "$(ns 2)" "$work/hpa.log" in.tftpd --foreground --address 10.99.2.1:69 --secu
 bg "$(ns 3)" "$work/dnsmasq.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --enable-tftp \
   --tftp-root="$med" --interface=s0 --bind-interfaces --user=root
 for n in 1 2 3 4; do wait_port "$(ns $n)" udp 69; done
+if [ -n "${LOSS:-}" ]; then
+  # Dropped where they arrive (input hook): DATA at the client, ACKs at each server.
+  for n in cli 1 2 3 4; do
+    [ "$n" = cli ] && where=$cli || where=$(ns "$n")
+    ip netns exec "$where" nft -f - <<EOF
+table inet loss {
+  chain in {
+    type filter hook input priority 0;
+    meta l4proto udp numgen random mod $LOSS < 1 drop
+  }
+}
+EOF
+  done
+fi
 
 client=${CLIENT:-curl}
 case $client in
@@ -28,17 +45,20 @@ case $client in
   *) echo "CLIENT=$client: want curl or atftp" >&2; exit 1 ;;
 esac
 
-# fetch N FILE BLKSIZE IP: N clients at once, each fetching FILE; prints MB/s over all.
+# fetch N FILE BLKSIZE IP: N clients at once, each fetching FILE; prints MB/s over all, or 0 when
+# a fetch failed.
 fetch() {
   local n=$1 file=$2 blk=$3 ip=$4 size secs
   size=$(stat -c %s "$med/$file")
+  rm -f "$work/failed"
   secs=$(timed ip netns exec "$cli" sh -c '
-    for i in $(seq '"$n"'); do sh -c '"'$get'"' '"$blk $ip $file"' & done; wait')
-  echo "$n * $size / $secs / 1000000" | bc -l
+    for i in $(seq '"$n"'); do sh -c '"'$get'"' '"$blk $ip $file"' || touch '"$work/failed"' & done; wait')
+  # printf, not bc's own output: bc writes .5 for 0.5, which is no JSON number.
+  if [ -e "$work/failed" ]; then echo 0; else printf '%.3f\n' "$(echo "$n * $size / $secs / 1000000" | bc -l)"; fi
 }
 
 # sharecd sends WINDOW (16) blocks ahead of the ACKs; sharecd-w1 is its lock-step sender.
-echo "client: $client"
+echo "client: $client${LOSS:+, one UDP packet in $LOSS lost}"
 printf '%-26s %-6s %-5s %10s %10s %10s %10s %8s %8s %8s\n' file blksz conc sharecd sharecd-w1 tftpd-hpa dnsmasq "/hpa" "/dnsmasq" "w1/hpa"
 rows=()
 for file in ${FILES:-live/filesystem.squashfs live/initrd.img}; do
