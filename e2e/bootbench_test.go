@@ -184,24 +184,14 @@ func (l *lab) startLocalClient(b *testing.B, name, tap, mac, fw, iso, medium str
 		b.Fatalf("the medium's default entry is not one Linux kernel with one initrd: %+v", e)
 	}
 	serial := filepath.Join(l.dir, name+"-serial.log")
-	args := []string{"-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1024", "-smp", "1",
-		"-display", "none", "-monitor", "none", "-serial", "file:" + serial, "-no-reboot",
+	args := append(pcArgs("q35,accel=tcg", serial), "-no-reboot",
 		"-kernel", filepath.Join(medium, e.Kernel), "-initrd", filepath.Join(medium, e.Initrds[0]),
 		"-append", e.Append,
-		"-drive", "file=" + iso + ",if=virtio,format=raw,readonly=on",
-		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
-		"-device", "e1000,netdev=n0,mac=" + mac}
+		"-drive", "file="+iso+",if=virtio,format=raw,readonly=on",
+		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
+		"-device", "e1000,netdev=n0,mac="+mac)
 	if fw == "uefi" {
-		vars := filepath.Join(l.dir, name+"-OVMF_VARS.fd")
-		v, err := os.ReadFile(ovmfVars)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(vars, v, 0o644); err != nil {
-			b.Fatal(err)
-		}
-		args = append(args, "-drive", "if=pflash,format=raw,readonly=on,file="+ovmfCode,
-			"-drive", "if=pflash,format=raw,file="+vars)
+		args = append(args, l.ovmfArgs(name, ovmfCode, ovmfVars)...)
 	}
 	qemu := l.start(l.sw, name+"-qemu.log", append([]string{"qemu-system-x86_64"}, args...)...)
 	return vm{qemu, serial}

@@ -14,12 +14,7 @@ import (
 // with --no-firewall-changes clients cannot fetch and the log names what to open; by default
 // sharecd lets them through, and after it stops the ruleset is exactly what it was.
 func TestThroughTheFirewall(t *testing.T) {
-	need(t)
-	for _, tool := range []string{"nft", "tftp", "nfs-cp", "curl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (bash .ci/run installs it)", tool)
-		}
-	}
+	need(t, "nft", "tftp", "nfs-cp", "curl")
 	bin := sharecd(t)
 	l := newLab(t, "10.77.6")
 	l.startRouter()

@@ -21,12 +21,7 @@ import (
 // runtime configuration and closes them on stop; after a kill -9 the next start closes what the
 // killed run left open.
 func TestThroughFirewalld(t *testing.T) {
-	need(t)
-	for _, tool := range []string{"firewalld", "dbus-daemon", "tftp", "nfs-cp", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (bash .ci/run installs it)", tool)
-		}
-	}
+	need(t, "firewalld", "dbus-daemon", "tftp", "nfs-cp", "nft")
 	bin := sharecd(t)
 	l := newLab(t, "10.77.8")
 	l.startRouter()

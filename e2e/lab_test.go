@@ -31,7 +31,8 @@ type lab struct {
 	cleanup []func()
 }
 
-func need(t testing.TB) {
+// need skips a test without root or the lab's tools, or without the test's own extra tools.
+func need(t testing.TB, extra ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("end-to-end boot needs root for network namespaces (run as root; CI does)")
@@ -39,6 +40,11 @@ func need(t testing.TB) {
 	for _, tool := range []string{"ip", "qemu-system-x86_64", "dnsmasq", "xorriso"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("end-to-end boot needs %s (bash .ci/run installs it)", tool)
+		}
+	}
+	for _, tool := range extra {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (bash .ci/run installs it)", tool)
 		}
 	}
 }
@@ -164,13 +170,18 @@ type vm struct {
 // network. TCG, because this machine's KVM cannot run firmware.
 func (l *lab) startClient(name, tap, mac string) vm {
 	serial := filepath.Join(l.dir, name+"-serial.log")
-	qemu := l.start(l.sw, name+"-qemu.log", "qemu-system-x86_64",
-		"-machine", "q35,accel=tcg", "-cpu", "max", "-m", "1024", "-smp", "1",
-		"-display", "none", "-monitor", "none", "-serial", "file:"+serial,
-		"-boot", "n", "-no-reboot",
+	args := append(pcArgs("q35,accel=tcg", serial), "-boot", "n", "-no-reboot",
 		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
 		"-device", "e1000,netdev=n0,mac="+mac)
+	qemu := l.start(l.sw, name+"-qemu.log", append([]string{"qemu-system-x86_64"}, args...)...)
 	return vm{qemu, serial}
+}
+
+// pcArgs is the PC every lab client is, whatever it boots from: one CPU, 1 GiB, no display, its
+// serial console written to serial.
+func pcArgs(machine, serial string) []string {
+	return []string{"-machine", machine, "-cpu", "max", "-m", "1024", "-smp", "1",
+		"-display", "none", "-monitor", "none", "-serial", "file:" + serial}
 }
 
 // waitForCount polls a log until the needle occurs n times.

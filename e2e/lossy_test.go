@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,12 +20,7 @@ import (
 // its window in turn and never accepts the client's later ACKs, so this test failed while 16
 // blocks ahead was the default.
 func TestTFTPOnALossyLAN(t *testing.T) {
-	need(t)
-	for _, tool := range []string{"curl", "atftp", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (bash .ci/run installs it)", tool)
-		}
-	}
+	need(t, "curl", "atftp", "nft")
 	bin := sharecd(t)
 	l := newLab(t, "10.77.6")
 	l.startRouter()

@@ -44,12 +44,7 @@ func (l *lab) run(ns string, args ...string) ([]byte, error) {
 // TestShareServesAndLeavesNothing runs the real command in a namespace LAN and fetches what a
 // client fetches with real tftp and libnfs clients, then stops it and checks every socket is gone.
 func TestShareServesAndLeavesNothing(t *testing.T) {
-	need(t)
-	for _, tool := range []string{"tftp", "nfs-cp", "ss"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (bash .ci/run installs it)", tool)
-		}
-	}
+	need(t, "tftp", "nfs-cp", "ss")
 	iso := liveISO(t)
 	bin := sharecd(t)
 	l := newLab(t, "10.77.3")

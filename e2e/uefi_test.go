@@ -25,6 +25,21 @@ func uefiOK() bool {
 	return true
 }
 
+// ovmfArgs are the flash drives of an OVMF PC: the firmware read-only, and a copy of the vars
+// template of the client's own, since the firmware writes its boot entries there.
+func (l *lab) ovmfArgs(name, code, varsTemplate string) []string {
+	l.t.Helper()
+	vars := filepath.Join(l.dir, name+"-OVMF_VARS.fd")
+	b, err := os.ReadFile(varsTemplate)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	if err := os.WriteFile(vars, b, 0o644); err != nil {
+		l.t.Fatal(err)
+	}
+	return []string{"-drive", "if=pflash,format=raw,readonly=on,file=" + code, "-drive", "if=pflash,format=raw,file=" + vars}
+}
+
 // startUEFIClient powers on a diskless UEFI PC (OVMF) that boots from the network
 // with the firmware's own PXE (PxeBcDxe): a virtio NIC with no option ROM, so iPXE's EFI driver is
 // not in the way, as on real PCs. TCG, because this machine's KVM cannot run firmware.
@@ -43,23 +58,11 @@ func (l *lab) startUEFIClient(name, tap, mac string, secureBoot, ipxe bool) vm {
 	if ipxe {
 		nic = "e1000" // QEMU's default ROM for it: efi-e1000.rom (iPXE)
 	}
-	vars := filepath.Join(l.dir, name+"-OVMF_VARS.fd")
-	b, err := os.ReadFile(varsTemplate)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	if err := os.WriteFile(vars, b, 0o644); err != nil {
-		l.t.Fatal(err)
-	}
 	serial := filepath.Join(l.dir, name+"-serial.log")
-	args := append([]string{
-		"-machine", machine, "-cpu", "max", "-m", "1024", "-smp", "1",
-		"-display", "none", "-monitor", "none", "-serial", "file:" + serial,
-		"-drive", "if=pflash,format=raw,readonly=on,file=" + code,
-		"-drive", "if=pflash,format=raw,file=" + vars,
-		"-no-reboot",
-		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
-		"-device", nic + ",netdev=n0,mac=" + mac}, extra...)
+	args := append(pcArgs(machine, serial), l.ovmfArgs(name, code, varsTemplate)...)
+	args = append(append(args, "-no-reboot",
+		"-netdev", "tap,id=n0,ifname="+tap+",script=no,downscript=no",
+		"-device", nic+",netdev=n0,mac="+mac), extra...)
 	qemu := l.start(l.sw, name+"-qemu.log", append([]string{"qemu-system-x86_64"}, args...)...)
 	return vm{qemu, serial}
 }
