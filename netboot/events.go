@@ -3,6 +3,7 @@ package netboot
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -64,7 +65,10 @@ func (t *tracker) report(mac net.HardwareAddr, ip netip.Addr, st Stage, detail s
 		key = mac.String()
 	}
 	seen := string(st) + "\x00" + detail
-	same := t.last[key] == seen
+	prev := t.last[key]
+	// A running client reads file after file (a medium served as a plain tree, live-boot's
+	// *.dir layers): it is running once, until it boots again.
+	same := prev == seen || st == StageRunning && strings.HasPrefix(prev, string(StageRunning)+"\x00")
 	t.last[key] = seen
 	t.mu.Unlock()
 	if same {

@@ -80,11 +80,20 @@ func TestTrackerReportsEachStageOnce(t *testing.T) {
 	tr.report(nil, ip, StageKernel, "live/vmlinuz")
 	tr.report(nil, ip, StageKernel, "live/vmlinuz") // OVMF's size probe, then the download
 	tr.report(nil, ip, StageInitrd, "live/initrd.img")
+	tr.report(nil, ip, StageMounted, "/sharecd")
+	tr.report(nil, ip, StageRunning, "live/filesystem.dir/etc/fstab")
+	tr.report(nil, ip, StageRunning, "live/filesystem.dir/usr/lib/systemd/systemd") // running already
+	tr.report(mac, netip.Addr{}, StageOffered, "pxelinux.0")                        // it reboots
+	tr.report(nil, ip, StageRunning, "live/filesystem.squashfs")
 	want := []string{
 		"52:54:00:12:34:56 offered pxelinux.0",
 		"52:54:00:12:34:56 loader pxelinux.0",
 		"52:54:00:12:34:56 kernel live/vmlinuz",
 		"52:54:00:12:34:56 initrd live/initrd.img",
+		"52:54:00:12:34:56 root mounted /sharecd",
+		"52:54:00:12:34:56 running live/filesystem.dir/etc/fstab",
+		"52:54:00:12:34:56 offered pxelinux.0",
+		"52:54:00:12:34:56 running live/filesystem.squashfs",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
