@@ -169,33 +169,23 @@ var syslinuxConfigs = [...]string{
 // started from. The first candidate that yields at least one entry wins.
 // ErrNoMenu if none.
 func Find(fsys fs.FS) (*Menu, string, error) {
-	var firstErr error
-	for _, name := range syslinuxConfigs {
-		if _, err := fs.Stat(fsys, name); err != nil {
-			continue
-		}
-		m, err := ParseSyslinux(fsys, name, path.Dir(name))
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if len(m.Entries) > 0 {
-			return m, name, nil
-		}
+	m, name, firstErr := firstMenu(fsys, syslinuxConfigs[:], func(name string) (*Menu, error) {
+		return ParseSyslinux(fsys, name, path.Dir(name))
+	})
+	if firstErr == nil {
+		return m, name, nil
 	}
 	// GRUB-only media (Ubuntu since 20.10 boots BIOS with GRUB too): the
 	// BIOS menu is their GRUB menu as GRUB shows it on a PC.
 	if m, name, err := FindGrub(fsys, GrubPC); err == nil {
 		return m, name, nil
-	} else if firstErr == nil && !errors.Is(err, ErrNoMenu) {
+	} else if errors.Is(firstErr, ErrNoMenu) && !errors.Is(err, ErrNoMenu) {
 		firstErr = err
 	}
-	if firstErr != nil {
-		return nil, "", fmt.Errorf("%w (%w)", ErrNoMenu, firstErr)
+	if errors.Is(firstErr, ErrNoMenu) {
+		return nil, "", ErrNoMenu
 	}
-	return nil, "", ErrNoMenu
+	return nil, "", fmt.Errorf("%w (%w)", ErrNoMenu, firstErr)
 }
 
 // DetectFamily names the live family of the medium. The menu's kernel

@@ -42,26 +42,7 @@ const maxGrubExpand = 8 << 20
 // or GrubPC). The first candidate that yields at least one entry wins;
 // ErrNoMenu if none does.
 func FindGrub(fsys fs.FS, platform string) (*Menu, string, error) {
-	var firstErr error
-	for _, name := range grubConfigs {
-		if st, err := fs.Stat(fsys, name); err != nil || st.IsDir() {
-			continue
-		}
-		m, err := ParseGrub(fsys, name, platform)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if len(m.Entries) > 0 {
-			return m, name, nil
-		}
-	}
-	if firstErr != nil {
-		return nil, "", firstErr
-	}
-	return nil, "", ErrNoMenu
+	return firstMenu(fsys, grubConfigs[:], func(name string) (*Menu, error) { return ParseGrub(fsys, name, platform) })
 }
 
 // ParseGrub reads the GRUB configuration name in fsys, following source and
@@ -89,7 +70,7 @@ func FindGrub(fsys fs.FS, platform string) (*Menu, string, error) {
 // from $timeout in seconds (-1: wait; 0: boot at once, kept as one tenth).
 // Missing sourced files are skipped, as GRUB does; limits give ErrLimit.
 func ParseGrub(fsys fs.FS, name, platform string) (*Menu, error) {
-	p := &grubParser{fsys: fsys, platform: platform, budget: maxGrubExpand}
+	p := &grubParser{menuFiles: menuFiles{fsys: fsys}, platform: platform, budget: maxGrubExpand}
 	p.reset()
 	file := cleanPath(name)
 	for {
@@ -124,10 +105,8 @@ type grubItem struct {
 }
 
 type grubParser struct {
-	fsys     fs.FS
+	menuFiles
 	platform string
-	files    int
-	stack    []string
 	depth    int
 	budget   int // bytes words may still expand to (maxGrubExpand)
 
@@ -159,19 +138,11 @@ func (p *grubParser) reset() {
 }
 
 func (p *grubParser) runFile(name string, sc scope) error {
-	if len(p.stack) >= maxDepth {
-		return fmt.Errorf("sourcing %s: nesting deeper than %d: %w", name, maxDepth, ErrLimit)
-	}
-	p.files++
-	if p.files > maxFiles {
-		return fmt.Errorf("reading %s: more than %d files: %w", name, maxFiles, ErrLimit)
-	}
-	data, err := readLimited(p.fsys, name)
+	data, err := p.open("sourcing", name)
 	if err != nil {
 		return err
 	}
-	p.stack = append(p.stack, name)
-	defer func() { p.stack = p.stack[:len(p.stack)-1] }()
+	defer p.close()
 	if sc.items == nil {
 		sc.items = &p.items
 	}
@@ -194,7 +165,7 @@ func (p *grubParser) block(lx *grubLexer, sc scope, ends ...string) (endCmd, err
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > maxMenuDepth {
-		return endCmd{}, fmt.Errorf("reading %s: blocks nested deeper than %d: %w", p.stack[len(p.stack)-1], maxMenuDepth, ErrLimit)
+		return endCmd{}, fmt.Errorf("reading %s: blocks nested deeper than %d: %w", p.current(), maxMenuDepth, ErrLimit)
 	}
 	for {
 		lx.vars = p.vars
@@ -592,7 +563,7 @@ func (p *grubParser) menuBlock(lx *grubLexer, sc scope, submenu bool, args []str
 		return err
 	}
 	if len(p.entries) >= maxEntries {
-		return fmt.Errorf("reading %s: more than %d entries: %w", p.stack[len(p.stack)-1], maxEntries, ErrLimit)
+		return fmt.Errorf("reading %s: more than %d entries: %w", p.current(), maxEntries, ErrLimit)
 	}
 	item.entry = e
 	*sc.items = append(*sc.items, item)

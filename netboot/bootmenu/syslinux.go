@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 	"strconv"
@@ -40,7 +39,7 @@ var errRestart = errors.New("config restart")
 // Missing include files are skipped, as syslinux does; include loops are cut.
 // Exceeding the size limits gives an error wrapping ErrLimit.
 func ParseSyslinux(fsys fs.FS, name, workdir string) (*Menu, error) {
-	p := &slParser{fsys: fsys}
+	p := &slParser{menuFiles: menuFiles{fsys: fsys}}
 	p.reset(cleanPath(workdir))
 	file := cleanPath(name)
 	for {
@@ -72,10 +71,8 @@ type slEntry struct {
 }
 
 type slParser struct {
-	fsys        fs.FS
+	menuFiles
 	workdir     string
-	files       int
-	stack       []string
 	restartFile string
 
 	title      string
@@ -94,24 +91,16 @@ type slParser struct {
 
 // reset forgets everything read so far: CONFIG starts over with a new file.
 func (p *slParser) reset(workdir string) {
-	*p = slParser{fsys: p.fsys, files: p.files, stack: p.stack, workdir: workdir}
+	*p = slParser{menuFiles: p.menuFiles, workdir: workdir}
 	p.helpFiles = map[int]string{}
 }
 
 func (p *slParser) parseFile(name string) error {
-	if len(p.stack) >= maxDepth {
-		return fmt.Errorf("including %s: nesting deeper than %d: %w", name, maxDepth, ErrLimit)
-	}
-	p.files++
-	if p.files > maxFiles {
-		return fmt.Errorf("reading %s: more than %d files: %w", name, maxFiles, ErrLimit)
-	}
-	data, err := readLimited(p.fsys, name)
+	data, err := p.open("including", name)
 	if err != nil {
 		return err
 	}
-	p.stack = append(p.stack, name)
-	defer func() { p.stack = p.stack[:len(p.stack)-1] }()
+	defer p.close()
 
 	for n, line := range bytes.Split(data, []byte("\n")) {
 		if len(line) > maxLineLen {
@@ -125,22 +114,6 @@ func (p *slParser) parseFile(name string) error {
 		}
 	}
 	return nil
-}
-
-func readLimited(fsys fs.FS, name string) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", name, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", name, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("reading %s: larger than %d bytes: %w", name, maxFileSize, ErrLimit)
-	}
-	return data, nil
 }
 
 // line handles one configuration line. file is the file it came from.
