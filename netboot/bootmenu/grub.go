@@ -931,8 +931,9 @@ func RenderGrub(m *Menu) []byte {
 		var body []string
 		switch e.Kind {
 		case KindLinux:
+			// A kernel named "." or ". x" cleans to the TFTP root: no kernel, as read back.
 			k := firstWord(oneLine(e.Kernel))
-			if k == "" || isMemtest(e) && !strings.EqualFold(path.Ext(k), ".efi") {
+			if cleanPath(k) == "" || isMemtest(e) && !strings.EqualFold(path.Ext(k), ".efi") {
 				continue
 			}
 			line := "linux " + grubQuote(grubFile(m.HTTPHost, k))

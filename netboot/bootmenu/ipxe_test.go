@@ -95,6 +95,10 @@ func TestRenderIPXE(t *testing.T) {
 			[]string{"hdt", "e3", "item e2"}},
 		{"the medium's text stays literal", &Menu{Title: "x ${evil} || reboot ; #1", Entries: []Entry{linux("a", "k", "a=${net0/ip} b && shell # c")}},
 			[]string{"menu x $ {evil} reboot 1 || goto e0", "kernel k a=$ {net0/ip} b shell c"}, nil},
+		{"a kernel or initrd that names the root is none", &Menu{HTTPHost: "10.0.0.1", Entries: []Entry{
+			linux("dot", ". x", ""), linux("k", "/live/vmlinuz", "", "./", "live/initrd.img")}},
+			[]string{"item e1 Boot k", "kernel http://10.0.0.1/live/vmlinuz initrd=initrd.img", "initrd http://10.0.0.1/live/initrd.img"},
+			[]string{"Boot dot", "http://10.0.0.1/\n", "initrd http://10.0.0.1/\n"}},
 		{"nothing to boot", &Menu{Entries: []Entry{{Label: "hdt", Kind: KindCOM32, Kernel: "hdt.c32"}}},
 			[]string{"exit 1"}, []string{"choose"}},
 	}
