@@ -169,23 +169,25 @@ var syslinuxConfigs = [...]string{
 // started from. The first candidate that yields at least one entry wins.
 // ErrNoMenu if none.
 func Find(fsys fs.FS) (*Menu, string, error) {
-	m, name, firstErr := firstMenu(fsys, syslinuxConfigs[:], func(name string) (*Menu, error) {
+	m, name, err := firstMenu(fsys, syslinuxConfigs[:], func(name string) (*Menu, error) {
 		return ParseSyslinux(fsys, name, path.Dir(name))
 	})
-	if firstErr == nil {
+	if err == nil {
 		return m, name, nil
 	}
 	// GRUB-only media (Ubuntu since 20.10 boots BIOS with GRUB too): the
 	// BIOS menu is their GRUB menu as GRUB shows it on a PC.
-	if m, name, err := FindGrub(fsys, GrubPC); err == nil {
+	m, name, grubErr := FindGrub(fsys, GrubPC)
+	if grubErr == nil {
 		return m, name, nil
-	} else if errors.Is(firstErr, ErrNoMenu) && !errors.Is(err, ErrNoMenu) {
-		firstErr = err
 	}
-	if errors.Is(firstErr, ErrNoMenu) {
+	if errors.Is(err, ErrNoMenu) {
+		err = grubErr // no syslinux menu at all: what GRUB's said is the news
+	}
+	if errors.Is(err, ErrNoMenu) {
 		return nil, "", ErrNoMenu
 	}
-	return nil, "", fmt.Errorf("%w (%w)", ErrNoMenu, firstErr)
+	return nil, "", fmt.Errorf("%w (%w)", ErrNoMenu, err)
 }
 
 // DetectFamily names the live family of the medium. The menu's kernel

@@ -587,6 +587,7 @@ func TestRenderSanitises(t *testing.T) {
 		Entries: []Entry{
 			{Label: "a", Kind: KindLinux, Kernel: "k", Initrds: []string{"i,j", ""}, Append: "x\nlabel evil", Help: "one\nendtext\nlabel evil"},
 			{Label: "o", Kind: KindOther, Kernel: "fd.img"},
+			{Label: "dot", Kind: KindLinux, Kernel: ". x"}, // names the TFTP root: no kernel
 		},
 	}
 	out := string(RenderPxelinux(m))
@@ -602,6 +603,9 @@ func TestRenderSanitises(t *testing.T) {
 	}
 	if e := back.Entries[0]; !reflect.DeepEqual(e.Initrds, []string{"ij"}) || e.Help != "one\nlabel evil" {
 		t.Errorf("entry %+v", e)
+	}
+	if strings.Contains(out, "label dot") {
+		t.Errorf("an entry whose kernel is the TFTP root was rendered:\n%s", out)
 	}
 	if !strings.HasPrefix(out, "# Written by sharecd") || !strings.Contains(out, "\nui menu.c32\n") {
 		t.Errorf("header:\n%s", out)

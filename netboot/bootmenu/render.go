@@ -42,9 +42,14 @@ func RenderPxelinux(m *Menu) []byte {
 		var cmd string
 		switch e.Kind {
 		case KindLinux:
+			// A kernel named "." or ". x" cleans to the TFTP root: no kernel, as in GRUB and iPXE.
+			k := firstWord(oneLine(e.Kernel))
+			if cleanPath(k) == "" {
+				continue
+			}
 			// LINUX, not KERNEL: KERNEL guesses the type from the extension
 			// and would take memtest86+.bin for a boot sector.
-			cmd = "linux " + firstWord(oneLine(e.Kernel))
+			cmd = "linux " + k
 		case KindCOM32:
 			cmd = "com32 " + firstWord(oneLine(e.Kernel))
 		case KindLocal:
