@@ -931,9 +931,17 @@ func RenderGrub(m *Menu) []byte {
 		var body []string
 		switch e.Kind {
 		case KindLinux:
-			// A kernel named "." or ". x" cleans to the TFTP root: no kernel, as read back.
+			// Decide on the names as written, which is what reading the file back sees: a kernel
+			// named "." or ". x" cleans to the TFTP root, no kernel; "memtest x" is memtest.
 			k := firstWord(oneLine(e.Kernel))
-			if cleanPath(k) == "" || isMemtest(e) && !strings.EqualFold(path.Ext(k), ".efi") {
+			var initrds []string
+			for _, f := range e.Initrds {
+				if f = firstWord(oneLine(f)); cleanPath(f) != "" {
+					initrds = append(initrds, f)
+				}
+			}
+			written := Entry{Kernel: k, Initrds: initrds}
+			if cleanPath(k) == "" || isMemtest(written) && !strings.EqualFold(path.Ext(k), ".efi") {
 				continue
 			}
 			line := "linux " + grubQuote(grubFile(m.HTTPHost, k))
@@ -943,13 +951,10 @@ func RenderGrub(m *Menu) []byte {
 				}
 			}
 			body = append(body, line)
-			var initrds []string
-			for _, f := range e.Initrds {
-				if f = firstWord(oneLine(f)); f != "" && cleanPath(f) != "" {
-					initrds = append(initrds, grubQuote(grubFile(m.HTTPHost, f)))
-				}
-			}
 			if len(initrds) > 0 {
+				for i, f := range initrds {
+					initrds[i] = grubQuote(grubFile(m.HTTPHost, f))
+				}
 				body = append(body, "initrd "+strings.Join(initrds, " "))
 			}
 		case KindLocal:
