@@ -657,3 +657,50 @@ func TestRenderBootOverHTTP(t *testing.T) {
 		})
 	}
 }
+
+// pxelinux boots a default label that names no entry as a kernel of that name, and fails: the
+// default is always an entry the file has.
+func TestRenderPxelinuxDefault(t *testing.T) {
+	live := Entry{Label: "live", Kind: KindLinux, Kernel: "live/vmlinuz"}
+	hidden := Entry{Label: "safe", Kind: KindLinux, Kernel: "live/vmlinuz", Hidden: true}
+	floppy := Entry{Label: "fd", Kind: KindOther, Kernel: "fd.img"}
+	root := Entry{Label: "dot", Kind: KindLinux, Kernel: ". x"}
+	tests := []struct {
+		name, def string
+		entries   []Entry
+		want      string // the default line, "" for none
+	}{
+		{"the medium's default", "live", []Entry{hidden, live}, "default live"},
+		{"a hidden default stays", "safe", []Entry{live, hidden}, "default safe"},
+		{"left out: first shown", "fd", []Entry{floppy, hidden, live}, "default live"},
+		{"a kernel that is the root: first shown", "dot", []Entry{root, live}, "default live"},
+		{"none given: first shown", "", []Entry{hidden, live}, "default live"},
+		{"nothing to boot", "fd", []Entry{floppy}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := string(RenderPxelinux(&Menu{Default: tc.def, Entries: tc.entries}))
+			var got, marked []string
+			label := ""
+			for _, l := range strings.Split(out, "\n") {
+				switch {
+				case strings.HasPrefix(l, "default "):
+					got = append(got, l)
+				case strings.HasPrefix(l, "label "):
+					label = strings.TrimPrefix(l, "label ")
+				case l == "\tmenu default":
+					marked = append(marked, label)
+				}
+			}
+			if tc.want == "" {
+				if len(got)+len(marked) != 0 {
+					t.Errorf("default %q, marked %q in\n%s", got, marked, out)
+				}
+				return
+			}
+			if len(got) != 1 || got[0] != tc.want || len(marked) != 1 || "default "+marked[0] != tc.want {
+				t.Errorf("default %q, marked %q; want %q in\n%s", got, marked, tc.want, out)
+			}
+		})
+	}
+}

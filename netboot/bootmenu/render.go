@@ -30,8 +30,24 @@ func RenderPxelinux(m *Menu) []byte {
 		fmt.Fprintf(&b, "menu title %s\n", t)
 	}
 	fmt.Fprintf(&b, "timeout %d\n", max(m.Timeout, 0))
-	if d := oneLine(m.Default); d != "" {
-		fmt.Fprintf(&b, "default %s\n", d)
+	// The default must be an entry written below: pxelinux would boot a missing label as a
+	// kernel of that name, and fail. Failing that, the first entry shown, as GRUB and iPXE do.
+	def, first := "", ""
+	for _, e := range m.Entries {
+		if pxelinuxCommand(e) == "" {
+			continue
+		}
+		if l := oneLine(e.Label); m.Default != "" && e.Label == m.Default {
+			def = l
+		} else if first == "" && !e.Hidden {
+			first = l
+		}
+	}
+	if def == "" {
+		def = first
+	}
+	if def != "" {
+		fmt.Fprintf(&b, "default %s\n", def)
 	}
 	for _, h := range m.HelpFiles {
 		if k := strings.ToUpper(oneLine(h.Key)); validFKey(k) && oneLine(h.Path) != "" {
@@ -39,33 +55,15 @@ func RenderPxelinux(m *Menu) []byte {
 		}
 	}
 	for _, e := range m.Entries {
-		var cmd string
-		switch e.Kind {
-		case KindLinux:
-			// A kernel named "." or ". x" cleans to the TFTP root: no kernel, as in GRUB and iPXE.
-			k := firstWord(oneLine(e.Kernel))
-			if cleanPath(k) == "" {
-				continue
-			}
-			// LINUX, not KERNEL: KERNEL guesses the type from the extension
-			// and would take memtest86+.bin for a boot sector.
-			cmd = "linux " + k
-		case KindCOM32:
-			cmd = "com32 " + firstWord(oneLine(e.Kernel))
-		case KindLocal:
-			lb := firstWord(oneLine(e.LocalBoot))
-			if lb == "" {
-				lb = "0"
-			}
-			cmd = "localboot " + lb
-		default:
+		cmd := pxelinuxCommand(e)
+		if cmd == "" {
 			continue
 		}
 		fmt.Fprintf(&b, "\nlabel %s\n", oneLine(e.Label))
 		if t := oneLine(e.Title); t != "" {
 			fmt.Fprintf(&b, "\tmenu label %s\n", t)
 		}
-		if m.Default != "" && e.Label == m.Default {
+		if oneLine(e.Label) == def {
 			b.WriteString("\tmenu default\n")
 		}
 		if e.Hidden {
@@ -177,4 +175,28 @@ func Modules(m *Menu) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// pxelinuxCommand is the line that boots e under pxelinux, "" for what is left out: KindOther,
+// and a kernel named "." or ". x", which cleans to the TFTP root (no kernel, as in GRUB and iPXE).
+func pxelinuxCommand(e Entry) string {
+	switch e.Kind {
+	case KindLinux:
+		k := firstWord(oneLine(e.Kernel))
+		if cleanPath(k) == "" {
+			return ""
+		}
+		// LINUX, not KERNEL: KERNEL guesses the type from the extension
+		// and would take memtest86+.bin for a boot sector.
+		return "linux " + k
+	case KindCOM32:
+		return "com32 " + firstWord(oneLine(e.Kernel))
+	case KindLocal:
+		lb := firstWord(oneLine(e.LocalBoot))
+		if lb == "" {
+			lb = "0"
+		}
+		return "localboot " + lb
+	}
+	return ""
 }
