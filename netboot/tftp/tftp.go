@@ -47,6 +47,24 @@ type Server struct {
 	Log     *slog.Logger
 }
 
+// resends is how many times a block is sent again before its client is given up: with
+// resendPause, after about 30 s of silence (a few seconds once the server is stopping).
+const resends = 6
+
+// resendPause is how long pin/tftp waits, after a block's timeout, before sending it again the
+// attempt-th time. Its own default sleeps up to 1 s at random; each transfer resends only its own
+// block to its one client, so the first two resends go at once and a lost packet costs one
+// timeout. After that the server falls silent for longer than a client's own timeout (5 s for
+// atftp and tftp-hpa): atftp answers a repeated block with one extra ACK and then ignores the
+// repeats, so when that ACK is lost too, only its timeout's ACK can move the transfer on, and
+// repeats every second would keep that timeout from ever running out.
+func resendPause(attempt int) time.Duration {
+	if attempt < 2 {
+		return 0
+	}
+	return 6 * time.Second
+}
+
 // ErrNotFound is what a client is told for every file it may not have: missing, outside the
 // tree, refused by name. The real reason stays in the server's log.
 var ErrNotFound = errors.New("file not found")
@@ -59,11 +77,20 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		timeout = time.Second
 	}
 	srv.SetTimeout(timeout)
-	// pin/tftp also sleeps up to 1 s at random before each resend. Each transfer resends only
-	// its own block to its one client, so spreading resends out gains nothing: resend at once.
-	// Ten resends, 10 s of silence, before a client is given up, about what five took at 2 s.
-	srv.SetBackoff(func(int) time.Duration { return 0 })
-	srv.SetRetries(10)
+	srv.SetBackoff(func(attempt int) time.Duration {
+		// pin/tftp sleeps what this returns and nothing wakes it: wait here instead, so that a
+		// stopping server does not sit out a pause (Shutdown waits for every transfer).
+		if d := resendPause(attempt); d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+		}
+		return 0
+	})
+	srv.SetRetries(resends)
 	if s.Anticipate > 1 {
 		srv.SetAnticipate(s.Anticipate)
 	}

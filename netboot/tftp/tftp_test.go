@@ -348,3 +348,45 @@ func TestReadErrorIsATFTPError(t *testing.T) {
 		t.Errorf("%d failed transfers recorded with their error, want 2: %+v", failed, done)
 	}
 }
+
+// A client that asks for a file and then falls silent is resent its first block twice at
+// once, then after pauses longer than a client's own timeout (resendPause). Stopping the
+// server must not sit those pauses out: Shutdown waits for every transfer.
+func TestStopDuringAResendPause(t *testing.T) {
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	must(t, err)
+	srv := &Server{FS: fstest.MapFS{"live/vmlinuz": {Data: pattern(1 << 20)}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, conn) }()
+
+	client, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	must(t, err)
+	defer client.Close()
+	rrq := append([]byte{0, 1}, "live/vmlinuz\x00octet\x00"...)
+	_, err = client.WriteTo(rrq, conn.LocalAddr())
+	must(t, err)
+	// Block 1 comes three times, 1 s apart (the timeout), and is never ACKed.
+	buf := make([]byte, 600)
+	for i := range 3 {
+		must(t, client.SetReadDeadline(time.Now().Add(5*time.Second)))
+		n, _, err := client.ReadFrom(buf)
+		if err != nil || n < 4 || buf[1] != 3 || buf[3] != 1 {
+			t.Fatalf("send %d of block 1: %d bytes %x, %v", i+1, n, buf[:min(n, 4)], err)
+		}
+	}
+	// Now the server is in its first pause, 6 s, with four more resends and pauses to come
+	// (about 30 s). Stopped, it may still resend at its 1 s timeout, but not pause.
+	time.Sleep(1500 * time.Millisecond)
+	stopped := time.Now()
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		t.Logf("stopped %v after cancel", time.Since(stopped).Round(100*time.Millisecond))
+	case <-time.After(15 * time.Second):
+		t.Fatal("Serve still waits for the silent client's transfer 15 s after being stopped")
+	}
+}
