@@ -114,21 +114,15 @@ func (l *lab) loseACKs(block uint16, n int) <-chan int {
 	if out, err := l.runIn(l.sw, rules, "nft", "-f", "-"); err != nil {
 		l.t.Fatalf("nft: %v %s", err, out)
 	}
-	count := func() int {
-		out, _ := l.run(l.sw, "nft", "list", "table", "bridge", "ackloss")
-		_, after, _ := strings.Cut(string(out), "counter packets ")
-		c, _ := strconv.Atoi(strings.Fields(after + " x")[0])
-		return c
-	}
 	done := make(chan int, 1)
 	go func() {
 		// nft has no packet quota: watch the counter, and lift the rule once it has done its
 		// part. The client's next ACK comes a timeout (seconds) later.
 		deadline := time.Now().Add(time.Minute)
-		c := count()
+		c := l.dropped("ackloss")
 		for c < n && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
-			c = count()
+			c = l.dropped("ackloss")
 		}
 		l.run(l.sw, "nft", "delete", "table", "bridge", "ackloss")
 		done <- c
@@ -153,8 +147,11 @@ func (l *lab) loseUDP(oneIn int) {
 }
 
 // lost is how many packets loseUDP's rule dropped so far.
-func (l *lab) lost() int {
-	out, _ := l.run(l.sw, "nft", "list", "table", "bridge", "loss")
+func (l *lab) lost() int { return l.dropped("loss") }
+
+// dropped is the packet counter of the switch's bridge table, whose one rule counts what it drops.
+func (l *lab) dropped(table string) int {
+	out, _ := l.run(l.sw, "nft", "list", "table", "bridge", table)
 	_, after, _ := strings.Cut(string(out), "counter packets ")
 	n, _ := strconv.Atoi(strings.Fields(after + " x")[0])
 	return n

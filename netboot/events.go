@@ -3,7 +3,6 @@ package netboot
 import (
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 )
@@ -36,13 +35,13 @@ type Event struct {
 type tracker struct {
 	mu      sync.Mutex
 	byIP    map[netip.Addr]net.HardwareAddr
-	last    map[string]string // stage and detail last reported, by MAC or IP
+	last    map[string]Event // the stage and detail last reported, by MAC or IP
 	emit    func(Event)
 	lookMAC func(netip.Addr) net.HardwareAddr
 }
 
 func newTracker(emit func(Event), lookMAC func(netip.Addr) net.HardwareAddr) *tracker {
-	return &tracker{byIP: map[netip.Addr]net.HardwareAddr{}, last: map[string]string{}, emit: emit, lookMAC: lookMAC}
+	return &tracker{byIP: map[netip.Addr]net.HardwareAddr{}, last: map[string]Event{}, emit: emit, lookMAC: lookMAC}
 }
 
 // report tells of a stage and reports whether it was news (and so was emitted).
@@ -64,12 +63,11 @@ func (t *tracker) report(mac net.HardwareAddr, ip netip.Addr, st Stage, detail s
 	if mac != nil {
 		key = mac.String()
 	}
-	seen := string(st) + "\x00" + detail
 	prev := t.last[key]
 	// A running client reads file after file (a medium served as a plain tree, live-boot's
 	// *.dir layers): it is running once, until it boots again.
-	same := prev == seen || st == StageRunning && strings.HasPrefix(prev, string(StageRunning)+"\x00")
-	t.last[key] = seen
+	same := prev.Stage == st && (prev.Detail == detail || st == StageRunning)
+	t.last[key] = Event{Stage: st, Detail: detail}
 	t.mu.Unlock()
 	if same {
 		return false

@@ -931,17 +931,16 @@ func RenderGrub(m *Menu) []byte {
 		var body []string
 		switch e.Kind {
 		case KindLinux:
-			// Decide on the names as written, which is what reading the file back sees: a kernel
-			// named "." or ". x" cleans to the TFTP root, no kernel; "memtest x" is memtest.
-			k := firstWord(oneLine(e.Kernel))
+			// Decide on the names as written, which is what reading the file back sees:
+			// "memtest x" is memtest.
+			k := writtenName(e.Kernel)
 			var initrds []string
 			for _, f := range e.Initrds {
-				if f = firstWord(oneLine(f)); cleanPath(f) != "" {
+				if f = writtenName(f); f != "" {
 					initrds = append(initrds, f)
 				}
 			}
-			written := Entry{Kernel: k, Initrds: initrds}
-			if cleanPath(k) == "" || isMemtest(written) && !strings.EqualFold(path.Ext(k), ".efi") {
+			if k == "" || isMemtest(Entry{Kernel: k, Initrds: initrds}) && !strings.EqualFold(path.Ext(k), ".efi") {
 				continue
 			}
 			line := "linux " + grubQuote(grubFile(m.HTTPHost, k))

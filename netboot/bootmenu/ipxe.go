@@ -31,7 +31,7 @@ func RenderIPXE(m *Menu) []byte {
 	var entries []entry
 	def := ""
 	for i, e := range m.Entries {
-		if e.Kind != KindLinux && e.Kind != KindLocal || e.Kind == KindLinux && cleanPath(firstWord(oneLine(e.Kernel))) == "" {
+		if e.Kind != KindLinux && e.Kind != KindLocal || e.Kind == KindLinux && writtenName(e.Kernel) == "" {
 			continue
 		}
 		l := fmt.Sprintf("e%d", i)
@@ -80,10 +80,10 @@ func RenderIPXE(m *Menu) []byte {
 			b.WriteString("exit\n")
 			continue
 		}
-		line := "kernel " + ipxeURL(m.HTTPHost, firstWord(oneLine(e.Kernel)))
+		line := "kernel " + ipxeURL(m.HTTPHost, writtenName(e.Kernel))
 		var initrds []string
 		for _, f := range e.Initrds {
-			if f = firstWord(oneLine(f)); cleanPath(f) != "" {
+			if f = writtenName(f); f != "" {
 				initrds = append(initrds, f)
 				// iPXE on UEFI starts the kernel through its EFI stub, which loads the initrds
 				// the command line names from iPXE's file system, where each image is the last

@@ -178,12 +178,12 @@ func Modules(m *Menu) []string {
 }
 
 // pxelinuxCommand is the line that boots e under pxelinux, "" for what is left out: KindOther,
-// and a kernel named "." or ". x", which cleans to the TFTP root (no kernel, as in GRUB and iPXE).
+// and a kernel with no writtenName (as in GRUB and iPXE).
 func pxelinuxCommand(e Entry) string {
 	switch e.Kind {
 	case KindLinux:
-		k := firstWord(oneLine(e.Kernel))
-		if cleanPath(k) == "" {
+		k := writtenName(e.Kernel)
+		if k == "" {
 			return ""
 		}
 		// LINUX, not KERNEL: KERNEL guesses the type from the extension

@@ -486,6 +486,16 @@ func firstWord(s string) string {
 	return w
 }
 
+// writtenName is a kernel or initrd name as the renderers write it, its first word on one line,
+// or "" when that cleans to the TFTP root ("." or ". x"): no file, as reading the menu back sees.
+func writtenName(s string) string {
+	w := firstWord(oneLine(s))
+	if cleanPath(w) == "" {
+		return ""
+	}
+	return w
+}
+
 // splitArgs splits a kernel command line into arguments. Like the kernel,
 // it keeps double-quoted spaces inside one argument (foo="a b").
 func splitArgs(s string) []string {
