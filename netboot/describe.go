@@ -53,18 +53,11 @@ func Describe(source string) (*Description, error) {
 		uefiMenu = g
 	}
 	d.SecureBoot = checkSecureBoot(med.FS, uefiMenu)
+	d.Warnings = src.warnings
 	def := src.menu.DefaultEntry()
 	for _, e := range src.menu.Entries {
 		d.Entries = append(d.Entries, EntryInfo{Label: e.Label, Title: e.PlainTitle(), Kind: string(e.Kind),
 			Kernel: e.Kernel, Initrds: e.Initrds, Append: e.Append, Default: def != nil && def.Label == e.Label})
-		for _, f := range append([]string{e.Kernel}, e.Initrds...) {
-			if f == "" || e.Kind != bootmenu.KindLinux {
-				continue
-			}
-			if _, err := fs.Stat(med.FS, f); err != nil {
-				d.Warnings = append(d.Warnings, fmt.Sprintf("entry %s: %s is missing on the medium", e.Label, f))
-			}
-		}
 	}
 	return d, nil
 }
@@ -72,22 +65,23 @@ func Describe(source string) (*Description, error) {
 // WriteBootTree writes every file a client boots with (loaders, generated menus, kernels and
 // initrds) into dir, for admins who serve them with their own TFTP and DHCP servers. The menus
 // are what a share from server would serve with Share.TFTPBoot: everything over TFTP.
-func WriteBootTree(source, dir string, server netip.Addr, timeout int) ([]string, error) {
+// Warnings name the medium's menu entries left out because a file they load is missing.
+func WriteBootTree(source, dir string, server netip.Addr, timeout int) (files, warnings []string, _ error) {
 	src, _, err := openSource(source)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer src.med.Close()
 	p, err := src.plan(server, timeout, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, name := range p.Files {
 		if err := copyOut(p.Tree, name, filepath.Join(dir, filepath.FromSlash(name))); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return p.Files, nil
+	return p.Files, p.Warnings, nil
 }
 
 func copyOut(fsys fs.FS, name, dst string) error {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -40,9 +41,9 @@ func TestDescribe(t *testing.T) {
 
 func TestWriteBootTree(t *testing.T) {
 	dir := t.TempDir()
-	files, err := WriteBootTree(labMedium, dir, netip.MustParseAddr("192.0.2.7"), 5)
-	if err != nil {
-		t.Fatal(err)
+	files, warnings, err := WriteBootTree(labMedium, dir, netip.MustParseAddr("192.0.2.7"), 5)
+	if err != nil || len(warnings) != 0 {
+		t.Fatal(err, warnings)
 	}
 	for _, want := range []string{"pxelinux.0", "ldlinux.c32", "menu.c32", "pxelinux.cfg/default", "live/vmlinuz", "live/initrd.img"} {
 		if !strings.Contains(strings.Join(files, " "), want) {
@@ -65,6 +66,46 @@ func TestWriteBootTree(t *testing.T) {
 	want, _ = fs.ReadFile(assets.BIOS(), "ldlinux.c32")
 	if !bytes.Equal(got, want) {
 		t.Error("ldlinux.c32 is the medium's, not the one built with pxelinux.0")
+	}
+}
+
+// TestBootTreeLeavesOutMissingFiles: Ubuntu's menu on a medium without its memory tester. The
+// tree is written without that entry, with one warning naming it, and every menu still boots the
+// live entries (--boot-tree exited 1 and wrote nothing before).
+func TestBootTreeLeavesOutMissingFiles(t *testing.T) {
+	med := t.TempDir()
+	cfg, err := os.ReadFile("bootmenu/testdata/media/ubuntu-25.10-desktop/boot/grub/grub.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"boot/grub/grub.cfg": cfg, "casper/vmlinuz": []byte("kernel"), "casper/initrd": []byte("initrd"),
+		"casper/minimal.squashfs": nil, ".disk/casper-uuid-generic": []byte("x\n"),
+	} {
+		os.MkdirAll(filepath.Join(med, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(med, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	files, warnings, err := WriteBootTree(med, dir, netip.MustParseAddr("192.0.2.7"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "Test memory") || !strings.Contains(warnings[0], "boot/memtest86+x64.bin") {
+		t.Errorf("warnings %q, want one naming the memory test and its file", warnings)
+	}
+	if slices.Contains(files, "boot/memtest86+x64.bin") || !slices.Contains(files, "casper/vmlinuz") {
+		t.Errorf("files %v", files)
+	}
+	for _, menu := range []string{"pxelinux.cfg/default", "boot.ipxe", "grub/grub.cfg", "uefi.ipxe"} {
+		b, err := os.ReadFile(filepath.Join(dir, menu))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("memtest")) || !bytes.Contains(b, []byte("boot=casper netboot=nfs nfsroot=192.0.2.7:/sharecd")) {
+			t.Errorf("%s:\n%s", menu, b)
+		}
 	}
 }
 

@@ -100,6 +100,8 @@ type Plan struct {
 
 	Tree  fs.FS    // the TFTP root: generated menus over the loaders over the medium
 	Files []string // every file of Tree a client may boot with: loaders, menus, kernels, initrds
+	// Warnings are the medium's menu entries left out because a file they load is missing.
+	Warnings []string
 	// HTTP: GRUB fetches kernels and initrds by URL, or the family's initrd its root image
 	// (dracut), so Serve also serves Tree over HTTP.
 	HTTP bool
@@ -127,6 +129,11 @@ func (s *Share) Prepare() (*Plan, error) {
 	if err != nil {
 		src.med.Close()
 		return nil, err
+	}
+	if s.Log != nil {
+		for _, w := range p.Warnings {
+			s.Log.Warn(w)
+		}
 	}
 	return p, nil
 }
@@ -175,9 +182,10 @@ func (s *Share) prepare(src *source) (*Plan, error) {
 // source is an opened medium with its boot menu: all that is known before the network is.
 type source struct {
 	med      *medium.Medium
-	menu     *bootmenu.Menu // as the medium has it
+	menu     *bootmenu.Menu // as the medium has it, less the entries whose files it lacks
 	menuPath string
 	fam      bootmenu.Family
+	warnings []string // entries left out of menu, one line each
 }
 
 func inspect(med *medium.Medium) (*source, error) {
@@ -185,11 +193,12 @@ func inspect(med *medium.Medium) (*source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a bootable live medium: %w", med.Source, err)
 	}
+	menu, warnings := bootmenu.WithoutMissing(menu, med.FS)
 	fam := bootmenu.DetectFamily(med.FS, menu)
 	if fam == bootmenu.FamilyUnknown {
 		return nil, fmt.Errorf("%s: %w (known: %s)", med.Source, bootmenu.ErrUnsupportedFamily, familyList())
 	}
-	return &source{med: med, menu: menu, menuPath: menuPath, fam: fam}, nil
+	return &source{med: med, menu: menu, menuPath: menuPath, fam: fam, warnings: warnings}, nil
 }
 
 // plan rewrites the menus for clients served from server and stacks the TFTP tree.
@@ -205,9 +214,15 @@ func (src *source) plan(server netip.Addr, timeout int, overHTTP bool) (*Plan, e
 	}
 	// pxelinux always reads its kernels over TFTP; the iPXE script over HTTP where there is HTTP.
 	generated := tftp.Files{"pxelinux.cfg/default": bootmenu.RenderPxelinux(netMenu), BIOSScript: bootmenu.RenderIPXE(netMenu)}
-	uefiMenu, err := src.uefi(root, timeout, generated)
+	uefiMenu, uefiWarnings, err := src.uefi(root, timeout, generated)
 	if err != nil {
 		return nil, err
+	}
+	warnings := slices.Clone(src.warnings)
+	for _, w := range uefiWarnings {
+		if !slices.Contains(warnings, w) {
+			warnings = append(warnings, w)
+		}
 	}
 	loaderNames := append([]string{BIOSLoader}, bootmenu.Modules(netMenu)...)
 	files := append([]string{}, loaderNames...)
@@ -222,7 +237,7 @@ func (src *source) plan(server netip.Addr, timeout int, overHTTP bool) (*Plan, e
 	}
 	slices.Sort(files)
 	return &Plan{
-		Medium: src.med, Family: src.fam, Menu: netMenu, UEFIMenu: uefiMenu,
+		Medium: src.med, Family: src.fam, Menu: netMenu, UEFIMenu: uefiMenu, Warnings: warnings,
 		Tree:       tftp.Overlay{generated, tftp.Only(assets.BIOS(), loaderNames...), src.med.FS},
 		Files:      slices.Compact(files),
 		HTTP:       overHTTP || src.fam == bootmenu.FamilyDracut,

@@ -170,20 +170,23 @@ func kernelSigners(fsys fs.FS, name string) ([]secureboot.Signer, error) {
 // uefi builds what UEFI clients boot: the medium's GRUB menu as GRUB shows it on UEFI, rewritten
 // for the NFS root like the BIOS menu, and our GRUB image. A medium without a GRUB menu, or whose
 // GRUB menu has no live entry we can rewrite, gives its BIOS menu to UEFI clients as well.
-func (src *source) uefi(root bootmenu.NetRoot, timeout int, into tftp.Files) (*bootmenu.Menu, error) {
+// Entries whose files the medium lacks are left out, each named in warnings.
+func (src *source) uefi(root bootmenu.NetRoot, timeout int, into tftp.Files) (_ *bootmenu.Menu, warnings []string, _ error) {
 	var netMenu *bootmenu.Menu
 	if g, _, err := bootmenu.FindGrub(src.med.FS, bootmenu.GrubEFI); err == nil {
+		g, warnings = bootmenu.WithoutMissing(g, src.med.FS)
 		netMenu, _ = bootmenu.RewriteForNetwork(g, src.fam, root, timeout)
 	}
 	if netMenu == nil {
+		warnings = nil
 		var err error
 		if netMenu, err = bootmenu.RewriteForNetwork(src.menu, src.fam, root, timeout); err != nil {
-			return nil, fmt.Errorf("rewriting %s for UEFI clients: %w", src.menuPath, err)
+			return nil, nil, fmt.Errorf("rewriting %s for UEFI clients: %w", src.menuPath, err)
 		}
 	}
 	img, err := assets.UEFIx64(root.Server)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	into[UEFILoader] = img
 	into[UEFIMenuFile] = bootmenu.RenderGrub(netMenu)
@@ -192,11 +195,11 @@ func (src *source) uefi(root bootmenu.NetRoot, timeout int, into tftp.Files) (*b
 	for _, name := range []string{"shimx64.efi", "grubx64.efi", "mmx64.efi"} {
 		b, err := fs.ReadFile(assets.SecureBoot(), name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		into[path.Join(path.Dir(SignedLoader), name)] = b
 	}
-	return netMenu, nil
+	return netMenu, warnings, nil
 }
 
 // logChain says which boot chain a client was offered, and for UEFI what that means for Secure Boot.

@@ -70,10 +70,13 @@ func runBootTree(source, dir, serverIP string, timeout int, stdout, stderr io.Wr
 		fmt.Fprintln(stderr, "sharecd: --boot-tree needs --server-ip with this machine's IPv4 address on the LAN")
 		return 2
 	}
-	files, err := netboot.WriteBootTree(source, dir, ip, timeout)
+	files, warnings, err := netboot.WriteBootTree(source, dir, ip, timeout)
 	if err != nil {
 		fmt.Fprintln(stderr, "sharecd:", oneLine(err))
 		return 1
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "sharecd: warning:", w)
 	}
 	for _, f := range files {
 		fmt.Fprintln(stdout, f)
