@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -97,6 +98,97 @@ func dracutMedium(t testing.TB) string {
 	return builtPath(t, out)
 }
 
+var (
+	casperOnce sync.Once
+	casperISO  string
+	casperErr  error
+)
+
+// casperMedium returns the Ubuntu-like ISO build-casper-medium.sh makes from the test ISO with
+// Ubuntu's own casper (cached; ~2 minutes when it is not). Two labs share it: it is built once.
+func casperMedium(t testing.TB) string {
+	t.Helper()
+	if iso := os.Getenv("SHARECD_TEST_CASPER"); iso != "" {
+		return iso
+	}
+	if _, err := os.Stat("../../shared/thirdparty/casper-1.470.2/scripts/casper"); err != nil {
+		missing(t, "the casper lab needs Ubuntu's casper in ../shared/thirdparty beside the clone")
+	}
+	casperOnce.Do(func() {
+		out, err := exec.Command("./build-casper-medium.sh").CombinedOutput()
+		if err != nil {
+			casperErr = fmt.Errorf("building the casper medium: %v\n%s", err, out)
+			return
+		}
+		casperISO = builtPath(t, out)
+	})
+	if casperErr != nil {
+		t.Fatal(casperErr)
+	}
+	return casperISO
+}
+
+// missing skips a test whose peer is absent, except under CI=true, where a missing peer is a
+// failure: CI installs every peer, so a skip there would hide a broken set-up.
+func missing(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+}
+
+// probeLines are the lines the lab's probe (lab-probe.sh) printed on a client's serial console.
+func probeLines(serial string) []string {
+	b, _ := os.ReadFile(serial)
+	var lines []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if _, rest, ok := strings.Cut(line, "sharecd-probe: "); ok {
+			lines = append(lines, strings.TrimRight(rest, "\r"))
+		}
+	}
+	return lines
+}
+
+// checkCasperClient: casper, not live-boot, mounted the medium from sharecd's NFS export on
+// /cdrom; casper made its live user (uid 999, the name in its casper.conf); and each layer of
+// the root read back whole over NFS has the checksum it has on the medium, so an installer
+// copying it from the netbooted client would copy it right.
+func checkCasperClient(t *testing.T, name, serial, server, sums string) {
+	t.Helper()
+	lines := probeLines(serial)
+	if !slices.Contains(lines, "done") {
+		t.Errorf("%s: the probe did not finish:\n%s", name, strings.Join(lines, "\n"))
+		return
+	}
+	has := func(prefix string) bool {
+		return slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, prefix) })
+	}
+	for _, want := range []string{"medium " + server + ":/sharecd on /cdrom type nfs", "user ubuntu:x:999:999:", "casper log "} {
+		if !has(want) {
+			t.Errorf("%s: the probe printed no %q:\n%s", name, want, strings.Join(lines, "\n"))
+		}
+	}
+	if has("medium " + server + ":/sharecd on /run/live") {
+		t.Errorf("%s: live-boot mounted the medium", name)
+	}
+	want, err := os.ReadFile(sums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(want)), "\n") {
+		sum, file, _ := strings.Cut(line, "  ")
+		if !slices.Contains(lines, "sha256 "+sum+" "+file) {
+			t.Errorf("%s: %s read over NFS does not have the medium's checksum %s:\n%s", name, file, sum, strings.Join(lines, "\n"))
+		}
+		n++
+	}
+	if n < 2 {
+		t.Errorf("%s lists %d images, want casper's two layers", sums, n)
+	}
+}
+
 // TestClientsBootLiveSystem boots diskless QEMU PCs to the live system's login prompt. BIOS clients
 // (SeaBIOS + iPXE) get the iPXE script, except in the dracut lab, which gives them pxelinux.0 as
 // non-iPXE ROMs get it (--no-ipxe-script). The ISO-file lab runs a BIOS and a UEFI client (OVMF's
@@ -113,6 +205,9 @@ func TestClientsBootLiveSystem(t *testing.T) {
 
 	type client struct{ name, mac string }
 	const dracut = "dracut"
+	casper := func(t *testing.T, args ...string) []string {
+		return append([]string{bin, "--share", "--source", casperMedium(t), "--iface", "s0", "--menu-timeout", "2", "--debug"}, args...)
+	}
 	cases := []struct {
 		name   string
 		subnet string
@@ -143,6 +238,13 @@ func TestClientsBootLiveSystem(t *testing.T) {
 		{dracut, "10.77.3", func(t *testing.T, _ string) []string {
 			return []string{bin, "--share", "--source", dracutMedium(t), "--iface", "s0", "--menu-timeout", "2", "--debug", "--no-ipxe-script"}
 		}, false, false, []client{{"bios", "52:54:00:5c:d0:03"}, {"uefi-ipxe", "52:54:00:5c:d0:07"}}, 2000},
+		// Ubuntu's casper in the initrd, an Ubuntu 24.04 layout with a GRUB-only menu: BIOS
+		// clients get their menu from GRUB's too. The iPXE ROM boots boot.ipxe, OVMF snponly.efi.
+		{"casper", "10.77.4", func(t *testing.T, _ string) []string { return casper(t) },
+			false, false, []client{{"bios", "52:54:00:5c:d0:08"}, {"uefi", "52:54:00:5c:d0:09"}}, 0},
+		// The same medium to a BIOS client through pxelinux.0, as ROMs other than iPXE get it.
+		{"casper-pxelinux", "10.77.5", func(t *testing.T, _ string) []string { return casper(t, "--no-ipxe-script") },
+			false, false, []client{{"bios", "52:54:00:5c:d0:0a"}}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,10 +314,22 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			}
 			logText, _ := os.ReadFile(firstLog)
 			want := []string{"client offered", "client loader", "client menu", "client kernel", "client initrd", "client root mounted"}
-			if tc.name == dracut {
+			switch {
+			case strings.HasPrefix(tc.name, "casper"):
+				// The medium's memory test is not on it: left out, and the rest boots.
+				want = append(want, "family=casper", `menu entry \"Test memory\" left out: boot/memtest86+x64.bin is not on the medium`)
+				for _, c := range tc.clients {
+					checkCasperClient(t, c.name, vms[c.name].serial, tc.subnet+".2", casperMedium(t)+".sha256")
+				}
+				if tc.name == "casper-pxelinux" {
+					want = append(want, "file=pxelinux.0", "file=casper/initrd")
+					break
+				}
+				want = append(want, "file=boot.ipxe", "BIOS, iPXE ROM")
+			case tc.name == dracut:
 				// The whole image went out over HTTP, and the family was told apart.
 				want = append(want, "family=dracut", `msg="client running"`, "file=LiveOS/squashfs.img", "file=pxelinux.0")
-			} else {
+			default:
 				// The BIOS client booted from the script alone: pxelinux.0 never went out.
 				want = append(want, "file=boot.ipxe", "BIOS, iPXE ROM")
 				if strings.Contains(string(logText), "file=pxelinux.0") {

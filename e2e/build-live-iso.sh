@@ -9,8 +9,8 @@ cache=${SHARECD_CACHE:-/var/cache/sharecd-e2e}
 out=${1:-$cache/debian-live-test.iso}
 here=$(cd "$(dirname "$0")" && pwd)
 
-# The config hash names the cached image, so a change to this script rebuilds it.
-stamp=$(sha256sum "$0" | cut -c1-16)
+# The config hash names the cached image, so a change to this script or the probe rebuilds it.
+stamp=$(cat "$0" "$here/lab-probe.sh" | sha256sum | cut -c1-16)
 if [ -s "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "cached: $out"
   exit 0
@@ -51,8 +51,15 @@ lb config \
   >/dev/null
 
 # user-setup and sudo create the live user; without them there is no login prompt user.
+# The same root is wrapped for the other families' own initramfs code (build-casper-medium.sh,
+# build-archiso-medium.sh), whose initrds are built in it: casper's hook copies sfdisk (fdisk),
+# eject and busybox's tools; mkinitcpio packs with bsdtar (libarchive-tools), and archiso's hook
+# copies openssl.
 echo "live-boot live-config live-config-systemd systemd-sysv user-setup sudo" \
-  > config/package-lists/live.list.chroot
+  "fdisk eject busybox libarchive-tools openssl" > config/package-lists/live.list.chroot
+
+# The probe prints on the serial console what the labs check of a booted client (lab-probe.sh).
+"$here/lab-probe.sh" config/includes.chroot
 
 # With several TCG guests sharing two cores, udev can take longer than systemd's 90 s wait for
 # /dev/ttyS0; systemd then gives up on the serial getty, and the tests never see login:.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -255,13 +256,24 @@ var familyRules = map[Family]netRules{
 	// archiso and miso (mkinitcpio hooks archiso_pxe_nfs, miso_pxe_nfs) mount
 	// the export with klibc's nfsmount, after ipconfig ran on the interface
 	// that BOOTIF= names.
+	//
+	// archiso_pxe_nfs turns copytoram on unless the command line says
+	// copytoram=n: the whole airootfs.sfs (~1 GB on Arch's ISO) is then copied
+	// into a tmpfs of the client's RAM, and archiso_pxe_common takes the
+	// network down. A room of diskless clients is what a share is for, so the
+	// root stays on the NFS export; an entry that names copytoram itself keeps
+	// its choice (Arch's "copy to RAM" entries).
 	FamilyArchiso: {
 		drop: []string{"archisolabel=", "archisodevice=", "archisosearchuuid=", "archisosearchfilename=",
 			"archiso_nfs_srv=", "archiso_http_srv=", "archiso_nbd_srv=", "ip="},
 		at: []string{"archisolabel=", "archisodevice=", "archisosearchuuid=", "archisosearchfilename=",
 			"img_dev=", "archiso_nfs_srv=", "archiso_http_srv=", "archiso_nbd_srv="},
-		add: func(r NetRoot, _ []string) []string {
-			return []string{"archiso_nfs_srv=" + r.nfs(), "ip=dhcp"}
+		add: func(r NetRoot, kept []string) []string {
+			args := []string{"archiso_nfs_srv=" + r.nfs(), "ip=dhcp"}
+			if !slices.ContainsFunc(kept, func(a string) bool { return strings.HasPrefix(strings.ToLower(a), "copytoram=") }) {
+				args = append(args, "copytoram=n")
+			}
+			return args
 		},
 	},
 	FamilyMiso: {

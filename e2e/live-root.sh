@@ -1,0 +1,55 @@
+# Sourced by the family media scripts (build-casper-medium.sh, ...): the test ISO's root
+# filesystem, built once by build-live-iso.sh, unpacked once, and entered through an overlay so
+# that building one family's initrd in it never changes what another family's build sees.
+#
+# After `live_root`: $iso, $root (the unpacked root, read-only by convention), $kver, and
+# $live (a folder with the ISO's live/vmlinuz-$kver and live/filesystem.squashfs).
+# `enter_root WORK` mounts an overlay of $root at WORK/chroot with /proc, /sys and /dev inside,
+# and `leave_root` undoes it; callers put leave_root in their EXIT trap.
+
+cache=${SHARECD_CACHE:-/var/cache/sharecd-e2e}
+iso=$cache/debian-live-test.iso
+export PATH=$PATH:/usr/sbin:/sbin
+
+live_root() {
+  local here stamp
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  "$here/build-live-iso.sh" "$iso" >&2
+  live=$cache/live-files
+  root=$cache/live-root
+  stamp=$({ cat "$iso.stamp"; stat -c '%s %Y' "$iso"; } | sha256sum | cut -c1-16)
+  if [ "$(cat "$root.stamp" 2>/dev/null)" != "$stamp" ]; then
+    rm -rf "$root" "$live" "$root.stamp"
+    mkdir -p "$live"
+    xorriso -osirrox on -indev "$iso" -extract /live "$live/live" >"$live/xorriso.log" 2>&1 ||
+      { cat "$live/xorriso.log" >&2; return 1; }
+    # -no-xattrs: the root's capabilities are not needed to build initrds, and some hosts'
+    # overlay upper layers refuse security.* attributes.
+    unsquashfs -q -n -no-xattrs -d "$root" "$live/live/filesystem.squashfs" >/dev/null
+    echo "$stamp" > "$root.stamp"
+  fi
+  local kernels=("$live"/live/vmlinuz-*)
+  [ ${#kernels[@]} -eq 1 ] && [ -f "${kernels[0]}" ] ||
+    { echo "want one live/vmlinuz-* in $iso" >&2; return 1; }
+  kver=${kernels[0]##*/vmlinuz-}
+}
+
+entered=
+enter_root() {
+  local work=$1
+  mkdir -p "$work/upper" "$work/ovl" "$work/chroot"
+  mount -t overlay overlay -o "lowerdir=$root,upperdir=$work/upper,workdir=$work/ovl" "$work/chroot"
+  entered=$work/chroot
+  mount -t proc proc "$entered/proc"
+  mount --rbind /sys "$entered/sys" && mount --make-rslave "$entered/sys"
+  mount --rbind /dev "$entered/dev" && mount --make-rslave "$entered/dev"
+  mount -t tmpfs tmpfs "$entered/tmp"
+}
+
+leave_root() {
+  [ -n "$entered" ] || return 0
+  local m
+  for m in tmp dev sys proc; do umount -R "$entered/$m" 2>/dev/null || umount -lR "$entered/$m" 2>/dev/null || true; done
+  umount "$entered" 2>/dev/null || umount -l "$entered" 2>/dev/null || true
+  entered=
+}
