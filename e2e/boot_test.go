@@ -189,6 +189,56 @@ func checkCasperClient(t *testing.T, name, serial, server, sums string) {
 	}
 }
 
+var (
+	archisoOnce sync.Once
+	archisoISO  string
+	archisoErr  error
+)
+
+// archisoMedium returns the Arch-like ISO build-archiso-medium.sh makes from the test ISO with
+// Arch's own mkinitcpio and archiso hooks (cached; ~1 minute when it is not).
+func archisoMedium(t testing.TB) string {
+	t.Helper()
+	if iso := os.Getenv("SHARECD_TEST_ARCHISO"); iso != "" {
+		return iso
+	}
+	if _, err := os.Stat("../../shared/thirdparty/mkinitcpio-archiso-73/hooks/archiso_pxe_nfs"); err != nil {
+		missing(t, "the archiso lab needs mkinitcpio and archiso's hooks in ../shared/thirdparty beside the clone")
+	}
+	archisoOnce.Do(func() {
+		out, err := exec.Command("./build-archiso-medium.sh").CombinedOutput()
+		if err != nil {
+			archisoErr = fmt.Errorf("building the archiso medium: %v\n%s", err, out)
+			return
+		}
+		archisoISO = builtPath(t, out)
+	})
+	if archisoErr != nil {
+		t.Fatal(archisoErr)
+	}
+	return archisoISO
+}
+
+// checkArchisoClient: archiso's own hooks mounted the medium from sharecd's export on
+// /run/archiso/bootmnt, and it is still mounted once the system runs: copytoram=n kept the root
+// on NFS (with copytoram=y the hook unmounts it after copying the image into RAM).
+func checkArchisoClient(t *testing.T, name, serial, server string) {
+	t.Helper()
+	lines := probeLines(serial)
+	if !slices.Contains(lines, "done") {
+		t.Errorf("%s: the probe did not finish:\n%s", name, strings.Join(lines, "\n"))
+		return
+	}
+	if !slices.Contains(lines, "medium "+server+":/sharecd on /run/archiso/bootmnt type nfs") {
+		t.Errorf("%s: archiso's NFS mount is not on /run/archiso/bootmnt:\n%s", name, strings.Join(lines, "\n"))
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "mem ") {
+			t.Logf("%s: %s", name, l)
+		}
+	}
+}
+
 // TestClientsBootLiveSystem boots diskless QEMU PCs to the live system's login prompt. BIOS clients
 // (SeaBIOS + iPXE) get the iPXE script, except in the dracut lab, which gives them pxelinux.0 as
 // non-iPXE ROMs get it (--no-ipxe-script). The ISO-file lab runs a BIOS and a UEFI client (OVMF's
@@ -245,6 +295,11 @@ func TestClientsBootLiveSystem(t *testing.T) {
 		// The same medium to a BIOS client through pxelinux.0, as ROMs other than iPXE get it.
 		{"casper-pxelinux", "10.77.5", func(t *testing.T, _ string) []string { return casper(t, "--no-ipxe-script") },
 			false, false, []client{{"bios", "52:54:00:5c:d0:0a"}}, 0},
+		// Arch's mkinitcpio with archiso's hooks in the initrd, archiso's syslinux menus: the
+		// UEFI client gets them too (systemd-boot cannot netboot).
+		{"archiso", "10.77.6", func(t *testing.T, _ string) []string {
+			return []string{bin, "--share", "--source", archisoMedium(t), "--iface", "s0", "--menu-timeout", "2", "--debug"}
+		}, false, false, []client{{"bios", "52:54:00:5c:d0:0b"}, {"uefi", "52:54:00:5c:d0:0c"}}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -326,6 +381,11 @@ func TestClientsBootLiveSystem(t *testing.T) {
 					break
 				}
 				want = append(want, "file=boot.ipxe", "BIOS, iPXE ROM")
+			case tc.name == "archiso":
+				want = append(want, "family=archiso", "file=boot.ipxe", "BIOS, iPXE ROM")
+				for _, c := range tc.clients {
+					checkArchisoClient(t, c.name, vms[c.name].serial, tc.subnet+".2")
+				}
 			case tc.name == dracut:
 				// The whole image went out over HTTP, and the family was told apart.
 				want = append(want, "family=dracut", `msg="client running"`, "file=LiveOS/squashfs.img", "file=pxelinux.0")

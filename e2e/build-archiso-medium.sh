@@ -79,10 +79,12 @@ cp /run/net-*.conf /tmp/ 2>/dev/null
 exit 0
 EOF
 chmod 0755 "$lib/ipconfig"
-# - libraries named by Arch's paths (Debian: the multiarch directory), and udev's hwdb.
+# - libraries named by Arch's paths (Debian: the multiarch directory); udev's hwdb, which the
+#   udev hook takes from /etc/udev as well (Debian has it under /usr/lib/udev only).
 for so in libkmod.so.2 libnss_files.so.2 libnss_dns.so.2; do
   [ -e "$c/usr/lib/$so" ] || ln -s "x86_64-linux-gnu/$so" "$c/usr/lib/$so"
 done
+[ -e "$c/etc/udev/hwdb.bin" ] || ln -s /usr/lib/udev/hwdb.bin "$c/etc/udev/hwdb.bin"
 # - Arch's lvm2 ships device-mapper's udev rules as 10-dm.rules, Debian's dmsetup as 55-dm.rules.
 [ -e "$c/usr/lib/udev/rules.d/10-dm.rules" ] || ln -s 55-dm.rules "$c/usr/lib/udev/rules.d/10-dm.rules"
 # - What Arch's packages bring and Debian's do not: klibc's shared library (ipconfig and
@@ -107,7 +109,7 @@ HOOKS=(base udev modconf sharecd_debian archiso archiso_pxe_common archiso_pxe_n
 COMPRESSION="gzip"
 EOF
 chroot "$c" mkinitcpio -k "$kver" -g /tmp/initramfs-linux.img >"$work/mkinitcpio.log" 2>&1 ||
-  { tail -n 40 "$work/mkinitcpio.log" >&2; exit 1; }
+  { grep -v "Possibly missing firmware" "$work/mkinitcpio.log" | tail -n 40 >&2; exit 1; }
 mv "$c/tmp/initramfs-linux.img" "$med/arch/boot/x86_64/initramfs-linux.img"
 leave_root
 

@@ -172,14 +172,17 @@ func Find(fsys fs.FS) (*Menu, string, error) {
 	m, name, err := firstMenu(fsys, syslinuxConfigs[:], func(name string) (*Menu, error) {
 		return ParseSyslinux(fsys, name, path.Dir(name))
 	})
-	if err == nil {
+	if err == nil && hasLinux(m) {
 		return m, name, nil
 	}
 	// GRUB-only media (Ubuntu since 20.10 boots BIOS with GRUB too): the
 	// BIOS menu is their GRUB menu as GRUB shows it on a PC.
-	m, name, grubErr := FindGrub(fsys, GrubPC)
-	if grubErr == nil {
-		return m, name, nil
+	g, gname, grubErr := FindGrub(fsys, GrubPC)
+	if grubErr == nil && (err != nil || hasLinux(g)) {
+		return g, gname, nil
+	}
+	if err == nil {
+		return m, name, nil // a syslinux menu without Linux: the rewrite says so
 	}
 	if errors.Is(err, ErrNoMenu) {
 		err = grubErr // no syslinux menu at all: what GRUB's said is the news

@@ -436,6 +436,38 @@ func TestParseLimits(t *testing.T) {
 
 func nameN(i int) string { return "d" + strings.Repeat("x", i) + ".cfg" }
 
+// TestFindPrefersLinuxEntries: a candidate menu without a Linux entry does not win over a later
+// one with some. Arch's syslinux.cfg (every archiso medium) only chooses a menu with
+// whichsys.c32; its entries are in archiso_sys.cfg. --share refused every Arch ISO before.
+func TestFindPrefersLinuxEntries(t *testing.T) {
+	selectCfg := "DEFAULT select\n\nLABEL select\nCOM32 whichsys.c32\nAPPEND -pxe- pxe -sys- sys -iso- sys\n\n" +
+		"LABEL pxe\nCONFIG archiso_pxe.cfg\n\nLABEL sys\nCONFIG archiso_sys.cfg\n"
+	sysCfg := "DEFAULT arch64\nLABEL arch64\nLINUX /arch/boot/x86_64/vmlinuz-linux\n" +
+		"INITRD /arch/boot/x86_64/initramfs-linux.img\nAPPEND archisobasedir=arch archisolabel=ARCH_202603\n"
+	for _, tc := range []struct {
+		name     string
+		fsys     fstest.MapFS
+		wantFile string
+		wantKind Kind // of the first entry
+	}{
+		{"archiso", fstest.MapFS{"syslinux/syslinux.cfg": {Data: []byte(selectCfg)},
+			"syslinux/archiso_sys.cfg": {Data: []byte(sysCfg)}}, "syslinux/archiso_sys.cfg", KindLinux},
+		{"GRUB after a syslinux menu of utilities", fstest.MapFS{
+			"isolinux/isolinux.cfg": {Data: []byte("label hdt\ncom32 hdt.c32\n")},
+			"boot/grub/grub.cfg":    {Data: []byte("menuentry live {\nlinux /casper/vmlinuz\n}\n")}}, "boot/grub/grub.cfg", KindLinux},
+		// With no Linux entry anywhere, the first menu found stands, and the rewrite says why.
+		{"no Linux entry anywhere", fstest.MapFS{"syslinux/syslinux.cfg": {Data: []byte(selectCfg)}},
+			"syslinux/syslinux.cfg", KindCOM32},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, name, err := Find(tc.fsys)
+			if err != nil || name != tc.wantFile || m.Entries[0].Kind != tc.wantKind {
+				t.Fatalf("Find = %q, %v; want %s", name, err, tc.wantFile)
+			}
+		})
+	}
+}
+
 func TestFindNoMenu(t *testing.T) {
 	_, _, err := Find(fstest.MapFS{"boot/grub/grub.cfg": {Data: []byte("menuentry x {}")}})
 	if !errors.Is(err, ErrNoMenu) || !errors.Is(err, fs.ErrNotExist) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 )
 
 // menuFiles is the medium as both parsers read it: a file that includes or sources another is
@@ -48,8 +49,14 @@ func (m *menuFiles) current() string { return m.stack[len(m.stack)-1] }
 
 // firstMenu parses the candidates that exist, in order, and returns the first menu with an
 // entry. Failing that, the first parse error, or ErrNoMenu when none failed.
+//
+// A menu with a Linux entry beats an earlier one without: Arch's syslinux.cfg only picks a menu
+// by how syslinux started (whichsys.c32, then CONFIG archiso_sys.cfg or archiso_pxe.cfg), and
+// the entries are in the candidate after it.
 func firstMenu(fsys fs.FS, candidates []string, parse func(name string) (*Menu, error)) (*Menu, string, error) {
 	var firstErr error
+	var fallback *Menu
+	var fallbackName string
 	for _, name := range candidates {
 		if st, err := fs.Stat(fsys, name); err != nil || st.IsDir() {
 			continue
@@ -61,12 +68,22 @@ func firstMenu(fsys fs.FS, candidates []string, parse func(name string) (*Menu, 
 			}
 			continue
 		}
-		if len(m.Entries) > 0 {
+		if hasLinux(m) {
 			return m, name, nil
 		}
+		if len(m.Entries) > 0 && fallback == nil {
+			fallback, fallbackName = m, name
+		}
+	}
+	if fallback != nil {
+		return fallback, fallbackName, nil
 	}
 	if firstErr != nil {
 		return nil, "", firstErr
 	}
 	return nil, "", ErrNoMenu
+}
+
+func hasLinux(m *Menu) bool {
+	return slices.ContainsFunc(m.Entries, func(e Entry) bool { return e.Kind == KindLinux })
 }
