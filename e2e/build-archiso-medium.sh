@@ -66,9 +66,10 @@ done
 
 # Bridges from Arch's layout to Debian's, in the build root only:
 # - the tools mkinitcpio's hooks take from /usr/lib/initcpio: busybox, and klibc's ipconfig and
-#   nfsmount (Arch packs klibc's tools there too).
-ln -sf /usr/bin/busybox "$lib/busybox"
-ln -sf /usr/lib/klibc/bin/nfsmount "$lib/nfsmount"
+#   nfsmount (Arch packs klibc's tools there too). Copies, not symlinks: mkinitcpio packs a
+#   symlink as a link to its target, and busybox's then loops through /bin -> usr/bin.
+cp "$c/usr/bin/busybox" "$lib/busybox"
+cp "$c/usr/lib/klibc/bin/nfsmount" "$lib/nfsmount"
 # - Debian's klibc ipconfig writes /run/net-IFACE.conf; archiso_pxe_common sources
 #   /tmp/net-*.conf (Arch's klibc writes there), and a missing file ends /init.
 cat > "$lib/ipconfig" <<'EOF'

@@ -18,6 +18,9 @@ live_root() {
   live=$cache/live-files
   root=$cache/live-root
   stamp=$({ cat "$iso.stamp"; stat -c '%s %Y' "$iso"; } | sha256sum | cut -c1-16)
+  # The e2e labs build their media side by side: one unpacks, the others wait for it.
+  exec {lock}>"$cache/.live-root.lock"
+  flock "$lock"
   if [ "$(cat "$root.stamp" 2>/dev/null)" != "$stamp" ]; then
     rm -rf "$root" "$live" "$root.stamp"
     mkdir -p "$live"
@@ -28,6 +31,7 @@ live_root() {
     unsquashfs -q -n -no-xattrs -d "$root" "$live/live/filesystem.squashfs" >/dev/null
     echo "$stamp" > "$root.stamp"
   fi
+  flock -u "$lock"
   local kernels=("$live"/live/vmlinuz-*)
   [ ${#kernels[@]} -eq 1 ] && [ -f "${kernels[0]}" ] ||
     { echo "want one live/vmlinuz-* in $iso" >&2; return 1; }
