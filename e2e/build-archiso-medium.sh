@@ -119,8 +119,11 @@ cp "$live/live/filesystem.squashfs" "$med/arch/x86_64/airootfs.sfs"
 
 # BIOS menus in archiso's shape: syslinux.cfg picks the menu by how syslinux was started
 # (whichsys.c32), the disc's menu includes its head, the entries and its tail. The serial
-# console the lab reads is last on each kernel line.
+# console the lab reads is last on each kernel line. init= because mkinitcpio's init checks
+# /new_root/sbin/init from the initramfs: Arch's is a relative link, Debian's an absolute one
+# (/lib/systemd/systemd), which resolves outside /new_root and reads as missing.
 label=SHARECD_ARCH
+args="archisobasedir=arch archisolabel=$label init=/lib/systemd/systemd"
 cat > "$med/syslinux/syslinux.cfg" <<'EOF'
 DEFAULT select
 
@@ -158,13 +161,13 @@ ENDTEXT
 MENU LABEL Arch-like live medium (x86_64, BIOS)
 LINUX /arch/boot/x86_64/vmlinuz-linux
 INITRD /arch/boot/x86_64/initramfs-linux.img
-APPEND archisobasedir=arch archisolabel=$label console=tty0 console=ttyS0,115200
+APPEND $args console=tty0 console=ttyS0,115200
 
 LABEL arch64speech
 MENU LABEL Arch-like live medium (x86_64, BIOS) with ^speech
 LINUX /arch/boot/x86_64/vmlinuz-linux
 INITRD /arch/boot/x86_64/initramfs-linux.img
-APPEND archisobasedir=arch archisolabel=$label accessibility=on console=tty0 console=ttyS0,115200
+APPEND $args accessibility=on console=tty0 console=ttyS0,115200
 EOF
 cat > "$med/syslinux/archiso_tail.cfg" <<'EOF'
 LABEL existing
@@ -188,7 +191,7 @@ LABEL arch64_nfs
 MENU LABEL Arch-like live medium (x86_64, NFS)
 LINUX ::/arch/boot/x86_64/vmlinuz-linux
 INITRD ::/arch/boot/x86_64/initramfs-linux.img
-APPEND archisobasedir=arch archiso_nfs_srv=${pxeserver}:/run/archiso/bootmnt
+APPEND archisobasedir=arch archiso_nfs_srv=${pxeserver}:/run/archiso/bootmnt init=/lib/systemd/systemd
 SYSAPPEND 3
 INCLUDE archiso_tail.cfg
 EOF
@@ -197,7 +200,7 @@ title    Arch-like live medium (x86_64, UEFI)
 sort-key 01
 linux    /arch/boot/x86_64/vmlinuz-linux
 initrd   /arch/boot/x86_64/initramfs-linux.img
-options  archisobasedir=arch archisolabel=$label console=tty0 console=ttyS0,115200
+options  $args console=tty0 console=ttyS0,115200
 EOF
 printf 'timeout 15\ndefault 01-archiso-x86_64-linux.conf\n' > "$med/loader/loader.conf"
 
