@@ -23,8 +23,10 @@ var (
 	debErr  error
 )
 
-// TestMain removes the .deb buildDeb built (22 MB in /tmp per run) once every test is done.
+// TestMain removes what an earlier, killed run of these tests left (netlab.RemoveLeftovers)
+// and, once every test is done, the .deb buildDeb built (22 MB in /tmp per run).
 func TestMain(m *testing.M) {
+	netlab.RemoveLeftovers(os.Stderr)
 	code := m.Run()
 	if debPath != "" {
 		os.RemoveAll(filepath.Dir(debPath))
