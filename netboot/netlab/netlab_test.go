@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,5 +131,48 @@ func TestAddNamespaceRefusesPaths(t *testing.T) {
 		if err := addNamespace(t.TempDir(), ns); err == nil {
 			t.Errorf("addNamespace(%q) took it", ns)
 		}
+	}
+}
+
+// recorder is a testing.TB that notes whether Skipf skipped or failed.
+type recorder struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skipped = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// TestSkipf: a missing prerequisite skips, except under CI=true, where everything was installed
+// and a skip would hide a test that never ran.
+func TestSkipf(t *testing.T) {
+	for _, tc := range []struct {
+		ci              string
+		skipped, failed bool
+	}{
+		{ci: "", skipped: true},
+		{ci: "false", skipped: true},
+		{ci: "true", failed: true},
+	} {
+		t.Run("CI="+tc.ci, func(t *testing.T) {
+			t.Setenv("CI", tc.ci)
+			r := &recorder{TB: t}
+			done := make(chan struct{})
+			go func() { defer close(done); Skipf(r, "needs %s", "xyz") }()
+			<-done
+			if (r.skipped != "") != tc.skipped || (r.failed != "") != tc.failed {
+				t.Errorf("skipped %q, failed %q; want skipped %v, failed %v", r.skipped, r.failed, tc.skipped, tc.failed)
+			}
+			if msg := r.skipped + r.failed; !strings.Contains(msg, "needs xyz") {
+				t.Errorf("message %q does not say what is missing", msg)
+			}
+		})
 	}
 }
