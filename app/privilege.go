@@ -28,6 +28,11 @@ func MissingPrivilege() string {
 	if err != nil {
 		exe = "/usr/bin/sharecd"
 	}
+	return missingPrivilegeText(exe)
+}
+
+// missingPrivilegeText is MissingPrivilege's message for the binary exe.
+func missingPrivilegeText(exe string) string {
 	return "This program is not allowed to open the network-boot ports. Install it from its package, " +
 		"or give it the two network permissions it needs once with:\n" +
 		"sudo setcap cap_net_bind_service,cap_net_raw+ep " + exe

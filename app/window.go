@@ -197,11 +197,17 @@ func (u *UI) build() {
 	u.shareButton.Importance = widget.HighImportance
 
 	big := container.NewGridWrap(fyne.NewSize(320, 64), u.shareButton)
-	u.idleBox = container.NewVBox(
-		widget.NewCard("", "Live medium", container.NewVBox(u.mediumName, u.mediumDetail, container.NewHBox(u.pickISO))),
-		widget.NewCard("", "Network", container.NewVBox(u.ifaceSelect, u.ifaceDetail, u.checkLabel)),
-		u.privLabel,
-		container.NewCenter(big),
+	// The main action, and the permission message that says why it is greyed out, are pinned to
+	// the bottom, outside the scroll area: a long DHCP check result only scrolls the cards above
+	// them. In one scrolled column, the check's advice and a permission message pushed "Share
+	// this CD" below the fold of the window's default size.
+	u.idleBox = container.NewBorder(nil,
+		container.NewVBox(u.privLabel, container.NewCenter(big)),
+		nil, nil,
+		container.NewVScroll(container.NewVBox(
+			widget.NewCard("", "Live medium", container.NewVBox(u.mediumName, u.mediumDetail, container.NewHBox(u.pickISO))),
+			widget.NewCard("", "Network", container.NewVBox(u.ifaceSelect, u.ifaceDetail, u.checkLabel)),
+		)),
 	)
 
 	u.sharingTitle = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
@@ -221,11 +227,14 @@ func (u *UI) build() {
 	)
 	u.sharingBox.Hide()
 
-	u.win.SetContent(container.NewPadded(container.NewStack(container.NewVScroll(u.idleBox), u.sharingBox)))
-	u.win.Resize(fyne.NewSize(720, 520))
+	u.win.SetContent(container.NewPadded(container.NewStack(u.idleBox, u.sharingBox)))
+	u.win.Resize(defaultSize)
 	u.win.SetCloseIntercept(u.closeWindow)
 	u.render()
 }
+
+// defaultSize is the size the window opens at.
+var defaultSize = fyne.NewSize(720, 520)
 
 // columns: their widths and the table's separators fit the 720-wide window, so no horizontal
 // scroll bar half-hides "Last seen".

@@ -15,6 +15,7 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/sharecd/sharecd/netboot"
@@ -526,5 +527,65 @@ func TestShutdownFromSignal(t *testing.T) {
 	case <-h.queue:
 		t.Error("a UI update was posted after Shutdown")
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// TestShareButtonFitsTheWindow: at the window's default size, with everything the idle window can
+// say shown at once (a DHCP check that found another boot server, its advice, and a missing
+// permission), "Share this CD" is still on screen, not below the fold behind a scroll bar.
+func TestShareButtonFitsTheWindow(t *testing.T) {
+	long := strings.Repeat("The network was checked for other DHCP and network-boot servers, and this is what it found. ", 4)
+	for _, tc := range []struct {
+		name      string
+		check     CheckResult
+		privilege string
+	}{
+		{name: "clean check", check: clean},
+		{name: "conflict and no permission", check: CheckResult{
+			Checked:  true,
+			Summary:  long + "Your router 192.168.1.1 hands out addresses, and 192.168.1.20 also offers network boot.",
+			Mode:     "proxy-DHCP next to your router",
+			Conflict: true,
+			Advice:   "Machines may boot from 192.168.1.20 instead. Switch its network boot off, or connect the machines to a separate switch. " + long,
+		}, privilege: missingPrivilegeText("/usr/bin/sharecd")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: tc.check}
+			// The real theme's text and padding, not the test theme's smaller ones: what fits
+			// under the test theme can still be below the fold on a desktop.
+			a := test.NewTempApp(t)
+			a.Settings().SetTheme(theme.DefaultTheme())
+			h := newHarnessApp(t, a, eng, Options{Privilege: tc.privilege})
+			h.idle()
+			u := h.u
+			// The size it opens at. Wrapped labels need their width before they know their
+			// height, so a real window lays out again as it draws: a few passes do that here.
+			for range 3 {
+				u.Window().Resize(defaultSize.AddWidthHeight(0, 1))
+				u.Window().Resize(defaultSize)
+			}
+			canvas := u.Window().Canvas().Size()
+			pos := fyne.CurrentApp().Driver().AbsolutePositionForObject(u.shareButton)
+			size := u.shareButton.Size()
+			if !u.shareButton.Visible() || size.Height == 0 {
+				t.Fatalf("Share button visible %v, size %v", u.shareButton.Visible(), size)
+			}
+			if pos.Y < 0 || pos.Y+size.Height > canvas.Height || pos.X < 0 || pos.X+size.Width > canvas.Width {
+				t.Errorf("Share button at %v, size %v, outside the %v window", pos, size, canvas)
+			}
+			if tc.privilege != "" && !u.privLabel.Visible() {
+				t.Error("the permission message is hidden")
+			}
+			// The permission message, which says why the button is greyed out, is whole and
+			// above the button, not drawn over it.
+			if u.privLabel.Visible() {
+				pp := fyne.CurrentApp().Driver().AbsolutePositionForObject(u.privLabel)
+				ps := u.privLabel.Size()
+				if ps.Height < u.privLabel.MinSize().Height-1 || pp.Y+ps.Height > pos.Y || pp.Y < 0 {
+					t.Errorf("permission message at %v, size %v (needs %v), button at %v", pp, ps, u.privLabel.MinSize(), pos)
+				}
+			}
+			h.snapshot("fits-" + strings.ReplaceAll(tc.name, " ", "-"))
+		})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sharecd/sharecd/netboot/bootmenu"
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // BenchmarkBoot times diskless QEMU clients from power-on to the kernel's first line and to the
@@ -40,7 +41,7 @@ func BenchmarkBoot(b *testing.B) {
 	}
 	iso, bin := liveISO(b), sharecd(b)
 	medium := filepath.Join(b.TempDir(), "medium")
-	if out, err := exec.Command("xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/", medium).CombinedOutput(); err != nil {
+	if out, err := netlab.CombinedOutput(exec.Command("xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/", medium)); err != nil {
 		b.Fatalf("extracting %s: %v\n%s", iso, err, out)
 	}
 	var rows []bootRow
@@ -202,7 +203,7 @@ func (l *lab) startLocalClient(b *testing.B, name, tap, mac, fw, iso, medium str
 // its own rpcbind, exported where the menus look for it.
 func (l *lab) startStock(b *testing.B, bin, medium, server string) {
 	tree := filepath.Join(l.dir, "tree")
-	if out, err := exec.Command(bin, "--boot-tree", tree, "--server-ip", server, "--source", medium, "--menu-timeout", "2").CombinedOutput(); err != nil {
+	if out, err := netlab.CombinedOutput(exec.Command(bin, "--boot-tree", tree, "--server-ip", server, "--source", medium, "--menu-timeout", "2")); err != nil {
 		b.Fatalf("sharecd --boot-tree: %v\n%s", err, out)
 	}
 	// The same nfs-ganesha and rpcbind as bench/nfs.sh's.

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // linkMAC returns an interface's MAC inside a namespace.
@@ -60,7 +62,7 @@ func TestCheckAndAutoMode(t *testing.T) {
 		"--dhcp-range=10.77.6.50,proxy", "--pxe-service=x86PC,Other boot server,pxelinux")
 	time.Sleep(time.Second)
 
-	out, err = exec.Command("ip", "netns", "exec", l.server, bin, "--check-dhcp", "--iface", "s0", "--json").Output()
+	out, err = netlab.Output(exec.Command("ip", "netns", "exec", l.server, bin, "--check-dhcp", "--iface", "s0", "--json"))
 	var rep struct {
 		ProxySafe  bool `json:"proxy_safe"`
 		Responders []struct {
@@ -108,7 +110,7 @@ func TestCheckAndAutoMode(t *testing.T) {
 func TestFullMode(t *testing.T) {
 	need(t)
 	if _, err := exec.LookPath("busybox"); err != nil {
-		t.Skip("needs busybox for udhcpc (bash .ci/run installs it)")
+		netlab.Skipf(t, "needs busybox for udhcpc (bash .ci/run installs it)")
 	}
 	bin := sharecd(t)
 	l := newLab(t, "10.77.7")

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // TestShareSurvivesInterfaceFlaps pulls the server's cable and takes its address away while
@@ -14,7 +16,7 @@ import (
 func TestShareSurvivesInterfaceFlaps(t *testing.T) {
 	need(t)
 	if _, err := exec.LookPath("tftp"); err != nil {
-		t.Skip("needs tftp (bash .ci/run installs it)")
+		netlab.Skipf(t, "needs tftp (bash .ci/run installs it)")
 	}
 	bin := sharecd(t)
 	l := newLab(t, "10.77.7")

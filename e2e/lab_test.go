@@ -10,11 +10,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
+
+// TestMain first removes what an earlier, killed run of these tests left: its namespaces and
+// the QEMU clients, sharecds and dnsmasqs still running in them (netlab.RemoveLeftovers). A run
+// that is still going, or namespaces this build of the tests did not record, are left alone.
+func TestMain(m *testing.M) {
+	netlab.RemoveLeftovers(os.Stderr)
+	os.Exit(m.Run())
+}
 
 // lab is a LAN made of network namespaces: a switch namespace holding a bridge and the client's
 // tap, a router namespace with dnsmasq as the LAN's ordinary DHCP server, and a server namespace
@@ -29,22 +40,27 @@ type lab struct {
 	dir     string // logs and artefacts of this lab
 	procs   []*exec.Cmd
 	cleanup []func()
+	// fork runs each start's fork on one thread, locked to a goroutine until the lab is closed.
+	// The kernel kills the lab's processes when the thread that forked them ends (Pdeathsig),
+	// and a Go thread can end under a process while the test still runs (netlab.StartLocked).
+	fork chan func()
 }
 
-// need skips a test without root or the lab's tools, or without the test's own extra tools.
+// need skips a test without root or the lab's tools, or without the test's own extra tools;
+// under CI=true, where .ci/run installed them, it fails it (netlab.Skipf).
 func need(t testing.TB, extra ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("end-to-end boot needs root for network namespaces (run as root; CI does)")
+		netlab.Skipf(t, "end-to-end boot needs root for network namespaces (run as root; CI does)")
 	}
 	for _, tool := range []string{"ip", "qemu-system-x86_64", "dnsmasq", "xorriso"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("end-to-end boot needs %s (bash .ci/run installs it)", tool)
+			netlab.Skipf(t, "end-to-end boot needs %s (bash .ci/run installs it)", tool)
 		}
 	}
 	for _, tool := range extra {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (bash .ci/run installs it)", tool)
+			netlab.Skipf(t, "needs %s (bash .ci/run installs it)", tool)
 		}
 	}
 }
@@ -56,11 +72,16 @@ func newLab(t testing.TB, subnet string) *lab {
 	id := hex.EncodeToString(b)
 	l := &lab{t: t, id: id, subnet: subnet,
 		sw: "scd-sw-" + id, router: "scd-rt-" + id, server: "scd-sv-" + id,
-		dir: artefactDir(t)}
+		dir: artefactDir(t), fork: make(chan func())}
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine, after the lab's processes
+		for fn := range l.fork {
+			fn()
+		}
+	}()
 	t.Cleanup(l.close)
 	for _, ns := range []string{l.sw, l.router, l.server} {
-		l.ip("netns", "add", ns)
-		l.cleanup = append(l.cleanup, func() { exec.Command("ip", "netns", "del", ns).Run() })
+		l.addNS(ns)
 		l.ipn(ns, "link", "set", "lo", "up")
 	}
 	l.ipn(l.sw, "link", "add", "br0", "type", "bridge")
@@ -107,6 +128,16 @@ func (l *lab) waitUp(links map[string][]string) {
 	}
 }
 
+// addNS makes a namespace of the lab, recorded so that the next run removes it should this one be
+// killed (netlab.AddNamespace), and deleted when the lab closes.
+func (l *lab) addNS(ns string) {
+	l.t.Helper()
+	if err := netlab.AddNamespace(ns); err != nil {
+		l.t.Fatal(err)
+	}
+	l.cleanup = append(l.cleanup, func() { netlab.DelNamespace(ns) })
+}
+
 func artefactDir(t testing.TB) string {
 	base := os.Getenv("SHARECD_ARTIFACTS")
 	if base == "" {
@@ -133,7 +164,9 @@ func (l *lab) ipn(ns string, args ...string) {
 }
 
 // start runs a command inside a namespace with its output in the lab folder; the lab ends it by
-// PID on close.
+// PID on close, and the kernel kills it should the test binary die first (Pdeathsig: a killed
+// `go test` left 4 QEMU clients, 2 sharecds and a dnsmasq running for minutes). `ip netns exec`
+// execs the command, which keeps the death signal (prctl(2)).
 func (l *lab) start(ns, logName string, args ...string) *exec.Cmd {
 	l.t.Helper()
 	logf, err := os.Create(filepath.Join(l.dir, logName))
@@ -142,8 +175,10 @@ func (l *lab) start(ns, logName string, args ...string) *exec.Cmd {
 	}
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	l.fork <- func() { started <- cmd.Start() }
+	if err := <-started; err != nil {
 		l.t.Fatalf("starting %s: %v", args[0], err)
 	}
 	l.procs = append(l.procs, cmd)
@@ -237,6 +272,7 @@ func (l *lab) close() {
 	for i := len(l.procs) - 1; i >= 0; i-- {
 		stop(l.procs[i], syscall.SIGTERM, 10*time.Second)
 	}
+	close(l.fork)
 	for i := len(l.cleanup) - 1; i >= 0; i-- {
 		l.cleanup[i]()
 	}

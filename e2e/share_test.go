@@ -10,14 +10,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // clientNS adds a plain host to a lab's LAN, for running real TFTP and NFS clients.
 func (l *lab) clientNS(addr string) string {
 	l.t.Helper()
 	ns := "scd-cl-" + l.id
-	l.ip("netns", "add", ns)
-	l.cleanup = append(l.cleanup, func() { exec.Command("ip", "netns", "del", ns).Run() })
+	l.addNS(ns)
 	l.ipn(ns, "link", "set", "lo", "up")
 	l.ipn(l.sw, "link", "add", "p-c0", "type", "veth", "peer", "name", "c0", "netns", ns)
 	l.ipn(l.sw, "link", "set", "p-c0", "master", "br0", "up")
@@ -32,13 +33,13 @@ func (l *lab) runIn(ns, stdin string, args ...string) ([]byte, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
-	return cmd.CombinedOutput()
+	return netlab.CombinedOutput(cmd)
 }
 
 func (l *lab) run(ns string, args ...string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...).CombinedOutput()
+	return netlab.CombinedOutput(exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...))
 }
 
 // TestShareServesAndLeavesNothing runs the real command in a namespace LAN and fetches what a
@@ -60,7 +61,7 @@ func TestShareServesAndLeavesNothing(t *testing.T) {
 	}
 
 	want := filepath.Join(l.dir, "want-vmlinuz")
-	if out, err := exec.Command("xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/live/vmlinuz", want).CombinedOutput(); err != nil {
+	if out, err := netlab.CombinedOutput(exec.Command("xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/live/vmlinuz", want)); err != nil {
 		t.Fatalf("xorriso: %v %s", err, out)
 	}
 	wantBytes, _ := os.ReadFile(want)

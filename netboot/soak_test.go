@@ -35,6 +35,7 @@ import (
 	"github.com/sharecd/sharecd/assets"
 	"github.com/sharecd/sharecd/netboot/httpd"
 	"github.com/sharecd/sharecd/netboot/medium"
+	"github.com/sharecd/sharecd/netboot/netlab"
 	"github.com/sharecd/sharecd/netboot/nfs"
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
@@ -81,7 +82,7 @@ func TestSoak(t *testing.T) {
 	t.Run("dir", func(t *testing.T) { soak(t, dir, want, d, seed) })
 	t.Run("iso", func(t *testing.T) {
 		if _, err := exec.LookPath("xorriso"); err != nil {
-			t.Skip("xorriso not installed (apt-get install xorriso)")
+			netlab.Skipf(t, "xorriso not installed (apt-get install xorriso)")
 		}
 		iso := filepath.Join(top, "medium.iso")
 		cmd := exec.Command("xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", "SHARECD_SOAK", "-o", iso, dir)

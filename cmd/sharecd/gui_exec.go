@@ -33,6 +33,6 @@ func runGUI(_ context.Context, _ netboot.Share, _ bool, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sharecd: starting the window (%s): %v\n", p, err)
 		return 1
 	}
-	fmt.Fprintln(stderr, "sharecd: the window is not installed (no sharecd-gui beside sharecd or in /usr/lib/sharecd); share headless with --share")
+	fmt.Fprintln(stderr, "sharecd: the window is not installed (no sharecd-gui beside sharecd or in /usr/lib/sharecd): build it beside sharecd with `go build -tags gui -o sharecd-gui ./cmd/sharecd`, or share headless with --share")
 	return 2
 }

@@ -15,6 +15,13 @@ import (
 	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
+// TestMain first removes what an earlier, killed run of these tests left: its namespaces and the
+// processes in them (netlab.RemoveLeftovers).
+func TestMain(m *testing.M) {
+	netlab.RemoveLeftovers(os.Stderr)
+	os.Exit(m.Run())
+}
+
 // netnsLab is two network namespaces joined by a veth pair: the server side
 // ("srv0", 10.99.0.1/24) and a client side ("cli0", no address yet). Every DHCP
 // packet of the test stays on that pair, never on the host's interfaces.

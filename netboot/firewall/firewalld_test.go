@@ -27,7 +27,8 @@ import (
 )
 
 // TestMain runs this test binary as one of its helpers when asked: the share's servers inside
-// the namespace, or a run that opens firewalld and is then killed.
+// the namespace, or a run that opens firewalld and is then killed. Otherwise it first removes
+// what an earlier, killed run of these tests left (netlab.RemoveLeftovers).
 func TestMain(m *testing.M) {
 	if dir := os.Getenv("SHARECD_TEST_SERVE"); dir != "" {
 		serve(dir)
@@ -37,6 +38,7 @@ func TestMain(m *testing.M) {
 		openAndWait(spec)
 		return
 	}
+	netlab.RemoveLeftovers(os.Stderr)
 	os.Exit(m.Run())
 }
 

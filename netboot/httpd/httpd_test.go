@@ -19,6 +19,7 @@ import (
 	"testing/fstest"
 
 	"github.com/sharecd/sharecd/netboot/medium"
+	"github.com/sharecd/sharecd/netboot/netlab"
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
 
@@ -65,7 +66,7 @@ func serve(t *testing.T, fsys fs.FS, allow func(netip.Addr) bool) (string, func(
 func curl(t *testing.T, args ...string) (code string, body []byte) {
 	t.Helper()
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl not installed (apt-get install curl)")
+		netlab.Skipf(t, "curl not installed (apt-get install curl)")
 	}
 	out := filepath.Join(t.TempDir(), "body")
 	cmd := exec.Command("curl", append([]string{"-s", "-o", out, "-w", "%{http_code}"}, args...)...)
@@ -167,7 +168,7 @@ func FuzzServeHTTP(f *testing.F) {
 // the bytes must be the file's and nothing of the image around it.
 func TestServeFromISO(t *testing.T) {
 	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("needs xorriso to build the ISO (apt-get install xorriso)")
+		netlab.Skipf(t, "needs xorriso to build the ISO (apt-get install xorriso)")
 	}
 	dir := t.TempDir()
 	img := bytes.Repeat([]byte("0123456789abcdef"), 200_001)

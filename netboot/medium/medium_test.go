@@ -15,6 +15,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 const longName = "Mixed Case Name With Spaces And A Rather Long Tail, Longer Than Sixty-Four Characters.TXT"
@@ -93,7 +95,7 @@ func (tr tree) build(t testing.TB, dir string) {
 func needXorriso(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("xorriso not installed")
+		netlab.Skipf(t, "xorriso not installed (apt-get install xorriso)")
 	}
 }
 
@@ -594,10 +596,10 @@ func TestImageSize(t *testing.T) {
 // root and loop devices are available.
 func TestBlockDevice(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for losetup")
+		netlab.Skipf(t, "needs root for losetup")
 	}
 	if _, err := exec.LookPath("losetup"); err != nil {
-		t.Skip("losetup not installed")
+		netlab.Skipf(t, "losetup not installed (apt-get install mount)")
 	}
 	src := srcDir(t, tree{{"live/vmlinuz", string(kernel), 0o644}})
 	iso := mkisofs(t, src, "-R", "-V", "DEVICE")

@@ -18,6 +18,13 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.dhcp from dnsmasq's answers in the namespace lab")
 
+// TestMain first removes what an earlier, killed run of these tests left: its namespaces and the
+// processes in them (netlab.RemoveLeftovers).
+func TestMain(m *testing.M) {
+	netlab.RemoveLeftovers(os.Stderr)
+	os.Exit(m.Run())
+}
+
 // lab is two network namespaces joined by a veth pair: "srv" (d0, 10.98.0.1/24) where dnsmasq
 // plays the other server, and "probe" (p0, no address) where the probe runs. Every DHCP packet
 // of the test stays on that pair, never on the host's interfaces.

@@ -22,30 +22,50 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Require skips the test unless it runs as root with the tools on PATH; CI is both.
+// Require skips the test unless it runs as root with the tools on PATH; CI is both, so there a
+// missing one fails the test (Skipf).
 func Require(t testing.TB, tools ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces (CI runs the tests as root)")
+		Skipf(t, "needs root for network namespaces (CI runs the tests as root)")
 	}
 	for _, tool := range append([]string{"ip"}, tools...) {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (bash .ci/run installs it)", tool)
+			Skipf(t, "needs %s (bash .ci/run installs it)", tool)
 		}
 	}
+}
+
+// Skipf skips the test for a missing prerequisite (root, a tool, a library), saying what to
+// install; under CI=true it fails the test instead, because CI installs every prerequisite and a
+// skip there would hide a test that never ran.
+func Skipf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true, yet "+format, args...)
+	}
+	t.Skipf(format, args...)
 }
 
 var seq atomic.Int32
 
 // Namespace makes a network namespace with only loopback, up, and deletes it when the test ends.
-// Its name starts with prefix and is unique to this process.
+// Its name starts with prefix and is unique to this process. It is recorded in RecordDir, so
+// that should this process be killed, the next run's RemoveLeftovers removes it.
 func Namespace(t testing.TB, prefix string) string {
 	t.Helper()
+	return namespace(t, RecordDir, prefix)
+}
+
+func namespace(t testing.TB, dir, prefix string) string {
+	t.Helper()
 	ns := fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), seq.Add(1))
-	IP(t, "", "netns", "add", ns)
+	if err := addNamespace(dir, ns); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v %s", ns, err, out)
+		if err := delNamespace(dir, ns); err != nil {
+			t.Error(err)
 		}
 	})
 	IP(t, ns, "link", "set", "lo", "up")
@@ -121,7 +141,8 @@ type Proc struct {
 }
 
 // Start starts cmd with its output (stdout too, unless the caller took it) in the log, and stops
-// it when the test ends.
+// it when the test ends. It dies with the test binary too, even one killed with SIGKILL
+// (StartLocked).
 func Start(t testing.TB, cmd *exec.Cmd) *Proc {
 	t.Helper()
 	p := &Proc{Cmd: cmd, done: make(chan struct{})}
@@ -129,15 +150,71 @@ func Start(t testing.TB, cmd *exec.Cmd) *Proc {
 		cmd.Stdout = &p.log
 	}
 	cmd.Stderr = &p.log
-	// Its own process group keeps a terminal's ^C for the test, whose cleanup then stops it; if
-	// the test binary dies instead (a -timeout panic skips cleanups), it dies with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
+	if err := StartLocked(cmd, func() { close(p.done) }); err != nil {
 		t.Fatalf("starting %s: %v", cmd.Path, err)
 	}
-	go func() { cmd.Wait(); close(p.done) }()
 	t.Cleanup(p.Stop)
 	return p
+}
+
+// StartLocked starts cmd so that the kernel kills it (SIGKILL) when the test binary dies, however
+// it dies: a test's cleanup does not run after a SIGKILL or a -timeout panic. It then waits for
+// cmd in the background, and calls exited, if not nil, once cmd.ProcessState is set; the caller
+// must not call cmd.Wait. cmd also gets a process group of its own, so that a terminal's ^C goes
+// to the test alone, whose cleanup then stops cmd.
+//
+// The death signal (PR_SET_PDEATHSIG) is sent when the *thread* that forked cmd ends, not the
+// process (prctl(2); golang.org/issue/27505). Go's threads outlive their goroutines, except one
+// that a goroutine locked and still holds when it returns: such a thread ends with it, and any
+// goroutine may have run on it, and forked there, before it was locked. So cmd is forked from a
+// goroutine locked to its thread until cmd has been waited for: no other goroutine can take that
+// thread, so it lives exactly as long as cmd needs it. The signal is cleared when cmd changes its
+// user or group, or execs a set-user-ID binary or one with file capabilities: those processes
+// (the packaged window run as nobody) die with their namespace in RemoveLeftovers instead.
+func StartLocked(cmd *exec.Cmd, exited func()) error {
+	dieWithThread(cmd)
+	cmd.SysProcAttr.Setpgid = true
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		cmd.Wait()
+		if exited != nil {
+			exited()
+		}
+	}()
+	return <-started
+}
+
+// CombinedOutput runs cmd to its end, as cmd.CombinedOutput does, so that it dies with the test
+// binary (SIGKILL when the thread that forked it ends, StartLocked): the calling goroutine keeps
+// its thread locked until cmd has been waited for.
+func CombinedOutput(cmd *exec.Cmd) ([]byte, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dieWithThread(cmd)
+	return cmd.CombinedOutput()
+}
+
+// Output is cmd.Output, dying with the test binary as CombinedOutput.
+func Output(cmd *exec.Cmd) ([]byte, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dieWithThread(cmd)
+	return cmd.Output()
+}
+
+// dieWithThread has the kernel send cmd SIGKILL when the thread that forks it ends.
+func dieWithThread(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
 }
 
 // Log is what the process has written so far.

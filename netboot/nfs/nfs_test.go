@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // --- the test medium ---------------------------------------------------------
@@ -825,7 +827,7 @@ func needTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s not installed (Debian: libnfs-utils): %v", name, err)
+		netlab.Skipf(t, "%s not installed (Debian: libnfs-utils): %v", name, err)
 	}
 	return p
 }
@@ -880,7 +882,7 @@ func TestLibnfs(t *testing.T) {
 
 	t.Run("portmapper on 111", func(t *testing.T) {
 		if os.Geteuid() != 0 {
-			t.Skip("needs root to bind 127.0.0.1:111")
+			netlab.Skipf(t, "needs root to bind 127.0.0.1:111")
 		}
 		tl, err := net.Listen("tcp", "127.0.0.1:111")
 		if err != nil {

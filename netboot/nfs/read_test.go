@@ -13,6 +13,7 @@ import (
 	"time"
 
 	sharecdmedium "github.com/sharecd/sharecd/netboot/medium"
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // failingFS makes reads of one file fail past an offset, like a scratched disc.
@@ -138,7 +139,7 @@ func TestPipelinedReads(t *testing.T) {
 // padding) and at the end of the file.
 func TestReadsBySendfile(t *testing.T) {
 	if _, err := exec.LookPath("xorriso"); err != nil {
-		t.Skip("needs xorriso to build the ISO medium (apt-get install xorriso)")
+		netlab.Skipf(t, "needs xorriso to build the ISO medium (apt-get install xorriso)")
 	}
 	const size = 3<<20 + 5
 	dir, dirFS := medium(t, size)

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // pattern is deterministic content whose every block differs, so a shifted or repeated block
@@ -91,7 +93,7 @@ func must(t *testing.T, err error) {
 func need(t *testing.T, tools ...string) {
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt-get install tftp-hpa atftp curl)", tool)
+			netlab.Skipf(t, "%s not installed (apt-get install tftp-hpa atftp curl)", tool)
 		}
 	}
 }
