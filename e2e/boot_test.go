@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 var (
@@ -112,7 +114,7 @@ func casperMedium(t testing.TB) string {
 		return iso
 	}
 	if _, err := os.Stat("../../shared/thirdparty/casper-1.470.2/scripts/casper"); err != nil {
-		missing(t, "the casper lab needs Ubuntu's casper in ../shared/thirdparty beside the clone")
+		netlab.Skipf(t, "the casper lab needs Ubuntu's casper in ../shared/thirdparty beside the clone")
 	}
 	casperOnce.Do(func() {
 		out, err := exec.Command("./build-casper-medium.sh").CombinedOutput()
@@ -126,16 +128,6 @@ func casperMedium(t testing.TB) string {
 		t.Fatal(casperErr)
 	}
 	return casperISO
-}
-
-// missing skips a test whose peer is absent, except under CI=true, where a missing peer is a
-// failure: CI installs every peer, so a skip there would hide a broken set-up.
-func missing(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
 }
 
 // probeLines are the lines the lab's probe (lab-probe.sh) printed on a client's serial console.
@@ -203,7 +195,7 @@ func archisoMedium(t testing.TB) string {
 		return iso
 	}
 	if _, err := os.Stat("../../shared/thirdparty/mkinitcpio-archiso-73/hooks/archiso_pxe_nfs"); err != nil {
-		missing(t, "the archiso lab needs mkinitcpio and archiso's hooks in ../shared/thirdparty beside the clone")
+		netlab.Skipf(t, "the archiso lab needs mkinitcpio and archiso's hooks in ../shared/thirdparty beside the clone")
 	}
 	archisoOnce.Do(func() {
 		out, err := exec.Command("./build-archiso-medium.sh").CombinedOutput()
