@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/connlimit"
 )
 
 // Portmapper answers PMAP v2 (RFC 1833 §3, program 100000) on TCP and UDP.
@@ -29,6 +31,11 @@ type Portmapper struct {
 	MountPort int
 	// Allow says whether a client may ask. Nil allows everyone.
 	Allow func(netip.Addr) bool
+	// MaxConns bounds the TCP connections open at once. Zero means DefaultPmapMaxConns.
+	MaxConns int
+	// MaxConnsPerClient bounds one client address's TCP connections. Zero means
+	// DefaultPmapMaxConnsPerClient.
+	MaxConnsPerClient int
 	// Log gets refusals and errors. Nil discards.
 	Log *slog.Logger
 }
@@ -46,6 +53,17 @@ const (
 	maxPmapRecord = 4096
 	// pmapIdle closes TCP connections nobody uses any more.
 	pmapIdle = 2 * time.Minute
+)
+
+// Portmapper connection bounds. A client asks one GETPORT or two and closes (klibc's nfsmount:
+// one connection per mount), so connections are few and short; an idle one is closed after
+// pmapIdle anyway.
+const (
+	// DefaultPmapMaxConns: a room of clients mounting at the same moment.
+	DefaultPmapMaxConns = 64
+	// DefaultPmapMaxConnsPerClient: a client mounting asks over one or two connections at a
+	// time (mount.nfs asks for NFS and MOUNT); 8 leaves room for retries and rpcinfo.
+	DefaultPmapMaxConnsPerClient = 8
 )
 
 type mapping struct{ prog, vers, prot, port uint32 }
@@ -142,6 +160,15 @@ func (p *Portmapper) Serve(ctx context.Context, tcp net.Listener, udp net.Packet
 		return errors.New("serving portmapper: no socket")
 	}
 	log := p.logger()
+	if tcp != nil {
+		tcp = &connlimit.Listener{
+			Listener:  tcp,
+			Name:      "portmapper",
+			Max:       orDefault(p.MaxConns, DefaultPmapMaxConns),
+			PerClient: orDefault(p.MaxConnsPerClient, DefaultPmapMaxConnsPerClient),
+			Log:       log,
+		}
+	}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -154,6 +181,8 @@ func (p *Portmapper) Serve(ctx context.Context, tcp net.Listener, udp net.Packet
 		go func() {
 			defer wg.Done()
 			for {
+				// Accept waits out descriptor exhaustion and the like (connlimit), so an
+				// error here is the listener's close.
 				c, err := tcp.Accept()
 				if err != nil {
 					errc <- fmt.Errorf("accepting portmapper connection: %w", err)
