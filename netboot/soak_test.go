@@ -407,16 +407,15 @@ func soak(t *testing.T, path string, files soakFiles, d time.Duration, seed uint
 	lhttp := listen(t)
 	nfsPort := lnfs.Addr().(*net.TCPAddr).Port
 
-	// Lock-step, the default (Share.TFTPWindow says why).
-	tftpSrv := &tftp.Server{FS: tree, Log: log.With("server", "tftp"), OnDone: func(tr tftp.Transfer) {
+	// Lock-step, the default (Share.TFTPWindow says why). Every simulated client comes from
+	// 127.0.0.1: the per-client bounds are lifted to the totals, which still hold.
+	tftpSrv := &tftp.Server{FS: tree, MaxTransfersPerClient: tftp.DefaultMaxTransfers, Log: log.With("server", "tftp"), OnDone: func(tr tftp.Transfer) {
 		if tr.Err == nil && tr.Bytes == tr.Size {
 			tally.tftpDone.Add(1)
 		} else {
 			tally.tftpEarly.Add(1)
 		}
 	}}
-	// Every simulated client comes from 127.0.0.1: the per-client bounds are lifted to the
-	// totals, which still hold.
 	nfsSrv := &nfs.Server{FS: m.FS, Export: "/sharecd", MaxConnsPerClient: nfs.DefaultMaxConns, Log: log.With("server", "nfs"), OnEvent: func(_ netip.Addr, what string) {
 		if what == "mount" {
 			tally.nfsMounts.Add(1)
