@@ -294,7 +294,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		if s.OnEvent != nil {
 			s.OnEvent(e)
 		}
-	}, func(a netip.Addr) net.HardwareAddr { return macOf(p.Iface.Index, a) })
+	}, func(a netip.Addr) net.HardwareAddr { return macOf(p.Iface.Index, a) }, log)
 
 	removeAddr, err := addAddr(p, log)
 	if err != nil {
