@@ -350,6 +350,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	proxy := &dhcp.Proxy{
 		ServerIP: ip.AsSlice(),
 		BootFile: bootFileFor(p.DHCP, !s.TFTPBoot && !s.NoIPXEScript),
+		Allow:    allow,
 		Log:      log.With("server", "dhcp"),
 		OnEvent: func(e dhcp.Event) {
 			if e.BootFile == "" {
