@@ -80,10 +80,11 @@ func (p *Portmapper) ports() (nfsPort, mountPort uint32) {
 	return nfsPort, mountPort
 }
 
-// mappings is what DUMP lists and GETPORT searches. MOUNT is listed for UDP
-// as well as TCP with the same port: the TCP port is the only MOUNT we have,
-// and a client that asks for UDP and then uses TCP (or falls back to it) finds
-// it there.
+// mappings is what DUMP lists and GETPORT searches: only what is served. MOUNT is
+// served on TCP only (go-nfs's one listener), so it is not listed for UDP: a client that asks
+// for MOUNT over UDP gets "not registered" and asks for TCP next (mount.nfs probes UDP, then
+// TCP; klibc's nfsmount asks for TCP), where listing UDP would send it to a port that never
+// answers, to wait out its timeouts.
 func (p *Portmapper) mappings() []mapping {
 	nfsPort, mountPort := p.ports()
 	return []mapping{
@@ -91,7 +92,6 @@ func (p *Portmapper) mappings() []mapping {
 		{progPortmap, pmapVersion, ipprotoUDP, pmapPort},
 		{progNFS, 3, ipprotoTCP, nfsPort},
 		{progMount, 3, ipprotoTCP, mountPort},
-		{progMount, 3, ipprotoUDP, mountPort},
 	}
 }
 
