@@ -284,6 +284,7 @@ func (s *Share) startDHCP(ctx context.Context, g *errgroup.Group, p *Plan, proxy
 			BootFile:  proxy.BootFile,
 			StateFile: s.leaseFile(p.Iface.Name),
 			Ignore:    netcheck.IsProbeMAC,
+			Allow:     proxy.Allow,
 			InUse: func(a netip.Addr, client net.HardwareAddr) bool {
 				mac, err := netcheck.ARPInUse(p.Iface.Name, a, client, 0)
 				return err == nil && mac != nil

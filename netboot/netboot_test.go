@@ -2,7 +2,9 @@ package netboot
 
 import (
 	"bytes"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sharecd/sharecd/assets"
 )
@@ -113,7 +116,7 @@ func TestTrackerReportsEachStageOnce(t *testing.T) {
 	var got []string
 	mac, _ := net.ParseMAC("52:54:00:12:34:56")
 	ip := netip.MustParseAddr("10.0.0.50")
-	tr := newTracker(func(e Event) { got = append(got, e.MAC.String()+" "+string(e.Stage)+" "+e.Detail) }, nil)
+	tr := newTracker(func(e Event) { got = append(got, e.MAC.String()+" "+string(e.Stage)+" "+e.Detail) }, nil, nil)
 	tr.report(mac, netip.Addr{}, StageOffered, "pxelinux.0")
 	tr.report(mac, netip.Addr{}, StageOffered, "pxelinux.0") // DHCP retry
 	tr.report(mac, ip, StageOffered, "pxelinux.0")           // 4011 ACK, now with the IP
@@ -211,5 +214,49 @@ func TestBootPaths(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A flood of DISCOVERs from made-up MACs: the tracker keeps at most maxTracked clients, reports
+// newClientBurst of them at once and then one per newClientEvery, and says how many it left out.
+func TestTrackerBoundsAFlood(t *testing.T) {
+	var logs bytes.Buffer
+	emitted := 0
+	tr := newTracker(func(Event) { emitted++ }, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	clock := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	tr.now = func() time.Time { return clock }
+	mac := func(i int) net.HardwareAddr {
+		return net.HardwareAddr{0x02, 0, byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)}
+	}
+
+	const flood = 100_000
+	for i := range flood {
+		tr.report(mac(i), netip.Addr{}, StageOffered, "pxelinux.0")
+	}
+	if n := tr.last.len(); n != maxTracked {
+		t.Errorf("%d clients tracked after %d, want the bound %d", n, flood, maxTracked)
+	}
+	if emitted != newClientBurst {
+		t.Errorf("%d new clients reported at once, want %d", emitted, newClientBurst)
+	}
+	// The most recent clients are remembered: a retry of theirs is not news.
+	if tr.report(mac(flood-1), netip.Addr{}, StageOffered, "pxelinux.0") {
+		t.Error("a retry of a remembered client was reported again")
+	}
+	// A client that goes on to its next stage is reported, rate or not: it is known.
+	if !tr.report(mac(flood-1), netip.Addr{}, StageLoader, "pxelinux.0") {
+		t.Error("the next stage of a known client was not reported")
+	}
+	clock = clock.Add(10 * newClientEvery)
+	emitted = 0
+	for i := range 1000 {
+		tr.report(mac(flood+i), netip.Addr{}, StageOffered, "pxelinux.0")
+	}
+	if emitted != 10 {
+		t.Errorf("%d new clients reported after 10 intervals, want 10", emitted)
+	}
+	want := fmt.Sprintf("not_reported=%d", flood-newClientBurst)
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("log does not say how many were left out (%s):\n%.500s", want, logs.String())
 	}
 }

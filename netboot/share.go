@@ -294,7 +294,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		if s.OnEvent != nil {
 			s.OnEvent(e)
 		}
-	}, func(a netip.Addr) net.HardwareAddr { return macOf(p.Iface.Index, a) })
+	}, func(a netip.Addr) net.HardwareAddr { return macOf(p.Iface.Index, a) }, log)
 
 	removeAddr, err := addAddr(p, log)
 	if err != nil {
@@ -350,6 +350,7 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 	proxy := &dhcp.Proxy{
 		ServerIP: ip.AsSlice(),
 		BootFile: bootFileFor(p.DHCP, !s.TFTPBoot && !s.NoIPXEScript),
+		Allow:    allow,
 		Log:      log.With("server", "dhcp"),
 		OnEvent: func(e dhcp.Event) {
 			if e.BootFile == "" {
@@ -415,6 +416,13 @@ func (s *Share) Serve(ctx context.Context, p *Plan, ports Ports) error {
 		},
 	}
 	pm := &nfs.Portmapper{NFSPort: ports.NFS, MountPort: ports.NFS, Allow: allow, Log: log.With("server", "portmap")}
+	if nofile := fileLimit(); nofile > 0 {
+		if b := boundsFor(nofile); b != (serverBounds{}) {
+			nfsSrv.MaxConns, pm.MaxConns, httpSrv.MaxConns, tftpSrv.MaxTransfers = b.NFS, b.Portmap, b.HTTP, b.TFTP
+			log.Info("open-file limit is low: fewer clients at once", "limit", nofile, "nfs_conns", b.NFS,
+				"portmap_conns", b.Portmap, "http_conns", b.HTTP, "tftp_transfers", b.TFTP)
+		}
+	}
 
 	biosFile, _ := proxy.BootFile(dhcp.Client{Arch: iana.INTEL_X86PC})
 	ipxeFile, _ := proxy.BootFile(dhcp.Client{Arch: iana.INTEL_X86PC, IPXE: true})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -64,6 +65,10 @@ type Proxy struct {
 	// for this client": it is then ignored and the router's DHCP answer stands
 	// alone. Nil: BIOS (arch 0) gets DefaultBIOSFile, everything else nothing.
 	BootFile func(c Client) (file string, ok bool)
+
+	// Allow says whether a client's network is served: a relay's giaddr and a 4011
+	// sender must pass it (checkAllowed says why). Nil allows everyone.
+	Allow func(netip.Addr) bool
 
 	// Log gets one debug line per ignored packet (with the MAC and the reason)
 	// and one info line per answer. Nil discards.

@@ -108,6 +108,9 @@ func (p *Proxy) handle(conn net.PacketConn, port int, pkt []byte, src net.Addr) 
 		return
 	}
 	resp, err := p.Reply(req, port)
+	if err == nil {
+		err = checkAllowed(p.Allow, req, port, src)
+	}
 	if err != nil {
 		log.Debug("proxy-DHCP: ignored", "mac", req.ClientHWAddr.String(), "xid", req.TransactionID.String(),
 			"type", req.MessageType().String(), "port", port, "src", src, "reason", err.Error())

@@ -41,8 +41,11 @@ type Server struct {
 	Ignore func(mac net.HardwareAddr) bool
 	// StateFile keeps the leases across restarts ("" = in memory only).
 	StateFile string
-	Log       *slog.Logger
-	OnEvent   func(Event)
+	// Allow says whether a relay's network (giaddr) is served, as in Proxy. Nil allows
+	// everyone.
+	Allow   func(netip.Addr) bool
+	Log     *slog.Logger
+	OnEvent func(Event)
 
 	paused atomic.Bool
 	mu     sync.Mutex
@@ -483,6 +486,11 @@ func (s *Server) handle(c net.PacketConn, pkt []byte, src net.Addr) {
 	req, err := dhcpv4.FromBytes(pkt)
 	if err != nil {
 		log.Debug("DHCP: ignored malformed packet", "src", src, "err", err)
+		return
+	}
+	// Before Reply, which reserves an address for the client.
+	if err := checkAllowed(s.Allow, req, Port67, src); err != nil {
+		log.Debug("DHCP: ignored", "mac", req.ClientHWAddr.String(), "type", req.MessageType().String(), "reason", err.Error())
 		return
 	}
 	resp, err := s.Reply(req, time.Now())

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sharecd/sharecd/netboot/connlimit"
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
 
@@ -30,11 +31,37 @@ type Server struct {
 	OnStart func(client netip.Addr, file string)
 	// OnDone is called when such a download has sent the whole file; nil = nothing.
 	OnDone func(client netip.Addr, file string)
-	Log    *slog.Logger
+	// MaxConns bounds the connections open at once. Zero means DefaultMaxConns.
+	MaxConns int
+	// MaxConnsPerClient bounds one client address's connections. Zero means
+	// DefaultMaxConnsPerClient.
+	MaxConnsPerClient int
+	Log               *slog.Logger
 }
+
+// Connection bounds. net/http waits out an accept error itself, but without a bound one host's
+// idle connections (each held ReadHeaderTimeout, then IdleTimeout) take every descriptor the
+// process has, and TFTP and NFS with them.
+const (
+	// DefaultMaxConns: iPXE and GRUB fetch a kernel and an initrd one after the other over one
+	// connection, dracut's initrd its image: one or two per booting client.
+	DefaultMaxConns = 256
+	// DefaultMaxConnsPerClient: iPXE opens a new connection per file, and the previous one may
+	// not be closed yet; 8 is several times what a booting client holds.
+	DefaultMaxConnsPerClient = 8
+)
 
 // Serve answers requests on ln until ctx ends; it closes ln and returns nil then.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	max, per := s.MaxConns, s.MaxConnsPerClient
+	if max == 0 {
+		max = DefaultMaxConns
+	}
+	if per == 0 {
+		per = DefaultMaxConnsPerClient
+	}
+	// No Idle here: net/http sets its own read deadlines (below).
+	ln = &connlimit.Listener{Listener: ln, Name: "HTTP", Max: max, PerClient: per, Log: s.log()}
 	srv := &http.Server{
 		Handler: s,
 		// A client that opens a connection and sends nothing must not hold it forever; a

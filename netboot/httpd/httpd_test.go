@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/sharecd/sharecd/netboot/medium"
 	"github.com/sharecd/sharecd/netboot/netlab"
@@ -230,4 +232,70 @@ func TestServeFromISO(t *testing.T) {
 			t.Errorf("status %s, multipart body %q", code, body)
 		}
 	})
+}
+
+// One client holding its bound of idle connections is refused another, and served again once
+// it lets one go.
+func TestConnectionBoundPerClient(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{FS: fstest.MapFS{"live/vmlinuz": {Data: []byte("kernel")}}, MaxConnsPerClient: 2}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	get := func(c net.Conn) error {
+		if _, err := io.WriteString(c, "GET /live/vmlinuz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		return nil
+	}
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := get(c); err != nil { // served: the connection is counted and kept alive
+			t.Fatalf("GET within the bound: %v", err)
+		}
+		held = append(held, c)
+	}
+	over, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	if err := get(over); err == nil {
+		t.Error("a third connection from one client was served")
+	}
+	held[0].Close()
+	for { // the server sees the close a moment later; until then a new one is refused
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = get(c)
+		c.Close()
+		if err == nil {
+			break
+		}
+	}
 }

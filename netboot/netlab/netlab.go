@@ -351,3 +351,51 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// Need is Require for tests CI must run: without root or a tool it skips on a developer's
+// machine, and fails when CI=true, so that a CI image missing a package cannot pass by skipping.
+func Need(t testing.TB, tools ...string) {
+	t.Helper()
+	miss := func(why string) {
+		t.Helper()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true and this test cannot run: %s", why)
+		}
+		t.Skip(why)
+	}
+	if os.Geteuid() != 0 {
+		miss("needs root for network namespaces (CI runs the tests as root)")
+	}
+	for _, tool := range append([]string{"ip"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			miss(fmt.Sprintf("needs %s (bash .ci/run installs it)", tool))
+		}
+	}
+}
+
+// ClearLeftovers deletes the namespaces named prefix-PID-… (as Namespace names them) whose
+// process is gone: what a test run that was killed before its cleanup left behind. Their
+// processes died with it (Start's Pdeathsig).
+func ClearLeftovers(t testing.TB, prefix string) {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatalf("ip netns list: %v", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], prefix+"-") {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(f[0], prefix+"-"), "%d-", &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // a run still going
+		}
+		if out, err := exec.Command("ip", "netns", "del", f[0]).CombinedOutput(); err != nil {
+			t.Errorf("deleting leftover namespace %s: %v %s", f[0], err, out)
+		}
+	}
+}

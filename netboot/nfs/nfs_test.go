@@ -356,8 +356,15 @@ func TestMountAndRead(t *testing.T) {
 	if st != 0 || attr.typ != 1 || attr.size != uint64(len(want)) {
 		t.Fatalf("GETATTR = %d %+v", st, attr)
 	}
-	if attr.mode&0o222 != 0 || attr.mode&0o444 != 0o444 {
-		t.Errorf("mode %o: want read-only, readable", attr.mode)
+	if attr.mode != 0o444 {
+		t.Errorf("file mode %o, want 0444: read-only, readable, and no type bits", attr.mode)
+	}
+	// The type is in the type field; mode has only the permissions (RFC 1813 §2.6).
+	if st, attr := c.getattr(root); st != 0 || attr.typ != 2 || attr.mode != 0o555 {
+		t.Errorf("directory GETATTR = %d, type %d mode %o; want NF3DIR, 0555", st, attr.typ, attr.mode)
+	}
+	if st, attr := c.getattr(c.walk(root, "live/vmlinuz.link")); st != 0 || attr.typ != 5 {
+		t.Errorf("symlink GETATTR = %d, type %d; want NF3LNK", st, attr.typ)
 	}
 	var got []byte
 	for {

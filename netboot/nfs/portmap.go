@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/connlimit"
 )
 
 // Portmapper answers PMAP v2 (RFC 1833 §3, program 100000) on TCP and UDP.
@@ -29,6 +31,11 @@ type Portmapper struct {
 	MountPort int
 	// Allow says whether a client may ask. Nil allows everyone.
 	Allow func(netip.Addr) bool
+	// MaxConns bounds the TCP connections open at once. Zero means DefaultPmapMaxConns.
+	MaxConns int
+	// MaxConnsPerClient bounds one client address's TCP connections. Zero means
+	// DefaultPmapMaxConnsPerClient.
+	MaxConnsPerClient int
 	// Log gets refusals and errors. Nil discards.
 	Log *slog.Logger
 }
@@ -48,6 +55,17 @@ const (
 	pmapIdle = 2 * time.Minute
 )
 
+// Portmapper connection bounds. A client asks one GETPORT or two and closes (klibc's nfsmount:
+// one connection per mount), so connections are few and short; an idle one is closed after
+// pmapIdle anyway.
+const (
+	// DefaultPmapMaxConns: a room of clients mounting at the same moment.
+	DefaultPmapMaxConns = 64
+	// DefaultPmapMaxConnsPerClient: a client mounting asks over one or two connections at a
+	// time (mount.nfs asks for NFS and MOUNT); 8 leaves room for retries and rpcinfo.
+	DefaultPmapMaxConnsPerClient = 8
+)
+
 type mapping struct{ prog, vers, prot, port uint32 }
 
 func (p *Portmapper) ports() (nfsPort, mountPort uint32) {
@@ -62,10 +80,11 @@ func (p *Portmapper) ports() (nfsPort, mountPort uint32) {
 	return nfsPort, mountPort
 }
 
-// mappings is what DUMP lists and GETPORT searches. MOUNT is listed for UDP
-// as well as TCP with the same port: the TCP port is the only MOUNT we have,
-// and a client that asks for UDP and then uses TCP (or falls back to it) finds
-// it there.
+// mappings is what DUMP lists and GETPORT searches: only what is served. MOUNT is
+// served on TCP only (go-nfs's one listener), so it is not listed for UDP: a client that asks
+// for MOUNT over UDP gets "not registered" and asks for TCP next (mount.nfs probes UDP, then
+// TCP; klibc's nfsmount asks for TCP), where listing UDP would send it to a port that never
+// answers, to wait out its timeouts.
 func (p *Portmapper) mappings() []mapping {
 	nfsPort, mountPort := p.ports()
 	return []mapping{
@@ -73,7 +92,6 @@ func (p *Portmapper) mappings() []mapping {
 		{progPortmap, pmapVersion, ipprotoUDP, pmapPort},
 		{progNFS, 3, ipprotoTCP, nfsPort},
 		{progMount, 3, ipprotoTCP, mountPort},
-		{progMount, 3, ipprotoUDP, mountPort},
 	}
 }
 
@@ -142,6 +160,15 @@ func (p *Portmapper) Serve(ctx context.Context, tcp net.Listener, udp net.Packet
 		return errors.New("serving portmapper: no socket")
 	}
 	log := p.logger()
+	if tcp != nil {
+		tcp = &connlimit.Listener{
+			Listener:  tcp,
+			Name:      "portmapper",
+			Max:       orDefault(p.MaxConns, DefaultPmapMaxConns),
+			PerClient: orDefault(p.MaxConnsPerClient, DefaultPmapMaxConnsPerClient),
+			Log:       log,
+		}
+	}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -154,6 +181,8 @@ func (p *Portmapper) Serve(ctx context.Context, tcp net.Listener, udp net.Packet
 		go func() {
 			defer wg.Done()
 			for {
+				// Accept waits out descriptor exhaustion and the like (connlimit), so an
+				// error here is the listener's close.
 				c, err := tcp.Accept()
 				if err != nil {
 					errc <- fmt.Errorf("accepting portmapper connection: %w", err)

@@ -80,7 +80,7 @@ func (in *instance) readReply(xid uint32, fh []byte, off uint64, count uint32, s
 	if err != nil {
 		return fail(nfs3ErrStale)
 	}
-	if !info.Mode().IsRegular() {
+	if !isRegular(info) {
 		return fail(nfs3ErrInval)
 	}
 	f, err := in.h.fs.Open(name)

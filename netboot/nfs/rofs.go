@@ -172,7 +172,7 @@ func (f *roFS) Open(name string) (billy.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
+	if !isRegular(fi) {
 		// READ is for regular files; a symlink's handle must not read its
 		// target (the client resolves links itself).
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
@@ -308,16 +308,30 @@ func newInfo(name string, fi fs.FileInfo) *info {
 	}}
 }
 
+// Mode is what go-nfs copies into fattr3's mode, whole: RFC 1813 §2.6 has the file's type in
+// its own field (ftype3) and only the permission bits in mode3, but Go keeps the type in the high
+// bits (a directory was 0o20000000555 on the wire). go-nfs takes the type from IsDir and calls
+// whatever is not a directory or special a regular file, so directories and regular files get
+// the bare permissions. A symlink keeps os.ModeSymlink: go-nfs finds symlinks (ftype3 NF3LNK,
+// READLINK) by that bit and nothing else. Our own code asks isRegular, not this.
 func (i *info) Mode() fs.FileMode {
 	m := i.FileInfo.Mode()
 	perm := m.Perm() &^ 0o222
 	switch {
 	case m.IsDir():
-		perm |= 0o555
+		return perm | 0o555
 	case m.IsRegular():
-		perm |= 0o444
+		return perm | 0o444
 	}
 	return m&^fs.ModePerm | perm
+}
+
+// isRegular reports whether fi is a regular file, also for an *info, whose Mode no longer says.
+func isRegular(fi fs.FileInfo) bool {
+	if i, ok := fi.(*info); ok {
+		fi = i.FileInfo
+	}
+	return fi.Mode().IsRegular()
 }
 
 func (i *info) Sys() any           { return i.sys }

@@ -19,12 +19,32 @@ import (
 	"net/netip"
 	"path"
 	"sync"
+	"time"
 
+	"github.com/sharecd/sharecd/netboot/connlimit"
 	gonfs "github.com/willscott/go-nfs"
 )
 
 // DefaultExport is the export path used when Server.Export is empty.
 const DefaultExport = "/sharecd"
+
+// Connection bounds. Each connection costs a descriptor, a 64 KiB read buffer and up to
+// maxReadsInFlight READ replies: unbounded, 20,000 idle connections from one host held 862 MB
+// and ran the process out of descriptors.
+const (
+	// DefaultMaxConns: a mounted client holds one connection (Linux shares one per server),
+	// plus one for MOUNT while it mounts; 512 serves a room of a few hundred clients.
+	DefaultMaxConns = 512
+	// DefaultMaxConnsPerClient: one mount, its MOUNT call, and connections a client that
+	// rebooted or reconnected left behind (held until they go idle), with room to spare.
+	DefaultMaxConnsPerClient = 16
+	// DefaultIdleTimeout is generous on purpose. A client running from the share reads its
+	// squashfs through its page cache, and once that is warm its connection may carry nothing
+	// for a long time. Closing it is harmless: Linux's NFS client itself closes a transport
+	// after 5 idle minutes and reconnects on the next call, as it does after a close from
+	// us. So this only frees the slots of clients that vanished (powered off, half-open).
+	DefaultIdleTimeout = 10 * time.Minute
+)
 
 // Server serves one fs.FS read-only as NFSv3 + MOUNT v3 on one TCP listener.
 // Zero fields mean the default.
@@ -41,6 +61,15 @@ type Server struct {
 	Allow func(netip.Addr) bool
 	// Log gets connection and mount logs. Nil discards.
 	Log *slog.Logger
+	// MaxConns bounds the NFS connections open at once; one more is closed at once, and its
+	// client tries again later. Zero means DefaultMaxConns.
+	MaxConns int
+	// MaxConnsPerClient bounds one client address's connections. Zero means
+	// DefaultMaxConnsPerClient.
+	MaxConnsPerClient int
+	// IdleTimeout closes a connection whose client has sent nothing for that long. Zero means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// OnEvent is told of a client's progress: "mount", and "read <path>" the
 	// first time the client READs a file (paths relative to the medium's
 	// root, e.g. "read live/filesystem.squashfs"). It is called from the
@@ -137,6 +166,14 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return errors.New("serving NFS: no filesystem")
 	}
 	in := newInstance(s)
+	l = &connlimit.Listener{
+		Listener:  l,
+		Name:      "NFS",
+		Max:       orDefault(s.MaxConns, DefaultMaxConns),
+		PerClient: orDefault(s.MaxConnsPerClient, DefaultMaxConnsPerClient),
+		Idle:      orDefault(s.IdleTimeout, DefaultIdleTimeout),
+		Log:       in.log,
+	}
 	srv := &gonfs.Server{Handler: in.h, ID: in.h.id, Context: ctx}
 	in.log.Debug("serving NFS", "addr", l.Addr(), "export", in.h.export)
 
@@ -155,4 +192,12 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return nil
 	}
 	return fmt.Errorf("serving NFS on %v: %w", l.Addr(), err)
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,8 +45,30 @@ type Server struct {
 	// OnStart is called when a file starts going out and OnDone when it ends; either may be nil.
 	OnStart func(Transfer)
 	OnDone  func(Transfer)
-	Log     *slog.Logger
+	// MaxTransfers bounds the transfers in flight; a read request over it is answered with an
+	// ERROR packet ("server busy"). Zero means DefaultMaxTransfers.
+	MaxTransfers int
+	// MaxTransfersPerClient bounds one client address's transfers in flight. Zero means
+	// DefaultMaxTransfersPerClient.
+	MaxTransfersPerClient int
+	Log                   *slog.Logger
 }
+
+// Transfer bounds. A transfer holds a UDP socket, an open file and about 100 KB until it ends,
+// and one whose client never ACKs holds them for the ~30 s of resends: unbounded, 3,000 such
+// requests in 5 s took every descriptor from HTTP and the portmapper.
+const (
+	// DefaultMaxTransfers: a booting client fetches one file at a time over TFTP, and only its
+	// loader, menu or script (kernels go over HTTP), so 128 serves a room of a hundred clients
+	// powered on at once.
+	DefaultMaxTransfers = 128
+	// DefaultMaxTransfersPerClient: one transfer, plus those a ROM left behind when it timed
+	// out and asked again from a new port (each held until its resends run out).
+	DefaultMaxTransfersPerClient = 8
+)
+
+// ErrBusy is what a client over a bound is told; it may ask again later.
+var ErrBusy = errors.New("server busy, try again later")
 
 // resends is how many times a block is sent again before its client is given up: with
 // resendPause, after about 30 s of silence (a few seconds once the server is stopping).
@@ -71,7 +94,15 @@ var ErrNotFound = errors.New("file not found")
 
 // Serve answers read requests on conn until ctx ends; it closes conn and returns nil then.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
-	srv := tftp.NewServer(s.read, nil) // nil write handler: every write request is refused
+	lim := &slots{max: s.MaxTransfers, per: s.MaxTransfersPerClient, log: s.log()}
+	if lim.max == 0 {
+		lim.max = DefaultMaxTransfers
+	}
+	if lim.per == 0 {
+		lim.per = DefaultMaxTransfersPerClient
+	}
+	read := func(name string, rf io.ReaderFrom) error { return s.read(lim, name, rf) }
+	srv := tftp.NewServer(read, nil) // nil write handler: every write request is refused
 	timeout := s.Timeout
 	if timeout == 0 {
 		timeout = time.Second
@@ -113,7 +144,7 @@ func (s *Server) log() *slog.Logger {
 	return s.Log
 }
 
-func (s *Server) read(name string, rf io.ReaderFrom) error {
+func (s *Server) read(lim *slots, name string, rf io.ReaderFrom) error {
 	var client netip.Addr
 	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
 		ra := ot.RemoteAddr()
@@ -124,6 +155,12 @@ func (s *Server) read(name string, rf io.ReaderFrom) error {
 		s.log().Debug("tftp: client not allowed", "client", client, "file", name)
 		return errors.New("access denied")
 	}
+	// Before the file is opened: a refused request costs only the socket pin/tftp already
+	// opened, and that is closed with the ERROR.
+	if !lim.take(client) {
+		return ErrBusy
+	}
+	defer lim.give(client)
 	clean, err := CleanPath(name)
 	if err != nil {
 		s.log().Debug("tftp: refused name", "client", client, "file", name, "err", err)
@@ -221,4 +258,76 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// slots counts transfers in flight, in total and per client.
+type slots struct {
+	max, per int
+	log      *slog.Logger
+
+	mu       sync.Mutex
+	n        int
+	perIP    map[netip.Addr]*clientSlots
+	fullSaid bool
+}
+
+type clientSlots struct {
+	n    int
+	said bool // refused and logged; cleared when under the bound again
+}
+
+// take reserves a slot for client, or logs (once per episode) and reports false.
+func (l *slots) take(client netip.Addr) bool {
+	l.mu.Lock()
+	if l.perIP == nil {
+		l.perIP = map[netip.Addr]*clientSlots{}
+	}
+	c := l.perIP[client]
+	if c == nil {
+		c = &clientSlots{}
+	}
+	var why string
+	switch {
+	case l.n >= l.max:
+		if !l.fullSaid {
+			l.fullSaid = true
+			why = "transfers at their bound"
+		}
+	case c.n >= l.per:
+		if !c.said {
+			c.said = true
+			why = "client at its bound of transfers"
+		}
+	default:
+		c.n++
+		l.n++
+		l.perIP[client] = c
+		l.mu.Unlock()
+		return true
+	}
+	n := l.n
+	l.mu.Unlock()
+	if why != "" {
+		l.log.Warn("tftp: refusing read requests: "+why+" (logged once until it is under its bound again)",
+			"client", client, "transfers", n, "max", l.max, "per_client", l.per)
+	}
+	return false
+}
+
+func (l *slots) give(client netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n--
+	if l.n < l.max {
+		l.fullSaid = false
+	}
+	if c := l.perIP[client]; c != nil {
+		c.n--
+		if c.n < l.per {
+			c.said = false
+		}
+		if c.n <= 0 {
+			delete(l.perIP, client) // only clients with a transfer in flight are kept
+		}
+	}
 }

@@ -392,3 +392,55 @@ func TestStopDuringAResendPause(t *testing.T) {
 		t.Fatal("Serve still waits for the silent client's transfer 15 s after being stopped")
 	}
 }
+
+// Read requests that are never ACKed hold their transfers; over a bound the next request is
+// answered with an ERROR at once, and clients within the bounds are still served.
+func TestTransferBounds(t *testing.T) {
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	must(t, err)
+	srv := &Server{FS: fstest.MapFS{"pxelinux.0": {Data: pattern(100_000)}}, MaxTransfers: 3, MaxTransfersPerClient: 2}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx, conn) }()
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	rrq := append([]byte{0, 1}, "pxelinux.0\x00octet\x00"...)
+	// ask sends a read request from src and returns the opcode of the answer: 3 DATA, 5 ERROR.
+	ask := func(src string) (opcode byte, msg string) {
+		c, err := net.ListenPacket("udp4", src+":0")
+		must(t, err)
+		t.Cleanup(func() { c.Close() })
+		_, err = c.WriteTo(rrq, conn.LocalAddr())
+		must(t, err)
+		buf := make([]byte, 600)
+		must(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
+		n, _, err := c.ReadFrom(buf)
+		if err != nil || n < 4 {
+			t.Fatalf("read request from %s: no answer: %v", src, err)
+		}
+		return buf[1], string(bytes.TrimRight(buf[4:n], "\x00"))
+	}
+	steps := []struct {
+		src  string
+		want byte
+	}{
+		{"127.0.0.1", 3},
+		{"127.0.0.1", 3},
+		{"127.0.0.1", 5}, // over the client's bound
+		{"127.0.0.2", 3},
+		{"127.0.0.3", 5}, // over the total
+	}
+	for i, st := range steps {
+		op, msg := ask(st.src)
+		if op != st.want {
+			t.Errorf("request %d from %s: opcode %d (%q), want %d", i, st.src, op, msg, st.want)
+		}
+		if op == 5 && msg != ErrBusy.Error() {
+			t.Errorf("request %d from %s: error %q, want %q", i, st.src, msg, ErrBusy)
+		}
+	}
+}
