@@ -51,6 +51,13 @@ type attackLab struct {
 	vmlinuz, pxelinux0 []byte
 }
 
+// TestMain first removes what an earlier, killed run of the attack lab left: its namespaces and
+// the processes in them (netlab.RemoveLeftovers).
+func TestMain(m *testing.M) {
+	netlab.RemoveLeftovers(os.Stderr)
+	os.Exit(m.Run())
+}
+
 // TestAttackFloods is issue 27's attack battery, bounded in count and time: the real sharecd
 // binary, run with an open-file limit of 256, is flooded from an attacker on its LAN (idle TCP
 // connections to NFS and the portmapper from one host and from many, TFTP read requests never
@@ -62,8 +69,7 @@ func TestAttackFloods(t *testing.T) {
 	if testing.Short() {
 		t.Skip("attack lab: not with -short")
 	}
-	netlab.Need(t, "prlimit", "curl", "nfs-cp", "ss")
-	netlab.ClearLeftovers(t, "scd-atk")
+	netlab.Require(t, "prlimit", "curl", "nfs-cp", "ss")
 	a := newAttackLab(t)
 	a.start()
 

@@ -150,7 +150,7 @@ func TestScreenshotIdle(t *testing.T) {
 	ns := netlab.Namespace(t, "sharecd-gui")
 	display := startXvfb(t)
 
-	p := netlab.Start(t, guiCmd(dir, ns, display, "--source", "../netboot/bootmenu/testdata/media/debian-live-12-lab"))
+	p := netlab.Start(t, guiCmd(dir, ns, display, "--source", "../netboot/testdata/debian-live-lab"))
 	if code := p.Wait(4 * time.Second); code != -1 {
 		t.Fatalf("the window exited early (%d):\n%s", code, p.Log())
 	}

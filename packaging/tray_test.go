@@ -107,7 +107,7 @@ func startTray(t *testing.T, dir, display string) *trayRun {
 	cmd := exec.Command("ip", "netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 		"env", "-i", "HOME="+filepath.Join(dir, "home"), "DISPLAY="+display, "DBUS_SESSION_BUS_ADDRESS="+addr,
 		"PATH=/usr/bin:/bin", "GOTRACEBACK=all", filepath.Join(dir, "usr/bin/sharecd"), "--tray", // execs sharecd-gui, same PID
-		"--source", "../netboot/bootmenu/testdata/media/debian-live-12-lab")
+		"--source", "../netboot/testdata/debian-live-lab")
 	cmd.Dir, _ = os.Getwd()
 	gui := netlab.Start(t, cmd)
 	select {

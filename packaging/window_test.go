@@ -38,7 +38,7 @@ func TestScreenshotSharing(t *testing.T) {
 	l := newLAN(t)
 	display := startXvfb(t)
 
-	gui := netlab.Start(t, guiCmd(dir, l.server, display, "--source", "../netboot/bootmenu/testdata/media/debian-live-12-lab"))
+	gui := netlab.Start(t, guiCmd(dir, l.server, display, "--source", "../netboot/testdata/debian-live-lab"))
 	wid := xdotool(t, display, "search", "--sync", "--onlyvisible", "--name", "^Share This CD$")
 	if i := strings.IndexByte(wid, '\n'); i > 0 {
 		wid = wid[:i]
@@ -118,7 +118,7 @@ func TestQuitAsWindowAppears(t *testing.T) {
 		return strings.Contains(string(out), "Map State: IsViewable")
 	}
 	for i := range 20 {
-		gui := netlab.Start(t, guiCmd(dir, ns, display, "--source", "../netboot/bootmenu/testdata/media/debian-live-12-lab"))
+		gui := netlab.Start(t, guiCmd(dir, ns, display, "--source", "../netboot/testdata/debian-live-lab"))
 		if !until(20*time.Second, func() bool { return gui.Exited() || mapped() }) || gui.Exited() {
 			t.Fatalf("run %d: the window did not show (exited: %v)\nwindow log:\n%s", i, gui.Exited(), gui.Log())
 		}
