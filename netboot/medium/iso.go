@@ -410,7 +410,11 @@ func (b *builder) newNode(rec record) (*node, dirExtent, error) {
 		return nil, dirExtent{}, nil // Apple resource forks and the like; Linux hides them too
 	}
 	n := &node{mtime: rec.recorded, ino: uint64(rec.pos), nlink: 1}
-	var su suspInfo
+	// childLink -1 here, not only in parseSUSP: a record with no system
+	// use area never reaches parseSUSP, and a zero would read as "CL to
+	// block 0" and make the file a directory at the start of the image
+	// (found by TestHostileISO; xorriso gives every record an area).
+	su := suspInfo{childLink: -1}
 	switch b.naming {
 	case namePlain:
 		n.name = plainName(rec.ident)
