@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -298,13 +299,32 @@ func hostileCases() []hostileCase {
 		// Huge directories.
 		{name: "directory of 4 GiB in a small image", image: func() []byte {
 			return newISO(sectorSize).root(dirRec(19, 0xFFFFFFFF, flagDir, "D")).bytes()
-		}, err: "does not fit the image"},
+		}, err: "over the limit"},
 		{name: "directory of 4 GiB in a 5 GiB image", image: func() []byte {
 			return newISO(sectorSize).root(dirRec(19, 0xFFFFFFFF, flagDir, "D")).bytes()
-		}, size: 5 << 30, err: "directory of 4294967295 bytes"},
+		}, size: 5 << 30, err: "directory of 4294967295 bytes is over the limit"},
 		{name: "directory of 32 MiB, empty", image: func() []byte {
 			return newISO(sectorSize).root(dirRec(19, 32*miB, flagDir, "D")).bytes()
 		}, size: 40 * miB, paths: []string{"d"}, alloc: 40 * miB},
+		{name: "directory of two million files", image: func() []byte {
+			m := newISO(sectorSize)
+			m.root(dirRec(19, 64*miB, flagDir, "D"))
+			sector := make([]byte, 0, sectorSize)
+			for len(sector)+34 <= sectorSize {
+				sector = append(sector, dirRec(0, 0, 0, "F")...)
+			}
+			for i := range int64(64 * miB / sectorSize) {
+				m.put(19+i, sector)
+			}
+			return m.bytes()
+		}, err: "more than 1048576 directory entries", alloc: 512 * miB},
+		{name: "sixty directories over the same 8 MiB", image: func() []byte {
+			var subs [][]byte
+			for i := range int64(60) {
+				subs = append(subs, dirRec(30+i, 8*miB, flagDir, "D"+string(rune('A'+i/26))+string(rune('A'+i%26))))
+			}
+			return newISO(sectorSize).root(subs...).bytes()
+		}, size: 8*miB + 100*sectorSize, err: "more than the image", alloc: 40 * miB},
 
 		// Continuation areas.
 		{name: "CE to itself", image: func() []byte {
@@ -320,6 +340,15 @@ func hostileCases() []hostileCase {
 			m.put(41, nm("y"))
 			return m.root(dirRec(0, 0, 0, "F", nm("x"), ce(40, 2040, 100))).bytes()
 		}, paths: []string{"x"}},
+		{name: "CE loops on every record", image: func() []byte {
+			m := newISO(sectorSize)
+			m.put(2000, append(nm("y"), ce(2000, 0, 2048)...))
+			var recs [][]byte
+			for i := range 3000 {
+				recs = append(recs, dirRec(0, 0, 0, "F", nm(strconv.Itoa(i)), ce(2000, 0, 2048)))
+			}
+			return m.root(recs...).bytes()
+		}, err: "more than the image"},
 
 		// Symlinks that climb out.
 		{name: "SL up and back in", image: link("..", "ok"), paths: linkPaths, check: opens("sub/l", nil)},
@@ -327,6 +356,7 @@ func hostileCases() []hostileCase {
 		{name: "SL out by a component with slashes", image: link("../../etc/passwd"), paths: linkPaths, check: opens("sub/l", fs.ErrPermission)},
 		{name: "SL absolute", image: link("/", "etc", "passwd"), paths: linkPaths, check: opens("sub/l", fs.ErrPermission)},
 		{name: "SL empty", image: link(), paths: linkPaths, check: opens("sub/l", fs.ErrPermission)},
+		{name: "SL with NUL", image: link("ok\x00"), paths: []string{"ok", "sub"}},
 
 		// Multi-extent files.
 		{name: "multi-extent, the same part three times", image: func() []byte {
@@ -348,6 +378,11 @@ func hostileCases() []hostileCase {
 			m.put(30, []byte("abc"))
 			return m.root(dirRec(30, 3, flagMultiExtent, "F"), dirRec(30, 3, 0, "G")).bytes()
 		}, paths: []string{"f", "g"}},
+		{name: "multi-extent, continued by a directory", image: func() []byte {
+			m := newISO(sectorSize)
+			m.put(30, []byte("abc"))
+			return m.root(dirRec(30, 3, flagMultiExtent, "F"), dirRec(18, sectorSize, flagDir, "F")).bytes()
+		}, err: "continued by a directory"},
 		{name: "multi-extent, 5000 parts", image: func() []byte {
 			m := newISO(sectorSize)
 			m.put(30, []byte("abc"))
