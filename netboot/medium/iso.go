@@ -34,11 +34,21 @@ const (
 	maxVolumeDescriptors = 64
 	maxDirSize           = 64 << 20
 	maxDepth             = 512
-	maxEntries           = 4 << 20
-	maxExtents           = 4096 // per file: 16 TiB of 4 GiB extents
-	maxCEHops            = 16   // continuation areas per record; xorriso uses one
-	maxNameLen           = 1024 // NAME_MAX is 255
-	maxLinkLen           = 4096 // PATH_MAX
+	// maxEntries counts every record but "." and "..", multi-extent parts
+	// too. TeX Live's DVD, among the fullest, has about 200,000 files; a
+	// million entries cost at most ~250 MiB of nodes.
+	maxEntries = 1 << 20
+	// maxMetaBytes caps the directories and continuation areas read in all,
+	// as does the image size. On a real image they are disjoint regions of
+	// it, so their sum fits in it; a hostile one can point many directory
+	// records at overlapping extents of up to maxDirSize each, or every
+	// record's CE at the same looping area, and cost far more reading and
+	// allocation than its size (TestHostileISO has both).
+	maxMetaBytes = 256 << 20
+	maxExtents   = 4096 // per file: 16 TiB of 4 GiB extents
+	maxCEHops    = 16   // continuation areas per record; xorriso uses one
+	maxNameLen   = 1024 // NAME_MAX is 255
+	maxLinkLen   = 4096 // PATH_MAX
 )
 
 // Directory record file flags (ECMA-119 9.1.6).
@@ -101,7 +111,7 @@ func openISO(r io.ReaderAt, size int64) (*isoFS, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	b := &builder{r: r, size: size, bs: pvd.blockSize, seen: make(map[int64]bool)}
+	b := &builder{r: r, size: size, bs: pvd.blockSize, seen: make(map[int64]bool), meta: min(size, maxMetaBytes)}
 	rootRec, err := parseRecord(pvd.root, pvd.off+156)
 	if err != nil {
 		return nil, "", err
@@ -116,7 +126,9 @@ func openISO(r io.ReaderAt, size int64) (*isoFS, string, error) {
 		return nil, "", err
 	}
 	var rootSU suspInfo
-	b.parseSUSP(dot.sua, &rootSU)
+	if err := b.parseSUSP(dot.sua, &rootSU); err != nil {
+		return nil, "", err
+	}
 	label := pvd.label
 	switch {
 	case rootSU.sp && (rootSU.rrip || rootSU.px || rootSU.nm != nil):
@@ -257,6 +269,7 @@ type builder struct {
 	skip    int            // SUSP LEN_SKP: bytes to skip at the start of each system use area
 	seen    map[int64]bool // directory extents already indexed: a loop is damage
 	entries int
+	meta    int64 // bytes of directories and continuation areas still allowed
 }
 
 // extent returns where the data described by rec lies in the image.
@@ -288,8 +301,14 @@ func (b *builder) readDir(dir *node, start, length int64, depth int) error {
 		return corrupt(start, "directory loop")
 	}
 	b.seen[start] = true
-	if length > maxDirSize || start < 0 || length < 0 || start+length > b.size {
+	if length > maxDirSize {
+		return corrupt(start, "directory of %d bytes is over the limit of %d", length, maxDirSize)
+	}
+	if start < 0 || length < 0 || start+length > b.size {
 		return corrupt(start, "directory of %d bytes does not fit the image", length)
+	}
+	if err := b.spend(start, length); err != nil {
+		return err
 	}
 	buf := make([]byte, length)
 	if _, err := b.r.ReadAt(buf, start); err != nil {
@@ -322,7 +341,16 @@ func (b *builder) readDir(dir *node, start, length int64, depth int) error {
 		if len(rec.ident) == 1 && rec.ident[0] <= 1 {
 			continue // "." and ".."
 		}
+		if b.entries++; b.entries > maxEntries {
+			return corrupt(rec.pos, "more than %d directory entries", maxEntries)
+		}
 		if multi != nil && bytes.Equal(rec.ident, multiIdent) {
+			if rec.flags&flagDir != 0 {
+				// A directory cannot hold a file's bytes; taking its
+				// extent as file data would serve directory records
+				// as the end of, say, a squashfs.
+				return corrupt(rec.pos, "multi-extent file %q continued by a directory", rec.ident)
+			}
 			// A file over 4 GiB is recorded as several records with
 			// the same name, all but the last flagged multi-extent
 			// (ECMA-119 6.5.1). xorriso writes the extents back to back,
@@ -337,9 +365,6 @@ func (b *builder) readDir(dir *node, start, length int64, depth int) error {
 		}
 		multi = nil
 
-		if b.entries++; b.entries > maxEntries {
-			return corrupt(rec.pos, "more than %d files", maxEntries)
-		}
 		n, sub, err := b.newNode(rec)
 		if err != nil {
 			return err
@@ -410,7 +435,11 @@ func (b *builder) newNode(rec record) (*node, dirExtent, error) {
 		return nil, dirExtent{}, nil // Apple resource forks and the like; Linux hides them too
 	}
 	n := &node{mtime: rec.recorded, ino: uint64(rec.pos), nlink: 1}
-	var su suspInfo
+	// childLink -1 here, not only in parseSUSP: a record with no system
+	// use area never reaches parseSUSP, and a zero would read as "CL to
+	// block 0" and make the file a directory at the start of the image
+	// (found by TestHostileISO; xorriso gives every record an area).
+	su := suspInfo{childLink: -1}
 	switch b.naming {
 	case namePlain:
 		n.name = plainName(rec.ident)
@@ -418,7 +447,9 @@ func (b *builder) newNode(rec record) (*node, dirExtent, error) {
 		n.name = stripVersion(decodeUCS2(rec.ident))
 	case nameRR:
 		if len(rec.sua) > b.skip {
-			b.parseSUSP(rec.sua[b.skip:], &su)
+			if err := b.parseSUSP(rec.sua[b.skip:], &su); err != nil {
+				return nil, dirExtent{}, err
+			}
 		}
 		if su.relocated {
 			// RE: the real entry of this relocated directory is the CL
@@ -437,6 +468,11 @@ func (b *builder) newNode(rec record) (*node, dirExtent, error) {
 		n.name = latin1(n.name)
 	}
 	if !validName(n.name) {
+		return nil, dirExtent{}, nil
+	}
+	if bytes.IndexByte(su.link, 0) >= 0 {
+		// No POSIX path holds a NUL: an NFS client would be handed a
+		// target its kernel cannot store. Left out like a bad name.
 		return nil, dirExtent{}, nil
 	}
 
@@ -630,9 +666,19 @@ func (su *suspInfo) apply(n *node) {
 	}
 }
 
+// spend takes n bytes of directory or continuation area read at off from
+// the budget of metadata (see maxMetaBytes).
+func (b *builder) spend(off, n int64) error {
+	if b.meta -= n; b.meta < 0 {
+		return corrupt(off, "directories and continuation areas add up to more than the image holds (or %d MiB)", maxMetaBytes>>20)
+	}
+	return nil
+}
+
 // parseSUSP reads the System Use Sharing Protocol entries of a system use
-// area, following CE continuation areas.
-func (b *builder) parseSUSP(area []byte, su *suspInfo) {
+// area, following CE continuation areas. Its only error is an exhausted
+// metadata budget; damaged entries are skipped.
+func (b *builder) parseSUSP(area []byte, su *suspInfo) error {
 	su.childLink = -1
 	for hops := 0; ; hops++ {
 		var ceOff, ceLen int64 = -1, 0
@@ -644,7 +690,7 @@ func (b *builder) parseSUSP(area []byte, su *suspInfo) {
 			data := area[4:l]
 			switch string(area[:2]) {
 			case "ST": // terminator
-				return
+				return nil
 			case "CE":
 				// A continuation area lies within one logical block;
 				// Linux's rock.c refuses it otherwise, and so do we.
@@ -699,11 +745,14 @@ func (b *builder) parseSUSP(area []byte, su *suspInfo) {
 			area = area[l:]
 		}
 		if ceOff < 0 || ceLen <= 0 || ceOff+ceLen > b.size || hops >= maxCEHops {
-			return
+			return nil
+		}
+		if err := b.spend(ceOff, ceLen); err != nil {
+			return err
 		}
 		buf := make([]byte, ceLen)
 		if _, err := b.r.ReadAt(buf, ceOff); err != nil {
-			return // the entries we have are better than none
+			return nil // the entries we have are better than none
 		}
 		area = buf
 	}
