@@ -30,18 +30,10 @@ type Listener struct {
 	// Log gets one line per episode of refusals or accept errors. Nil discards.
 	Log *slog.Logger
 
-	mu       sync.Mutex
-	open     int
-	perIP    map[netip.Addr]*client
-	fullSaid bool // the total bound was logged and not yet left
-
+	mu        sync.Mutex
+	count     *Counter // made from Max and PerClient at the first Accept or Close
 	closeOnce sync.Once
 	closed    chan struct{}
-}
-
-type client struct {
-	n    int
-	said bool // this client's bound was logged; cleared when it has no connection left
 }
 
 // Backoff bounds of the accept retry, as net/http's Server.Serve has them.
@@ -59,8 +51,8 @@ func (l *Listener) log() *slog.Logger {
 
 func (l *Listener) init() {
 	l.mu.Lock()
-	if l.perIP == nil {
-		l.perIP = map[netip.Addr]*client{}
+	if l.count == nil {
+		l.count = &Counter{Max: l.Max, PerClient: l.PerClient}
 	}
 	if l.closed == nil {
 		l.closed = make(chan struct{})
@@ -117,33 +109,17 @@ func (l *Listener) Accept() (net.Conn, error) {
 // admit counts c in, or closes it when it is over a bound.
 func (l *Listener) admit(c net.Conn) net.Conn {
 	ip := addrOf(c.RemoteAddr())
-	l.mu.Lock()
-	cl := l.perIP[ip]
-	if cl == nil {
-		cl = &client{}
-	}
-	var why string
-	switch {
-	case l.Max > 0 && l.open >= l.Max:
-		if !l.fullSaid {
-			l.fullSaid = true
-			why = "server full"
-		}
-	case l.PerClient > 0 && cl.n >= l.PerClient:
-		if !cl.said {
-			cl.said = true
-			l.perIP[ip] = cl
-			why = "client over its bound"
-		}
-	default:
-		cl.n++
-		l.open++
-		l.perIP[ip] = cl
-		l.mu.Unlock()
+	ok, over, open := l.count.Take(ip)
+	if ok {
 		return &conn{Conn: c, l: l, ip: ip}
 	}
-	open := l.open
-	l.mu.Unlock()
+	var why string
+	switch over {
+	case OverTotal:
+		why = "server full"
+	case OverClient:
+		why = "client over its bound"
+	}
 	if why != "" {
 		l.log().Warn(l.Name+": refusing connections: "+why+" (logged once until it is under its bound again)",
 			"client", ip, "open", open, "max", l.Max, "per_client", l.PerClient)
@@ -152,29 +128,10 @@ func (l *Listener) admit(c net.Conn) net.Conn {
 	return nil
 }
 
-func (l *Listener) release(ip netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.open--
-	if l.Max > 0 && l.open < l.Max {
-		l.fullSaid = false
-	}
-	if cl := l.perIP[ip]; cl != nil {
-		cl.n--
-		if cl.n < l.PerClient {
-			cl.said = false
-		}
-		if cl.n <= 0 {
-			delete(l.perIP, ip) // the map holds only clients with a connection open
-		}
-	}
-}
-
 // Open reports the connections open now and the number of client addresses holding them.
 func (l *Listener) Open() (conns, clients int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.open, len(l.perIP)
+	l.init()
+	return l.count.Held()
 }
 
 func addrOf(a net.Addr) netip.Addr {
@@ -209,7 +166,7 @@ func (c *conn) Read(p []byte) (int, error) {
 
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.ip) })
+	c.once.Do(func() { c.l.count.Give(c.ip) })
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"testing"
@@ -200,5 +201,45 @@ func TestPassesSocketThrough(t *testing.T) {
 	}
 	if _, ok := c.(io.ReaderFrom); !ok {
 		t.Error("connection is no io.ReaderFrom: net/http would not use sendfile(2)")
+	}
+}
+
+// TestCounterReportsOncePerEpisode: each bound's refusal is reported the first time in an
+// episode and not again until what is held is under that bound once more.
+func TestCounterReportsOncePerEpisode(t *testing.T) {
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	c := &Counter{Max: 3, PerClient: 2}
+	steps := []struct {
+		take   bool // else give
+		ip     netip.Addr
+		wantOK bool
+		want   Over
+	}{
+		{true, a, true, OverNone},
+		{true, a, true, OverNone},
+		{true, a, false, OverClient}, // a at its bound: reported
+		{true, a, false, OverNone},   // same episode: not again
+		{false, a, true, OverNone},
+		{true, a, true, OverNone}, // under it again, and back up to it
+		{true, a, false, OverClient},
+		{true, b, true, OverNone},
+		{true, b, false, OverTotal}, // 3 held in all
+		{true, b, false, OverNone},
+		{false, b, true, OverNone},
+		{true, b, true, OverNone},
+		{true, b, false, OverTotal},
+	}
+	for i, st := range steps {
+		if !st.take {
+			c.Give(st.ip)
+			continue
+		}
+		ok, over, _ := c.Take(st.ip)
+		if ok != st.wantOK || over != st.want {
+			t.Errorf("step %d: Take(%s) = %v, %v; want %v, %v", i, st.ip, ok, over, st.wantOK, st.want)
+		}
+	}
+	if n, clients := c.Held(); n != 3 || clients != 2 {
+		t.Errorf("held %d by %d clients, want 3 by 2", n, clients)
 	}
 }

@@ -13,11 +13,12 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/pin/tftp/v3"
+
+	"github.com/sharecd/sharecd/netboot/connlimit"
 )
 
 // Transfer describes one finished (or failed) read request, for progress reporting.
@@ -94,12 +95,12 @@ var ErrNotFound = errors.New("file not found")
 
 // Serve answers read requests on conn until ctx ends; it closes conn and returns nil then.
 func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
-	lim := &slots{max: s.MaxTransfers, per: s.MaxTransfersPerClient, log: s.log()}
-	if lim.max == 0 {
-		lim.max = DefaultMaxTransfers
+	lim := &connlimit.Counter{Max: s.MaxTransfers, PerClient: s.MaxTransfersPerClient}
+	if lim.Max == 0 {
+		lim.Max = DefaultMaxTransfers
 	}
-	if lim.per == 0 {
-		lim.per = DefaultMaxTransfersPerClient
+	if lim.PerClient == 0 {
+		lim.PerClient = DefaultMaxTransfersPerClient
 	}
 	read := func(name string, rf io.ReaderFrom) error { return s.read(lim, name, rf) }
 	srv := tftp.NewServer(read, nil) // nil write handler: every write request is refused
@@ -144,7 +145,7 @@ func (s *Server) log() *slog.Logger {
 	return s.Log
 }
 
-func (s *Server) read(lim *slots, name string, rf io.ReaderFrom) error {
+func (s *Server) read(lim *connlimit.Counter, name string, rf io.ReaderFrom) error {
 	var client netip.Addr
 	if ot, ok := rf.(tftp.OutgoingTransfer); ok {
 		ra := ot.RemoteAddr()
@@ -157,10 +158,22 @@ func (s *Server) read(lim *slots, name string, rf io.ReaderFrom) error {
 	}
 	// Before the file is opened: a refused request costs only the socket pin/tftp already
 	// opened, and that is closed with the ERROR.
-	if !lim.take(client) {
+	ok, over, n := lim.Take(client)
+	if !ok {
+		var why string
+		switch over {
+		case connlimit.OverTotal:
+			why = "transfers at their bound"
+		case connlimit.OverClient:
+			why = "client at its bound of transfers"
+		}
+		if why != "" {
+			s.log().Warn("tftp: refusing read requests: "+why+" (logged once until it is under its bound again)",
+				"client", client, "transfers", n, "max", lim.Max, "per_client", lim.PerClient)
+		}
 		return ErrBusy
 	}
-	defer lim.give(client)
+	defer lim.Give(client)
 	clean, err := CleanPath(name)
 	if err != nil {
 		s.log().Debug("tftp: refused name", "client", client, "file", name, "err", err)
@@ -258,76 +271,4 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
-}
-
-// slots counts transfers in flight, in total and per client.
-type slots struct {
-	max, per int
-	log      *slog.Logger
-
-	mu       sync.Mutex
-	n        int
-	perIP    map[netip.Addr]*clientSlots
-	fullSaid bool
-}
-
-type clientSlots struct {
-	n    int
-	said bool // refused and logged; cleared when under the bound again
-}
-
-// take reserves a slot for client, or logs (once per episode) and reports false.
-func (l *slots) take(client netip.Addr) bool {
-	l.mu.Lock()
-	if l.perIP == nil {
-		l.perIP = map[netip.Addr]*clientSlots{}
-	}
-	c := l.perIP[client]
-	if c == nil {
-		c = &clientSlots{}
-	}
-	var why string
-	switch {
-	case l.n >= l.max:
-		if !l.fullSaid {
-			l.fullSaid = true
-			why = "transfers at their bound"
-		}
-	case c.n >= l.per:
-		if !c.said {
-			c.said = true
-			why = "client at its bound of transfers"
-		}
-	default:
-		c.n++
-		l.n++
-		l.perIP[client] = c
-		l.mu.Unlock()
-		return true
-	}
-	n := l.n
-	l.mu.Unlock()
-	if why != "" {
-		l.log.Warn("tftp: refusing read requests: "+why+" (logged once until it is under its bound again)",
-			"client", client, "transfers", n, "max", l.max, "per_client", l.per)
-	}
-	return false
-}
-
-func (l *slots) give(client netip.Addr) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.n--
-	if l.n < l.max {
-		l.fullSaid = false
-	}
-	if c := l.perIP[client]; c != nil {
-		c.n--
-		if c.n < l.per {
-			c.said = false
-		}
-		if c.n <= 0 {
-			delete(l.perIP, client) // only clients with a transfer in flight are kept
-		}
-	}
 }
