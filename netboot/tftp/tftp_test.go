@@ -63,14 +63,20 @@ func startServerWith(t *testing.T, allow func(netip.Addr) bool, anticipate uint)
 		Files{"pxelinux.0": []byte("our loader")},
 		root.FS(),
 	}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	must(t, err)
-	_, l.port, _ = net.SplitHostPort(conn.LocalAddr().String())
 	srv := &Server{FS: tree, Allow: allow, Anticipate: anticipate, OnDone: func(tr Transfer) {
 		l.mu.Lock()
 		l.done = append(l.done, tr)
 		l.mu.Unlock()
 	}}
+	_, l.port, _ = net.SplitHostPort(serve(t, srv).String())
+	return l
+}
+
+// serve runs srv on a loopback port until the test ends, and then requires a clean stop.
+func serve(t *testing.T, srv *Server) net.Addr {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	must(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ctx, conn) }()
@@ -80,7 +86,7 @@ func startServerWith(t *testing.T, allow func(netip.Addr) bool, anticipate uint)
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return l
+	return conn.LocalAddr()
 }
 
 func must(t *testing.T, err error) {
@@ -315,21 +321,10 @@ func TestReadErrorIsATFTPError(t *testing.T) {
 	good := pattern(200_000)
 	tree := brokenFS{MapFS: fstest.MapFS{"live/initrd.img": {Data: pattern(1 << 20)}, "live/vmlinuz": {Data: good}},
 		name: "live/initrd.img", from: 300_000}
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	must(t, err)
-	_, port, _ := net.SplitHostPort(conn.LocalAddr().String())
 	var mu sync.Mutex
 	var done []Transfer
 	srv := &Server{FS: tree, OnDone: func(tr Transfer) { mu.Lock(); done = append(done, tr); mu.Unlock() }}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ctx, conn) }()
-	defer func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
+	_, port, _ := net.SplitHostPort(serve(t, srv).String())
 	for _, c := range clients[:2] {
 		if got, err := fetch(t, c, port, "live/initrd.img"); err == nil {
 			t.Errorf("%s: a file that cannot be read was served whole (%d bytes)", c.name, len(got))
@@ -396,25 +391,14 @@ func TestStopDuringAResendPause(t *testing.T) {
 // Read requests that are never ACKed hold their transfers; over a bound the next request is
 // answered with an ERROR at once, and clients within the bounds are still served.
 func TestTransferBounds(t *testing.T) {
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	must(t, err)
-	srv := &Server{FS: fstest.MapFS{"pxelinux.0": {Data: pattern(100_000)}}, MaxTransfers: 3, MaxTransfersPerClient: 2}
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ctx, conn) }()
-	defer func() {
-		cancel()
-		if err := <-errc; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
+	addr := serve(t, &Server{FS: fstest.MapFS{"pxelinux.0": {Data: pattern(100_000)}}, MaxTransfers: 3, MaxTransfersPerClient: 2})
 	rrq := append([]byte{0, 1}, "pxelinux.0\x00octet\x00"...)
 	// ask sends a read request from src and returns the opcode of the answer: 3 DATA, 5 ERROR.
 	ask := func(src string) (opcode byte, msg string) {
 		c, err := net.ListenPacket("udp4", src+":0")
 		must(t, err)
 		t.Cleanup(func() { c.Close() })
-		_, err = c.WriteTo(rrq, conn.LocalAddr())
+		_, err = c.WriteTo(rrq, addr)
 		must(t, err)
 		buf := make([]byte, 600)
 		must(t, c.SetReadDeadline(time.Now().Add(10*time.Second)))
