@@ -32,16 +32,7 @@ mk=$(cd "$mk" && pwd)
 ai=$(cd "$ai" && pwd)
 
 live_root
-stamp=$({ cat "$0" "$here/live-root.sh"; cat "$root.stamp"; \
-  find "$mk" "$ai" -type f -print0 | sort -z | xargs -0 cat; } | sha256sum | cut -c1-16)
-if [ -s "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
-  echo "cached: $out"
-  exit 0
-fi
-
-work=$(mktemp -d "$cache/.archiso-medium.XXXXXX")
-trap 'leave_root; rm -rf "$work"' EXIT
-med=$work/medium
+start_medium "$out" "$mk" "$ai"
 mkdir -p "$med/arch/boot/x86_64" "$med/arch/x86_64" "$med/syslinux" "$med/loader/entries"
 
 enter_root "$work/root"
@@ -204,9 +195,5 @@ options  $args console=tty0 console=ttyS0,115200
 EOF
 printf 'timeout 15\ndefault 01-archiso-x86_64-linux.conf\n' > "$med/loader/loader.conf"
 
-xorriso -as mkisofs -quiet -R -J -V "$label" -o "$work/out.iso" "$med" 2>"$work/xorriso.log" ||
-  { cat "$work/xorriso.log" >&2; exit 1; }
-mkdir -p "$(dirname "$out")"
-mv "$work/out.iso" "$out"
-echo "$stamp" > "$out.stamp"
+finish_medium "$label"
 echo "built: $out (kernel $kver, initramfs $(du -h "$med/arch/boot/x86_64/initramfs-linux.img" | cut -f1))"

@@ -26,16 +26,7 @@ casper=${SHARECD_THIRDPARTY:-$here/../../shared/thirdparty}/casper-1.470.2
 casper=$(cd "$casper" && pwd)
 
 live_root
-stamp=$({ cat "$0" "$here/live-root.sh"; cat "$root.stamp"; \
-  find "$casper" -type f -print0 | sort -z | xargs -0 cat; } | sha256sum | cut -c1-16)
-if [ -s "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
-  echo "cached: $out"
-  exit 0
-fi
-
-work=$(mktemp -d "$cache/.casper-medium.XXXXXX")
-trap 'leave_root; rm -rf "$work"' EXIT
-med=$work/medium
+start_medium "$out" "$casper"
 mkdir -p "$med/casper" "$med/.disk" "$med/boot/grub"
 
 # casper's files where its debian/casper.install puts them, in an overlay of the test root.
@@ -121,12 +112,7 @@ menuentry 'Test memory' {
 fi
 EOF
 
-xorriso -as mkisofs -quiet -R -J -V SHARECD_CASPER -o "$work/out.iso" "$med" 2>"$work/xorriso.log" ||
-  { cat "$work/xorriso.log" >&2; exit 1; }
 # What the clients' probe must read back over NFS: the checksum of each layer as it went in.
-(cd "$med" && sha256sum casper/*.squashfs) > "$work/out.sha256"
-mkdir -p "$(dirname "$out")"
-mv "$work/out.sha256" "$out.sha256"
-mv "$work/out.iso" "$out"
-echo "$stamp" > "$out.stamp"
+(cd "$med" && sha256sum casper/*.squashfs) > "$out.sha256"
+finish_medium SHARECD_CASPER
 echo "built: $out (kernel $kver, casper uuid $uuid, initrd $(du -h "$med/casper/initrd" | cut -f1))"

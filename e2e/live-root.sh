@@ -4,8 +4,11 @@
 #
 # After `live_root`: $iso, $root (the unpacked root, read-only by convention), $kver, and
 # $live (a folder with the ISO's live/vmlinuz-$kver and live/filesystem.squashfs).
-# `enter_root WORK` mounts an overlay of $root at WORK/chroot with /proc, /sys and /dev inside,
-# and `leave_root` undoes it; callers put leave_root in their EXIT trap.
+# `start_medium OUT SOURCES...` ends the script with "cached: OUT" when OUT was built from the
+# calling script, this file, the root and SOURCES as they are; else it gives a fresh $work (gone
+# on exit) and $med, the tree to fill, and `finish_medium LABEL` packs $med into OUT.
+# `enter_root WORK` mounts an overlay of $root at WORK/chroot with /proc, /sys and /dev inside;
+# `leave_root` undoes it, and start_medium's EXIT trap calls it.
 
 cache=${SHARECD_CACHE:-/var/cache/sharecd-e2e}
 iso=$cache/debian-live-test.iso
@@ -56,4 +59,28 @@ leave_root() {
   for m in tmp dev sys proc; do umount -R "$entered/$m" 2>/dev/null || umount -lR "$entered/$m" 2>/dev/null || true; done
   umount "$entered" 2>/dev/null || umount -l "$entered" 2>/dev/null || true
   entered=
+}
+
+start_medium() {
+  out=$1
+  shift
+  stamp=$({ cat "$0" "${BASH_SOURCE[0]}" "$root.stamp"; \
+    find "$@" -type f -print0 | sort -z | xargs -0 cat; } | sha256sum | cut -c1-16)
+  if [ -s "$out" ] && [ "$(cat "$out.stamp" 2>/dev/null)" = "$stamp" ]; then
+    echo "cached: $out"
+    exit 0
+  fi
+  rm -f "$out.stamp" # a build that stops half-way is never taken for a cached one
+  mkdir -p "$(dirname "$out")"
+  work=$(mktemp -d "$cache/.$(basename "$out").XXXXXX")
+  trap 'leave_root; rm -rf "$work"' EXIT
+  med=$work/medium
+  mkdir -p "$med"
+}
+
+finish_medium() {
+  xorriso -as mkisofs -quiet -R -J -V "$1" -o "$work/out.iso" "$med" 2>"$work/xorriso.log" ||
+    { cat "$work/xorriso.log" >&2; exit 1; }
+  mv "$work/out.iso" "$out"
+  echo "$stamp" > "$out.stamp"
 }
