@@ -100,34 +100,49 @@ func dracutMedium(t testing.TB) string {
 	return builtPath(t, out)
 }
 
-var (
-	casperOnce sync.Once
-	casperISO  string
-	casperErr  error
-)
+// familyMedium is a lab medium that a build script makes from the test ISO with a family's own
+// initramfs code from ../shared/thirdparty (cached by the script; a minute or two when it is
+// not). Labs that share one get it built once per run.
+type familyMedium struct {
+	env    string // names a ready medium instead
+	script string
+	needs  string // a file of the family's code, relative to e2e/
+	family string
 
-// casperMedium returns the Ubuntu-like ISO build-casper-medium.sh makes from the test ISO with
-// Ubuntu's own casper (cached; ~2 minutes when it is not). Two labs share it: it is built once.
-func casperMedium(t testing.TB) string {
+	once sync.Once
+	path string
+	err  error
+}
+
+// casperMedium is the Ubuntu-like ISO with Ubuntu's own casper (build-casper-medium.sh).
+var casperMedium = &familyMedium{env: "SHARECD_TEST_CASPER", script: "./build-casper-medium.sh",
+	needs: "../../shared/thirdparty/casper-1.470.2/scripts/casper", family: "casper"}
+
+// archisoMedium is the Arch-like ISO with Arch's own mkinitcpio and archiso hooks
+// (build-archiso-medium.sh).
+var archisoMedium = &familyMedium{env: "SHARECD_TEST_ARCHISO", script: "./build-archiso-medium.sh",
+	needs: "../../shared/thirdparty/mkinitcpio-archiso-73/hooks/archiso_pxe_nfs", family: "archiso"}
+
+func (m *familyMedium) get(t testing.TB) string {
 	t.Helper()
-	if iso := os.Getenv("SHARECD_TEST_CASPER"); iso != "" {
-		return iso
+	if p := os.Getenv(m.env); p != "" {
+		return p
 	}
-	if _, err := os.Stat("../../shared/thirdparty/casper-1.470.2/scripts/casper"); err != nil {
-		netlab.Skipf(t, "the casper lab needs Ubuntu's casper in ../shared/thirdparty beside the clone")
+	if _, err := os.Stat(m.needs); err != nil {
+		netlab.Skipf(t, "the %s lab needs %s (../shared/thirdparty beside the clone)", m.family, m.needs)
 	}
-	casperOnce.Do(func() {
-		out, err := exec.Command("./build-casper-medium.sh").CombinedOutput()
+	m.once.Do(func() {
+		out, err := exec.Command(m.script).CombinedOutput()
 		if err != nil {
-			casperErr = fmt.Errorf("building the casper medium: %v\n%s", err, out)
+			m.err = fmt.Errorf("building the %s medium: %v\n%s", m.family, err, out)
 			return
 		}
-		casperISO = builtPath(t, out)
+		m.path = builtPath(t, out)
 	})
-	if casperErr != nil {
-		t.Fatal(casperErr)
+	if m.err != nil {
+		t.Fatal(m.err)
 	}
-	return casperISO
+	return m.path
 }
 
 // probeLines are the lines the lab's probe (lab-probe.sh) printed on a client's serial console.
@@ -181,36 +196,6 @@ func checkCasperClient(t *testing.T, name, serial, server, sums string) {
 	}
 }
 
-var (
-	archisoOnce sync.Once
-	archisoISO  string
-	archisoErr  error
-)
-
-// archisoMedium returns the Arch-like ISO build-archiso-medium.sh makes from the test ISO with
-// Arch's own mkinitcpio and archiso hooks (cached; ~1 minute when it is not).
-func archisoMedium(t testing.TB) string {
-	t.Helper()
-	if iso := os.Getenv("SHARECD_TEST_ARCHISO"); iso != "" {
-		return iso
-	}
-	if _, err := os.Stat("../../shared/thirdparty/mkinitcpio-archiso-73/hooks/archiso_pxe_nfs"); err != nil {
-		netlab.Skipf(t, "the archiso lab needs mkinitcpio and archiso's hooks in ../shared/thirdparty beside the clone")
-	}
-	archisoOnce.Do(func() {
-		out, err := exec.Command("./build-archiso-medium.sh").CombinedOutput()
-		if err != nil {
-			archisoErr = fmt.Errorf("building the archiso medium: %v\n%s", err, out)
-			return
-		}
-		archisoISO = builtPath(t, out)
-	})
-	if archisoErr != nil {
-		t.Fatal(archisoErr)
-	}
-	return archisoISO
-}
-
 // checkArchisoClient: archiso's own hooks mounted the medium from sharecd's export on
 // /run/archiso/bootmnt, and it is still mounted once the system runs: copytoram=n kept the root
 // on NFS (with copytoram=y the hook unmounts it after copying the image into RAM).
@@ -248,7 +233,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 	type client struct{ name, mac string }
 	const dracut = "dracut"
 	casper := func(t *testing.T, args ...string) []string {
-		return append([]string{bin, "--share", "--source", casperMedium(t), "--iface", "s0", "--menu-timeout", "2", "--debug"}, args...)
+		return append([]string{bin, "--share", "--source", casperMedium.get(t), "--iface", "s0", "--menu-timeout", "2", "--debug"}, args...)
 	}
 	cases := []struct {
 		name   string
@@ -290,7 +275,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 		// Arch's mkinitcpio with archiso's hooks in the initrd, archiso's syslinux menus: the
 		// UEFI client gets them too (systemd-boot cannot netboot).
 		{"archiso", "10.77.6", func(t *testing.T, _ string) []string {
-			return []string{bin, "--share", "--source", archisoMedium(t), "--iface", "s0", "--menu-timeout", "2", "--debug"}
+			return []string{bin, "--share", "--source", archisoMedium.get(t), "--iface", "s0", "--menu-timeout", "2", "--debug"}
 		}, false, false, []client{{"bios", "52:54:00:5c:d0:0b"}, {"uefi", "52:54:00:5c:d0:0c"}}, 0},
 	}
 	for _, tc := range cases {
@@ -366,7 +351,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				// The medium's memory test is not on it: left out, and the rest boots.
 				want = append(want, "family=casper", `menu entry \"Test memory\" left out: boot/memtest86+x64.bin is not on the medium`)
 				for _, c := range tc.clients {
-					checkCasperClient(t, c.name, vms[c.name].serial, tc.subnet+".2", casperMedium(t)+".sha256")
+					checkCasperClient(t, c.name, vms[c.name].serial, tc.subnet+".2", casperMedium.get(t)+".sha256")
 				}
 				if tc.name == "casper-pxelinux" {
 					want = append(want, "file=pxelinux.0", "file=casper/initrd")
