@@ -7,20 +7,14 @@
 package app
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"net"
-	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/sharecd/sharecd/netboot"
 	"github.com/sharecd/sharecd/netboot/bootmenu"
 	"github.com/sharecd/sharecd/netboot/medium"
-	"github.com/sharecd/sharecd/netboot/netcheck"
 )
 
 // Engine is what the window needs from the engine. NetbootEngine is the real one.
@@ -46,15 +40,9 @@ type MediumInfo struct {
 	SecureBootOK bool
 }
 
-// IfaceInfo is one network interface as the picker shows it.
-type IfaceInfo struct {
-	Name    string
-	Addr    netip.Prefix // first IPv4 address; invalid when it has none
-	Up      bool         // administratively up
-	Link    bool         // a cable or Wi-Fi link is there
-	Problem string       // why it cannot be shared on, in plain words; "" = usable
-	Default bool         // it carries the default route: the LAN most likely is behind it
-}
+// IfaceInfo is one network interface as the picker shows it, with the share's own verdict on it
+// (Problem) and the one a share would pick (Chosen).
+type IfaceInfo = netboot.IfaceStatus
 
 // CheckResult is the outcome of the DHCP check in plain words.
 type CheckResult struct {
@@ -96,72 +84,22 @@ func (e *NetbootEngine) Detect(source string) (MediumInfo, error) {
 // ErrNoMedium: this system did not boot from a live medium and none was chosen.
 var ErrNoMedium = errors.New("no live medium found")
 
-// Interfaces implements Engine. The verdict on each interface is netboot's own (LookupIface), so
-// the window never offers an interface the share would refuse.
-func (e *NetbootEngine) Interfaces() ([]IfaceInfo, error) {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil, fmt.Errorf("listing network interfaces: %w", err)
-	}
-	def := defaultRouteIfaces()
-	var out []IfaceInfo
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		info := IfaceInfo{
-			Name:    ifc.Name,
-			Up:      ifc.Flags&net.FlagUp != 0,
-			Link:    ifc.Flags&net.FlagRunning != 0,
-			Default: def[ifc.Name],
-		}
-		if addrs, err := ifc.Addrs(); err == nil {
-			for _, a := range addrs {
-				if pn, ok := a.(*net.IPNet); ok && pn.IP.To4() != nil {
-					ip, _ := netip.AddrFromSlice(pn.IP.To4())
-					ones, _ := pn.Mask.Size()
-					info.Addr = netip.PrefixFrom(ip, ones)
-					break
-				}
-			}
-		}
-		if _, err := netboot.LookupIface(ifc.Name); err != nil {
-			info.Problem = err.Error()
-		}
-		out = append(out, info)
-	}
-	return out, nil
-}
+// Interfaces implements Engine with netboot.Interfaces: the window never offers an interface the
+// share would refuse, and picks the one the share would pick.
+func (e *NetbootEngine) Interfaces() ([]IfaceInfo, error) { return netboot.Interfaces() }
 
-// defaultRouteIfaces names the interfaces with an IPv4 default route (/proc/net/route has
-// destination 00000000 for it).
-func defaultRouteIfaces() map[string]bool {
-	m := map[string]bool{}
-	f, err := os.Open("/proc/net/route")
-	if err != nil {
-		return m
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fl := strings.Fields(sc.Text())
-		if len(fl) > 2 && fl[1] == "00000000" {
-			m[fl[0]] = true
-		}
-	}
-	return m
-}
-
-// CheckDHCP implements Engine with netboot.CheckDHCP (the same check `sharecd --check-dhcp` and
-// the share's auto mode run) and says what it found in words for people who are not network
-// admins.
+// CheckDHCP implements Engine with the share's own check (Share.CheckLAN, what `sharecd
+// --check-dhcp` runs), so the window shows the verdict the share will act on, in words for
+// people who are not network admins.
 func (e *NetbootEngine) CheckDHCP(ctx context.Context, iface string) (CheckResult, error) {
-	r, err := netboot.CheckDHCP(ctx, iface)
+	s := e.Settings
+	s.Iface = iface
+	c, err := s.CheckLAN(ctx)
 	if err != nil {
 		return CheckResult{}, err
 	}
-	res := checkWords(r.Report)
-	if len(r.Firewall) > 0 && !res.Conflict {
+	res := checkWords(c)
+	if len(c.Firewall) > 0 && !res.Conflict {
 		res.Mode += "; this computer's firewall is opened for the clients while it shares, and closed again after"
 	}
 	return res, nil
@@ -169,28 +107,40 @@ func (e *NetbootEngine) CheckDHCP(ctx context.Context, iface string) (CheckResul
 
 const proxyMode = "proxy-DHCP: your router keeps handing out addresses; this computer only adds the boot information"
 
-// checkWords turns a netcheck.Report into the window's plain words.
-func checkWords(r netcheck.Report) CheckResult {
+// checkWords words the engine's verdict for the window. The verdict is the share's; only the
+// words are the window's.
+func checkWords(c netboot.LANCheck) CheckResult {
 	res := CheckResult{Checked: true, Mode: proxyMode}
-	addr := r.AddressServers()
+	if c.Share.Mode == netboot.DHCPFull {
+		res.Mode = "full DHCP: this computer hands out addresses to the machines itself"
+	}
+	err := c.Share.Err
+	res.Conflict = err != nil
 	switch {
-	case len(r.Local) > 0:
-		res.Conflict = true
-		res.Summary = "On this computer, " + r.Local[0].String() + "."
+	case errors.Is(err, netboot.ErrLocalConflict):
+		res.Summary = "On this computer, " + c.Share.Blocker + "."
 		res.Advice = "Stop that program (or the network sharing that started it), then choose the network again."
-	case len(r.PXEServers()) > 0:
-		res.Conflict = true
-		res.Summary = "Another network-boot server already answers here: " + r.PXEServers()[0].Describe() + "."
+	case errors.Is(err, netboot.ErrOtherPXEServer):
+		res.Summary = "Another network-boot server already answers here: " + c.Share.Blocker + "."
 		res.Advice = "Machines could boot from either one. Switch the other one's network boot off, " +
 			"or connect this computer and the machines to a switch of their own."
-	case len(addr) == 0:
-		res.Conflict = true
+	case errors.Is(err, netboot.ErrNoDHCPServer):
 		res.Mode = ""
-		res.Summary = "No router or DHCP server answered on " + r.Iface + ": the machines would get no address."
+		res.Summary = "No router or DHCP server answered on " + c.Iface + ": the machines would get no address."
 		res.Advice = "Connect this computer to the network with your router. On a switch of its own, " +
 			"run `sudo sharecd --share --dhcp-mode full` to hand out addresses as well."
+	case errors.Is(err, netboot.ErrDHCPServerPresent):
+		res.Mode = ""
+		res.Summary = "A DHCP server already answers here: " + c.Share.Blocker + "."
+		res.Advice = "This computer was set to hand out addresses itself, which is only for a network without one."
+	case err != nil:
+		res.Summary = c.Share.Refusal
 	default:
-		res.Summary = "Good: " + addr[0].Describe() + " hands out addresses, and no other network-boot server answered."
+		if addr := c.AddressServers(); len(addr) > 0 {
+			res.Summary = "Good: " + addr[0].Describe() + " hands out addresses, and no other network-boot server answered."
+		} else {
+			res.Summary = "No other DHCP or network-boot server answered."
+		}
 	}
 	return res
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sharecd/sharecd/assets"
+	"github.com/sharecd/sharecd/netboot"
 	"github.com/sharecd/sharecd/netboot/netcheck"
 )
 
@@ -19,20 +21,32 @@ func TestCheckWords(t *testing.T) {
 		MACText: "52:54:00:00:00:20", BootFile: "undionly.kpxe"}
 	dnsmasq := netcheck.PortUse{SharePort: netcheck.SharePort{Proto: "udp", Port: 67, Service: "DHCP"},
 		Process: "dnsmasq", PID: 812, Holder: "dnsmasq (pid 812)"}
+	refused := func(kind error, blocker string) netboot.Verdict {
+		err := fmt.Errorf("%w: %s", kind, blocker)
+		return netboot.Verdict{Err: err, Refusal: err.Error(), Blocker: blocker}
+	}
+	lan := func(iface string, v netboot.Verdict, rs ...netcheck.Responder) netboot.LANCheck {
+		return netboot.LANCheck{Report: netcheck.Report{Iface: iface, Responders: rs}, Share: v}
+	}
+	proxy := netboot.Verdict{Mode: netboot.DHCPProxy}
 	for _, tc := range []struct {
 		name     string
-		r        netcheck.Report
+		r        netboot.LANCheck
 		conflict bool
 		want     []string
 	}{
-		{"router only", netcheck.Report{Iface: "eth0", Responders: []netcheck.Responder{router}}, false,
+		{"router only", lan("eth0", proxy, router), false,
 			[]string{"Good: DHCP server 192.168.1.1", "no other network-boot server", "proxy-DHCP"}},
-		{"another proxy", netcheck.Report{Iface: "eth0", Responders: []netcheck.Responder{router, fog}}, true,
+		{"another proxy", lan("eth0", refused(netboot.ErrOtherPXEServer, fog.Describe()), router, fog), true,
 			[]string{"Another network-boot server already answers here: proxy-DHCP server 192.168.1.20", "Switch the other one's network boot off"}},
-		{"nobody", netcheck.Report{Iface: "eth1"}, true,
+		{"nobody", lan("eth1", netboot.Verdict{Err: netboot.ErrNoDHCPServer}), true,
 			[]string{"No router or DHCP server answered on eth1", "--dhcp-mode full"}},
-		{"local dnsmasq", netcheck.Report{Iface: "eth0", Responders: []netcheck.Responder{router}, Local: []netcheck.PortUse{dnsmasq}}, true,
+		{"local dnsmasq", lan("eth0", refused(netboot.ErrLocalConflict, dnsmasq.String()), router), true,
 			[]string{"On this computer,", "dnsmasq", "Stop that program"}},
+		// libvirt's dnsmasq on another interface: the share goes ahead, so the window says so.
+		{"local dnsmasq elsewhere", netboot.LANCheck{Report: netcheck.Report{Iface: "eth0",
+			Responders: []netcheck.Responder{router}, Local: []netcheck.PortUse{dnsmasq}}, Share: proxy}, false,
+			[]string{"Good: DHCP server 192.168.1.1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := checkWords(tc.r)

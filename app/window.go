@@ -437,14 +437,20 @@ func (u *UI) setIfaces(list []IfaceInfo) {
 		u.ifaceSelect.PlaceHolder = "Choose the network the other machines are on"
 	}
 	u.ifaceSelect.Refresh()
-	if u.iface != old || (u.check == nil && u.checkErr == nil && u.iface != "") {
+	// One check per interface chosen: the list refreshes every few seconds, and restarting a
+	// check still listening would probe the LAN without end and never show a result.
+	if u.iface != old || (u.check == nil && u.checkErr == nil && u.checkStop == nil && u.iface != "") {
 		u.runCheck()
 	}
 	u.render()
 }
 
-// rank sorts usable interfaces first, the one with the default route first among them.
+// rank sorts the one the share would pick first, then usable interfaces, the one with the
+// default route first among them.
 func rank(f IfaceInfo) int {
+	if f.Chosen {
+		return -1
+	}
 	r := 0
 	if f.Problem != "" {
 		r += 2

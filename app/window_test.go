@@ -30,6 +30,11 @@ type fakeEngine struct {
 	check     CheckResult
 	checkErr  error
 	shareErr  error
+	// checkHold, when set, keeps every check listening until it is closed, as the real
+	// check listens for 4.5 s; checks counts the checks started.
+	checkHold  chan struct{}
+	checks     int
+	firstCheck context.Context
 
 	mu      sync.Mutex
 	onEvent func(netboot.Event)
@@ -41,7 +46,21 @@ func (f *fakeEngine) Detect(string) (MediumInfo, error) { return f.medium, f.med
 func (f *fakeEngine) Interfaces() ([]IfaceInfo, error) {
 	return append([]IfaceInfo(nil), f.ifaces...), nil
 }
-func (f *fakeEngine) CheckDHCP(context.Context, string) (CheckResult, error) {
+func (f *fakeEngine) CheckDHCP(ctx context.Context, _ string) (CheckResult, error) {
+	f.mu.Lock()
+	f.checks++
+	if f.firstCheck == nil {
+		f.firstCheck = ctx
+	}
+	hold := f.checkHold
+	f.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return CheckResult{}, ctx.Err()
+		}
+	}
 	return f.check, f.checkErr
 }
 func (f *fakeEngine) Share(ctx context.Context, source, iface string, on func(netboot.Event)) error {
@@ -212,6 +231,29 @@ func TestIdleReady(t *testing.T) {
 	h.settle("refresh", func() bool { return len(h.queue) == 0 })
 	if u.iface != "eth1" {
 		t.Errorf("refresh changed the user's choice to %q", u.iface)
+	}
+}
+
+// The interface list refreshes every few seconds; a check still listening goes on, so the LAN
+// sees one probe round per interface chosen and the window gets its result. (It once restarted
+// the check on every refresh: the LAN saw DISCOVERs without end and the window never a result.)
+func TestCheckSurvivesRefresh(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean, checkHold: make(chan struct{})}
+	h := newHarness(t, eng, Options{})
+	u := h.u
+	h.settle("check started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return eng.checks == 1 })
+	for range 3 {
+		u.setIfaces([]IfaceInfo{eth0}) // what each refresh does with the same list
+	}
+	if err := eng.firstCheck.Err(); err != nil {
+		t.Errorf("the refresh stopped the running check: %v", err)
+	}
+	close(eng.checkHold)
+	h.settle("check result", func() bool { return u.check != nil })
+	eng.mu.Lock()
+	defer eng.mu.Unlock()
+	if eng.checks != 1 {
+		t.Errorf("%d checks for one interface chosen, want 1", eng.checks)
 	}
 }
 

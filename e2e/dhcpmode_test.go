@@ -40,8 +40,8 @@ func exitCode(err error) int {
 	return 0
 }
 
-// TestCheckAndAutoMode: next to a plain router --check-dhcp says proxy mode is safe (exit 0);
-// once a dnsmasq proxy-DHCP joins the LAN it says not (exit 1), and --share in auto mode refuses
+// TestCheckAndAutoMode: next to a plain router --check-dhcp says a share would serve in proxy
+// mode (exit 0); once a dnsmasq proxy-DHCP joins the LAN it says a share would refuse (exit 1), and --share in auto mode refuses
 // with one line naming the proxy's IP and MAC, while --dhcp-mode proxy shares anyway.
 func TestCheckAndAutoMode(t *testing.T) {
 	need(t)
@@ -64,14 +64,17 @@ func TestCheckAndAutoMode(t *testing.T) {
 
 	out, err = netlab.Output(exec.Command("ip", "netns", "exec", l.server, bin, "--check-dhcp", "--iface", "s0", "--json"))
 	var rep struct {
-		ProxySafe  bool `json:"proxy_safe"`
+		Share struct {
+			Mode    string `json:"mode"`
+			Refusal string `json:"refusal"`
+		} `json:"share"`
 		Responders []struct {
 			Kind     string `json:"kind"`
 			ServerIP string `json:"server_ip"`
 			MAC      string `json:"mac"`
 		} `json:"responders"`
 	}
-	if jerr := json.Unmarshal(out, &rep); jerr != nil || exitCode(err) != 1 || rep.ProxySafe {
+	if jerr := json.Unmarshal(out, &rep); jerr != nil || exitCode(err) != 1 || rep.Share.Mode != "" || !strings.Contains(rep.Share.Refusal, "10.77.6.50") {
 		t.Fatalf("--check-dhcp --json next to a proxy: exit %d, %v\n%s", exitCode(err), jerr, out)
 	}
 	kinds := map[string]string{}

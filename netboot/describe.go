@@ -38,22 +38,25 @@ type EntryInfo struct {
 	Default bool     `json:"default,omitempty"`
 }
 
-// Describe opens a source ("" = the running live medium) and reports its family and menu.
+// Describe opens a source ("" = the running live medium) and reports its family and menu, and
+// the Secure Boot verdict of the plan a share of it would serve.
 func Describe(source string) (*Description, error) {
-	src, running, err := openSource(source)
+	src, err := openSource(source)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	// The verdict is read from the plan itself, so that --detect and the share name the same
+	// kernel; where the share will be reached (here a documentation address, RFC 5737) does not
+	// change which kernel that is.
+	p, err := (&Share{}).plan(src, Network{Iface: Iface{Addr: netip.MustParsePrefix("192.0.2.1/32")}, DHCP: DHCPProxy})
 	if err != nil {
 		return nil, err
 	}
 	med := src.med
-	defer med.Close()
 	d := &Description{Source: med.Source, Kind: med.Kind, Label: med.Label, Family: src.fam,
-		Menu: src.menuPath, Running: running, Timeout: src.menu.Timeout}
-	uefiMenu := src.menu
-	if g, _, err := bootmenu.FindGrub(med.FS, bootmenu.GrubEFI); err == nil && g.DefaultEntry() != nil {
-		uefiMenu = g
-	}
-	d.SecureBoot = checkSecureBoot(med.FS, uefiMenu)
-	d.Warnings = src.warnings
+		Menu: src.menuPath, Running: src.running, Timeout: src.menu.Timeout,
+		SecureBoot: p.SecureBoot, Warnings: p.Warnings}
 	def := src.menu.DefaultEntry()
 	for _, e := range src.menu.Entries {
 		d.Entries = append(d.Entries, EntryInfo{Label: e.Label, Title: e.PlainTitle(), Kind: string(e.Kind),
@@ -63,16 +66,17 @@ func Describe(source string) (*Description, error) {
 }
 
 // WriteBootTree writes every file a client boots with (loaders, generated menus, kernels and
-// initrds) into dir, for admins who serve them with their own TFTP and DHCP servers. The menus
-// are what a share from server would serve with Share.TFTPBoot: everything over TFTP.
+// initrds) into dir, for admins who serve them with their own TFTP and DHCP servers: the plan of
+// a share from server with DHCP off and everything over TFTP.
 // Warnings name the medium's menu entries left out because a file they load is missing.
 func WriteBootTree(source, dir string, server netip.Addr, timeout int) (files, warnings []string, _ error) {
-	src, _, err := openSource(source)
+	src, err := openSource(source)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer src.med.Close()
-	p, err := src.plan(server, timeout, false)
+	defer src.Close()
+	s := &Share{MenuTimeout: timeout, TFTPBoot: true}
+	p, err := s.plan(src, Network{Iface: Iface{Addr: netip.PrefixFrom(server, 32)}, DHCP: DHCPOff})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -90,25 +90,78 @@ func pickIface(needAddr bool) (Iface, error) {
 	case 1:
 		return found[0], nil
 	}
-	if routes, err := netlink.RouteList(nil, netlink.FAMILY_V4); err == nil {
-		var def []Iface
-		for _, f := range found {
-			for _, r := range routes {
-				if r.LinkIndex == f.Index && (r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask)) {
-					def = append(def, f)
-					break
-				}
-			}
+	def := defaultRouteLinks()
+	var viaDefault []Iface
+	for _, f := range found {
+		if def[f.Index] {
+			viaDefault = append(viaDefault, f)
 		}
-		if len(def) == 1 {
-			return def[0], nil
-		}
+	}
+	if len(viaDefault) == 1 {
+		return viaDefault[0], nil
 	}
 	var names []string
 	for _, f := range found {
 		names = append(names, fmt.Sprintf("%s (%s)", f.Name, f.Addr))
 	}
 	return Iface{}, fmt.Errorf("%w: %s; choose one with --iface", ErrChooseIface, strings.Join(names, ", "))
+}
+
+// defaultRouteLinks are the indexes of the links an IPv4 default route goes through.
+func defaultRouteLinks() map[int]bool {
+	def := map[int]bool{}
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return def
+	}
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask) {
+			def[r.LinkIndex] = true
+		}
+	}
+	return def
+}
+
+// IfaceStatus is an interface as a share sees it, for the window's interface picker.
+type IfaceStatus struct {
+	Name    string
+	Addr    netip.Prefix // its first IPv4 address, if any
+	Up      bool         // administratively up
+	Link    bool         // has a carrier
+	Default bool         // an IPv4 default route goes through it
+	Problem string       // why a share would refuse it; "" = it can share
+	Chosen  bool         // the one a share with no interface named picks
+}
+
+// Interfaces lists every interface but loopback with the share's own verdict on each, so the
+// window never offers an interface the share would refuse, nor picks another than it would.
+func Interfaces() ([]IfaceStatus, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("listing interfaces: %w", err)
+	}
+	chosen, _ := pickIface(true)
+	def := defaultRouteLinks()
+	var out []IfaceStatus
+	for _, l := range links {
+		a := l.Attrs()
+		if a.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		st := IfaceStatus{Name: a.Name, Up: a.Flags&net.FlagUp != 0, Link: a.RawFlags&unix.IFF_LOWER_UP != 0,
+			Default: def[a.Index], Chosen: chosen.Index == a.Index && chosen.Name != ""}
+		ifc, err := usable(l, false)
+		st.Addr = ifc.Addr
+		if err == nil {
+			_, err = usable(l, true)
+		}
+		if err != nil {
+			st.Problem = err.Error()
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
 
 func ifaceNames() []string {

@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/insomniacslk/dhcp/iana"
+
 	"github.com/sharecd/sharecd/assets"
+	"github.com/sharecd/sharecd/netboot/dhcp"
 )
 
 // labMedium is the lab ISO's real isolinux menus with stand-in kernel and initrd files.
@@ -166,9 +169,9 @@ func TestPortErrorNamesTheHolder(t *testing.T) {
 }
 
 // GRUB fetches kernels over HTTP unless told otherwise, except Debian's signed GRUB, which has
-// no HTTP and so gets its menu with kernels on TFTP, and lock-step TFTP, which is all GRUB 2.06
-// takes. pxelinux stays on TFTP, lock-step unless a window is asked for; iPXE's script fetches
-// over HTTP, or relative to its own TFTP URL with --tftp-only.
+// no HTTP and so gets its menu with kernels on TFTP. pxelinux stays on TFTP; iPXE's script
+// fetches over HTTP, or relative to its own TFTP URL with --tftp-only. The plan is built once for
+// its DHCP mode; each case reads what that plan serves.
 func TestBootPaths(t *testing.T) {
 	const ipxeHTTP, ipxeTFTP = "kernel http://192.0.2.7/live/vmlinuz ", "kernel live/vmlinuz "
 	tests := []struct {
@@ -177,34 +180,34 @@ func TestBootPaths(t *testing.T) {
 		mode       DHCPMode
 		grubKernel string // grub.cfg's linux line
 		ipxeKernel string // boot.ipxe's and uefi.ipxe's kernel line, up to its arguments
-		window     uint
+		uefiFile   string // what an x86-64 UEFI client is offered
 	}{
-		{"proxy", Share{}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", ipxeHTTP, 0},
-		{"full: signed chain", Share{}, DHCPFull, "linux /live/vmlinuz", ipxeHTTP, 0},
-		{"off: signed chain", Share{}, DHCPOff, "linux /live/vmlinuz", ipxeHTTP, 0},
-		{"window asked for", Share{TFTPWindow: 4}, DHCPFull, "linux /live/vmlinuz", ipxeHTTP, 4},
-		{"--tftp-only", Share{TFTPBoot: true}, DHCPProxy, "linux /live/vmlinuz", ipxeTFTP, 0},
+		{"proxy", Share{}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", ipxeHTTP, UEFIIPXE},
+		{"full: signed chain", Share{}, DHCPFull, "linux /live/vmlinuz", ipxeHTTP, SignedLoader},
+		{"off: signed chain", Share{}, DHCPOff, "linux /live/vmlinuz", ipxeHTTP, SignedLoader},
+		{"--tftp-only", Share{TFTPBoot: true}, DHCPProxy, "linux /live/vmlinuz", ipxeTFTP, UEFILoader},
+		{"--no-ipxe-script", Share{NoIPXEScript: true}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", ipxeHTTP, UEFILoader},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			src, _, err := openSource(labMedium)
+			src, err := openSource(labMedium)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer src.med.Close()
-			p, err := src.plan(netip.MustParseAddr("192.0.2.7"), 5, !tc.share.TFTPBoot)
+			defer src.Close()
+			n := Network{Iface: Iface{Addr: netip.MustParsePrefix("192.0.2.7/24")}, DHCP: tc.mode}
+			p, err := tc.share.plan(src, n)
 			if err != nil {
 				t.Fatal(err)
-			}
-			p.DHCP = tc.mode
-			if w := tc.share.setChain(p); w != tc.window {
-				t.Errorf("TFTP window %d, want %d", w, tc.window)
 			}
 			if img, err := fs.ReadFile(p.Tree, UEFIIPXE); err != nil || !bytes.HasPrefix(img, []byte("MZ")) {
 				t.Errorf("%s is not served (%v)", UEFIIPXE, err)
 			}
 			if p.HTTP == tc.share.TFTPBoot {
 				t.Errorf("HTTP served: %v", p.HTTP)
+			}
+			if f, _ := p.BootFile(dhcp.Client{Arch: iana.EFI_X86_64}); f != tc.uefiFile {
+				t.Errorf("UEFI client offered %q, want %q", f, tc.uefiFile)
 			}
 			for file, line := range map[string]string{"pxelinux.cfg/default": "\tlinux live/vmlinuz",
 				UEFIMenuFile: "\t" + tc.grubKernel, BIOSScript: "\n" + tc.ipxeKernel, UEFIScript: "\n" + tc.ipxeKernel} {
@@ -214,6 +217,41 @@ func TestBootPaths(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Which boot stage a fetch marks is one decision for TFTP and HTTP alike: iPXE fetching its
+// script over HTTP reads its menu; it has not mounted a root (the log once said it had).
+func TestStageOf(t *testing.T) {
+	src, err := openSource(labMedium)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	p, err := (&Share{}).plan(src, Network{Iface: Iface{Addr: netip.MustParsePrefix("192.0.2.7/24")}, DHCP: DHCPProxy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		file  string
+		stage Stage
+		ok    bool
+	}{
+		{BIOSLoader, StageLoader, true},
+		{SignedLoader, StageLoader, true},
+		{BIOSScript, StageMenu, true},
+		{UEFIScript, StageMenu, true},
+		{UEFIMenuFile, StageMenu, true},
+		{"pxelinux.cfg/default", StageMenu, true},
+		{"live/vmlinuz", StageKernel, true},
+		{"live/initrd.img", StageInitrd, true},
+		{"live/filesystem.squashfs", "", false},
+		{"ldlinux.c32", "", false},
+	}
+	for _, tc := range tests {
+		if st, ok := p.stageOf(tc.file); st != tc.stage || ok != tc.ok {
+			t.Errorf("stageOf(%s) = %q, %v; want %q, %v", tc.file, st, ok, tc.stage, tc.ok)
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -36,8 +37,9 @@ Usage:
 
   --share              share the medium headless until Ctrl-C or SIGTERM
   --detect             print what would be shared: family, medium, label, boot entries
-  --check-dhcp         probe the LAN for other DHCP/PXE servers and this host for busy ports;
-                       exit 0 when proxy mode is safe
+  --check-dhcp         probe the LAN for other DHCP/PXE servers and this host for busy ports, and
+                       say what a share with the same options would do: exit 0 when it would
+                       share, 1 when it would refuse, 3 when the check could not run
   --json               with --detect or --check-dhcp: the same as JSON, for scripts
   --dhcp-mode MODE     auto (default): proxy-DHCP next to the LAN's DHCP server, refused when
                        another PXE server or no DHCP server answers; proxy: proxy-DHCP whatever
@@ -131,31 +133,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sharecd: unexpected argument %q (see sharecd --help)\n", fl.Arg(0))
 		return 2
 	}
-	switch {
-	case showVersion:
+	if showVersion {
 		fmt.Fprintln(stdout, "sharecd", buildVersion())
 		return 0
+	}
+	if s.MenuTimeout < 1 {
+		fmt.Fprintln(stderr, "sharecd: --menu-timeout must be at least 1 second")
+		return 2
+	}
+	mode, err := netboot.ParseDHCPMode(dhcpMode)
+	if err != nil {
+		fmt.Fprintf(stderr, "sharecd: --dhcp-mode: %v\n", err)
+		return 2
+	}
+	s.DHCPMode, s.Allow = mode, allow
+	s.StateDir, s.RunDir = stateDirs(os.Getenv, os.Geteuid())
+	switch {
 	case detect:
 		return runDetect(s.Source, asJSON, stdout, stderr)
 	case checkDHCP:
-		return runCheckDHCP(s.Iface, asJSON, stdout, stderr)
+		return runCheckDHCP(s, asJSON, stdout, stderr)
 	case bootTree != "":
 		return runBootTree(s.Source, bootTree, serverIP, s.MenuTimeout, stdout, stderr)
 	case !share && !*tray && !hasDisplay():
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	if s.MenuTimeout < 1 {
-		fmt.Fprintln(stderr, "sharecd: --menu-timeout must be at least 1 second")
-		return 2
-	}
-	s.Allow = allow
-	mode, err := netboot.ParseDHCPMode(dhcpMode)
-	if err != nil {
-		fmt.Fprintf(stderr, "sharecd: --dhcp-mode: %v\n", err)
-		return 2
-	}
-	s.DHCPMode = mode
 
 	level := slog.LevelInfo
 	if debugLog {
@@ -169,10 +172,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runGUI(ctx, s, *tray, stderr) // gui.go: the window, or only the tray with --tray
 	}
 	if err := s.Run(ctx); err != nil {
-		fmt.Fprintln(stderr, "sharecd:", oneLine(err))
+		fmt.Fprintln(stderr, "sharecd:", withAdvice(err, s))
 		return 1
 	}
 	return 0
+}
+
+// stateDirs are where a share keeps its leases and records its firewall changes: systemd's
+// StateDirectory= when it runs sharecd as a service, else /var/lib/sharecd for leases, and
+// /run/sharecd for the firewall record, or the user's runtime directory for a desktop user.
+func stateDirs(getenv func(string) string, euid int) (state, run string) {
+	if d := getenv("STATE_DIRECTORY"); d != "" {
+		return d, d
+	}
+	run = "/run/sharecd"
+	if x := getenv("XDG_RUNTIME_DIR"); x != "" && euid != 0 {
+		run = filepath.Join(x, "sharecd")
+	}
+	return "/var/lib/sharecd", run
 }
 
 // oneLine keeps an error to the single line the user reads.

@@ -131,24 +131,3 @@ func TestMerge(t *testing.T) {
 	}
 }
 
-func TestVerdict(t *testing.T) {
-	plain, _ := Classify(captured(t, "dnsmasq-plain-plain.dhcp"), dnsmasqIP, dnsmasqMAC)
-	proxy, _ := Classify(captured(t, "dnsmasq-proxy-pxe.dhcp"), dnsmasqIP, dnsmasqMAC)
-	for _, tc := range []struct {
-		name string
-		r    Report
-		safe bool
-		want string
-	}{
-		{"router", Report{Iface: "eth0", Responders: []Responder{plain}}, true, "proxy mode is safe"},
-		{"router and proxy", Report{Iface: "eth0", Responders: []Responder{plain, proxy}}, false, "proxy-DHCP server 10.98.0.1 (MAC 52:54:00:98:00:01"},
-		{"nothing", Report{Iface: "eth0"}, false, "--dhcp-mode full"},
-		{"local dnsmasq", Report{Iface: "eth0", Responders: []Responder{plain},
-			Local: []PortUse{{SharePort: SharePorts[0], Holder: "dnsmasq (pid 7)"}}}, false, "DHCP port udp/67 is already in use by dnsmasq (pid 7)"},
-	} {
-		safe, v := verdict(tc.r)
-		if safe != tc.safe || !strings.Contains(v, tc.want) {
-			t.Errorf("%s: %v %q, want %v and %q", tc.name, safe, v, tc.safe, tc.want)
-		}
-	}
-}

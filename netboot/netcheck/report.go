@@ -11,15 +11,14 @@ import (
 	"time"
 )
 
-// Report is what a check found on one interface and on this host.
+// Report is what a check found on one interface and on this host: facts only. What a share
+// does about them is the engine's one decision (netboot's decide).
 type Report struct {
 	Iface      string       `json:"iface"`
 	Addr       netip.Prefix `json:"addr,omitzero"` // the interface's IPv4 address, if any
 	Duration   string       `json:"duration"`
 	Responders []Responder  `json:"responders"`
 	Local      []PortUse    `json:"local_conflicts"`
-	ProxySafe  bool         `json:"proxy_safe"`
-	Verdict    string       `json:"verdict"`
 }
 
 // Check probes iface for DHCP servers and lists local port conflicts. wait 0 = Probe's default.
@@ -46,27 +45,7 @@ func Check(ctx context.Context, iface string, addr netip.Prefix, wait time.Durat
 		r.Local = []PortUse{}
 	}
 	r.Duration = time.Since(start).Round(10 * time.Millisecond).String()
-	r.ProxySafe, r.Verdict = verdict(r)
 	return r, nil
-}
-
-// verdict says whether proxy mode is safe, and why in one sentence. Proxy mode needs a DHCP
-// server handing out addresses (a proxy gives none), no other PXE server (clients would pick
-// either), and the share's ports free on this host.
-func verdict(r Report) (bool, string) {
-	if len(r.Local) > 0 {
-		return false, r.Local[0].String() + "; stop it first"
-	}
-	if pxe := r.PXEServers(); len(pxe) > 0 {
-		return false, fmt.Sprintf("another PXE server answers on %s: %s; clients would boot from either",
-			r.Iface, pxe[0].Describe())
-	}
-	if len(r.AddressServers()) == 0 {
-		return false, fmt.Sprintf("no DHCP server answered on %s within %s: PXE clients would get no address "+
-			"(--dhcp-mode full runs sharecd's own DHCP server on this interface)", r.Iface, r.Duration)
-	}
-	return true, fmt.Sprintf("proxy mode is safe: %s hands out addresses and no other PXE server answered",
-		r.AddressServers()[0].Describe())
 }
 
 // PXEServers are the responders that would send PXE clients elsewhere.
@@ -142,12 +121,6 @@ func (r Report) WriteText(w io.Writer) {
 	}
 	for _, u := range r.Local {
 		fmt.Fprintln(w, u.String())
-	}
-	fmt.Fprintln(w)
-	if r.ProxySafe {
-		fmt.Fprintln(w, "OK:", r.Verdict)
-	} else {
-		fmt.Fprintln(w, "NOT SAFE:", r.Verdict)
 	}
 }
 

@@ -1,0 +1,71 @@
+package netboot
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sharecd/sharecd/netboot/netcheck"
+)
+
+// responder classifies a DHCP answer captured from dnsmasq (netcheck's testdata).
+func responder(t *testing.T, file string) netcheck.Responder {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("netcheck", "testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mac, _ := net.ParseMAC("52:54:00:98:00:01")
+	r, err := netcheck.Classify(b, netip.MustParseAddr("10.98.0.1"), mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// decide is the one DHCP verdict: the share acts on it, --check-dhcp prints it and the window
+// shows it. Each mode against the LANs the check meets.
+func TestDecide(t *testing.T) {
+	plain := responder(t, "dnsmasq-plain-plain.dhcp")
+	proxy := responder(t, "dnsmasq-proxy-pxe.dhcp")
+	dnsmasq := netcheck.PortUse{SharePort: netcheck.SharePort{Proto: "udp", Port: 67, Service: "DHCP"}, Holder: "dnsmasq (pid 7)"}
+	router := []netcheck.Responder{plain}
+	tests := []struct {
+		name     string
+		mode     DHCPMode
+		lan      []netcheck.Responder
+		local    []netcheck.PortUse
+		want     DHCPMode
+		err      error
+		contains string // in the refusal, or in a warning when the share goes ahead
+	}{
+		{"auto next to a router", DHCPAuto, router, nil, DHCPProxy, nil, ""},
+		{"auto next to another PXE server", DHCPAuto, []netcheck.Responder{plain, proxy}, nil, "", ErrOtherPXEServer, "10.98.0.1 (MAC 52:54:00:98:00:01"},
+		{"auto on an empty LAN", DHCPAuto, nil, nil, "", ErrNoDHCPServer, "eth0"},
+		{"auto with a local dnsmasq", DHCPAuto, router, []netcheck.PortUse{dnsmasq}, "", ErrLocalConflict, "dnsmasq (pid 7)"},
+		{"proxy whatever it finds", DHCPProxy, []netcheck.Responder{plain, proxy}, []netcheck.PortUse{dnsmasq}, DHCPProxy, nil, "clients may boot from either"},
+		{"proxy on an empty LAN", DHCPProxy, nil, nil, DHCPProxy, nil, "no DHCP server answered"},
+		{"full on an empty LAN", DHCPFull, nil, nil, DHCPFull, nil, ""},
+		{"full next to a router", DHCPFull, router, nil, "", ErrDHCPServerPresent, "10.98.0.1"},
+		{"off", DHCPOff, router, nil, DHCPOff, nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := decide(tc.mode, netcheck.Report{Iface: "eth0", Responders: tc.lan}, tc.local)
+			if v.Mode != tc.want || !errors.Is(v.Err, tc.err) || (tc.err == nil) != (v.Err == nil) {
+				t.Fatalf("got mode %q, err %v; want %q, %v", v.Mode, v.Err, tc.want, tc.err)
+			}
+			said := v.Refusal + strings.Join(v.Warnings, "\n")
+			if !strings.Contains(said, tc.contains) {
+				t.Errorf("said %q, want %q in it", said, tc.contains)
+			}
+			if v.Err != nil && v.Refusal != v.Err.Error() {
+				t.Errorf("refusal %q is not the error %q", v.Refusal, v.Err)
+			}
+		})
+	}
+}

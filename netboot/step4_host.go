@@ -1,0 +1,173 @@
+package netboot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/sharecd/sharecd/netboot/firewall"
+)
+
+// openFirewall lets the share's clients through this host's firewall for as long as it serves
+// (through firewalld where it runs, else by nftables rules), or, with NoFirewallChanges, only says
+// what would block them. The returned func undoes it.
+func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, http bool, log *slog.Logger) func() {
+	hole := hole(iface, ports, http)
+	fw := s.firewall(iface, log)
+	nothing := func() {}
+	if s.NoFirewallChanges {
+		blocks, err := fw.Check(ctx, hole)
+		if err != nil {
+			log.Warn("could not check the firewall", "err", err)
+			return nothing
+		}
+		for _, b := range blocks {
+			log.Warn("the firewall will block clients (--no-firewall-changes: left alone); open it with",
+				"where", b.Where, "run", b.Open)
+		}
+		return nothing
+	}
+	blocks, undo, err := fw.Open(ctx, hole)
+	switch {
+	case errors.Is(err, firewall.ErrNoNft):
+		log.Debug("firewall not checked", "err", err)
+		return nothing
+	case err != nil:
+		log.Warn("could not open the firewall; clients may time out", "err", err)
+		return nothing
+	}
+	if len(blocks) == 0 {
+		log.Debug("firewall: nothing blocks clients")
+	}
+	return func() {
+		if err := undo(context.WithoutCancel(ctx)); err != nil {
+			log.Warn("could not remove sharecd's firewall changes", "err", err)
+		}
+	}
+}
+
+// hole is what a share's clients must reach on iface: the one list of ports that the share
+// opens (http: Plan.HTTP) and that --check-dhcp and the window check (http unless TFTPBoot: the
+// check runs before a medium is chosen).
+func hole(iface string, ports Ports, http bool) firewall.Hole {
+	hole := firewall.Hole{
+		Iface: iface,
+		UDP:   []int{ports.DHCP, ports.TFTP, ports.Portmap, ports.PXE},
+		TCP:   []int{ports.Portmap, ports.NFS},
+	}
+	if http {
+		hole.TCP = append(hole.TCP, ports.HTTP)
+	}
+	return hole
+}
+
+// firewall is this host's firewall as a share on iface sees it; it records what it opened in
+// firewalld under RunDir, for the next start after a kill.
+func (s *Share) firewall(iface string, log *slog.Logger) *firewall.Host {
+	dir := s.RunDir
+	if dir == "" {
+		dir = "/run/sharecd"
+	}
+	if log == nil {
+		log = s.logger()
+	}
+	return &firewall.Host{State: filepath.Join(dir, "firewall-"+iface+".json"), Log: log.With("part", "firewall")}
+}
+
+// addAddr gives the interface the network's address (full mode on an interface without IPv4)
+// and returns the function that takes it away again.
+func addAddr(n Network, log *slog.Logger) (func(), error) {
+	if !n.AddAddr {
+		return func() {}, nil
+	}
+	link, err := netlink.LinkByIndex(n.Iface.Index)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", n.Iface.Name, err)
+	}
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: n.Iface.Addr.Addr().AsSlice(), Mask: net.CIDRMask(n.Iface.Addr.Bits(), 32)}}
+	if err := netlink.AddrAdd(link, a); err != nil {
+		return nil, fmt.Errorf("giving %s the address %s: %w", n.Iface.Name, n.Iface.Addr, err)
+	}
+	log.Info("gave the interface an address for full DHCP mode", "iface", n.Iface.Name, "addr", n.Iface.Addr)
+	return func() {
+		if err := netlink.AddrDel(link, a); err != nil {
+			log.Warn("could not remove the address again", "iface", n.Iface.Name, "addr", n.Iface.Addr, "err", err)
+			return
+		}
+		log.Info("removed the interface's address", "iface", n.Iface.Name, "addr", n.Iface.Addr)
+	}, nil
+}
+
+// watchIface reports the interface losing and regaining its link or its address until ctx ends.
+// The servers need nothing done: sockets bound to the device or the address stay open while the
+// cable is out and work again when it is back, so the user only needs to know why clients stall.
+// An address that comes back different is another matter: the menus name the old one.
+func watchIface(ctx context.Context, ifc Iface, log *slog.Logger) error {
+	done := make(chan struct{})
+	defer close(done)
+	links := make(chan netlink.LinkUpdate, 16)
+	addrs := make(chan netlink.AddrUpdate, 16)
+	onErr := func(err error) { log.Debug("watching the interface", "err", err) }
+	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{ErrorCallback: onErr}); err != nil {
+		log.Warn("cannot watch the interface for unplugged cables", "iface", ifc.Name, "err", err)
+		links = nil
+	}
+	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{ErrorCallback: onErr}); err != nil {
+		log.Warn("cannot watch the interface's address", "iface", ifc.Name, "err", err)
+		addrs = nil
+	}
+	ours := ifc.Addr.Addr()
+	linkUp, haveAddr := true, true
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case u, ok := <-links:
+			if !ok {
+				links = nil
+				continue
+			}
+			a := u.Attrs()
+			if a.Index != ifc.Index {
+				continue
+			}
+			up := a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
+			if up == linkUp {
+				continue
+			}
+			linkUp = up
+			if up {
+				log.Info("interface has its link again: serving", "iface", ifc.Name)
+			} else {
+				log.Warn("interface lost its link (cable unplugged or interface down): clients cannot reach the share until it is back", "iface", ifc.Name)
+			}
+		case u, ok := <-addrs:
+			if !ok {
+				addrs = nil
+				continue
+			}
+			ip, isV4 := netip.AddrFromSlice(u.LinkAddress.IP.To4())
+			if u.LinkIndex != ifc.Index || !isV4 {
+				continue
+			}
+			switch {
+			case ip == ours && u.NewAddr && !haveAddr:
+				haveAddr = true
+				log.Info("interface has its address again: serving", "iface", ifc.Name, "addr", ours)
+			case ip == ours && !u.NewAddr && haveAddr:
+				haveAddr = false
+				log.Warn("interface lost its address: clients cannot reach the share until it is back", "iface", ifc.Name, "addr", ours)
+			case ip != ours && u.NewAddr && !haveAddr:
+				log.Error("interface came back with another address; the boot menus name the old one: restart sharecd",
+					"iface", ifc.Name, "old", ours, "new", ip)
+			}
+		}
+	}
+}
