@@ -107,7 +107,7 @@ func (p *Proxy) handle(conn net.PacketConn, port int, pkt []byte, src net.Addr) 
 		log.Debug("proxy-DHCP: ignored malformed packet", "port", port, "src", src, "err", err)
 		return
 	}
-	resp, err := p.Reply(req, port)
+	resp, c, err := p.answer(req, port)
 	if err == nil {
 		err = checkAllowed(p.Allow, req, port, src)
 	}
@@ -124,7 +124,7 @@ func (p *Proxy) handle(conn net.PacketConn, port int, pkt []byte, src net.Addr) 
 		log.Warn("proxy-DHCP: sending reply failed", "mac", req.ClientHWAddr.String(), "dest", dest, "err", err)
 		return
 	}
-	ev := eventFor(req, resp, src, time.Now())
+	ev := c.event(resp, proxyClientIP(req, port, src), time.Now())
 	log.Debug("proxy-DHCP: "+ev.Kind, "mac", ev.MAC.String(), "arch", uint16(ev.Arch), "file", ev.BootFile,
 		"dest", dest.String())
 	if p.OnEvent != nil {
@@ -153,6 +153,22 @@ func replyDest(req *dhcpv4.DHCPv4, port int, src net.Addr) net.Addr {
 		return &net.UDPAddr{IP: gi, Port: Port67}
 	}
 	return &net.UDPAddr{IP: net.IPv4bcast, Port: clientPort}
+}
+
+// proxyClientIP is the client's address as the proxy knows it: ciaddr if the client has
+// one, else on 4011 the sender's address (the client asks from the address the router gave
+// it); else none, since a proxy assigns no address.
+func proxyClientIP(req *dhcpv4.DHCPv4, port int, src net.Addr) net.IP {
+	if ci := addrOf(req.ClientIPAddr); ci.IsValid() {
+		return ci.AsSlice()
+	}
+	if port != Port4011 || src == nil {
+		return nil
+	}
+	if a := srcAddr(src); a.Is4() && !a.IsUnspecified() {
+		return a.AsSlice()
+	}
+	return nil
 }
 
 func (p *Proxy) logger() *slog.Logger {
