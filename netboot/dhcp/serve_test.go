@@ -183,9 +183,24 @@ func TestServe(t *testing.T) {
 func TestServeSocketError(t *testing.T) {
 	c67, _ := net.ListenPacket("udp4", "127.0.0.1:0")
 	c4011, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	client, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	defer client.Close()
 	done := make(chan error, 1)
 	go func() { done <- testProxy().Serve(context.Background(), c67, c4011) }()
-	time.Sleep(50 * time.Millisecond)
+	// Wait until Serve answers on 4011, so that the close below breaks a running server
+	// rather than one that never started reading.
+	req := clone(t, firstDiscover(t, "ovmf-pxebc-discover.pcap", macOVMF), bootRequest(net.IPv4(127, 0, 0, 1).To4()))
+	buf := make([]byte, 2048)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("Serve never answered on 4011")
+		}
+		client.WriteTo(req.ToBytes(), c4011.LocalAddr())
+		client.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, _, err := client.ReadFrom(buf); err == nil {
+			break
+		}
+	}
 	c4011.Close()
 	select {
 	case err := <-done:
