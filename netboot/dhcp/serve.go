@@ -69,6 +69,13 @@ func (p *Proxy) Serve(ctx context.Context, c67, c4011 net.PacketConn) error {
 
 // serveConn is the read loop of one socket. It returns nil once ctx is done.
 func (p *Proxy) serveConn(ctx context.Context, conn net.PacketConn, port int) error {
+	return readPackets(ctx, conn, port, func(pkt []byte, src net.Addr) { p.handle(conn, port, pkt, src) })
+}
+
+// readPackets calls handle with each datagram read from conn, which was opened on port,
+// until the socket fails (an error) or is closed because ctx is done (nil). pkt is only valid
+// during the call.
+func readPackets(ctx context.Context, conn net.PacketConn, port int, handle func(pkt []byte, src net.Addr)) error {
 	// One byte more than we accept, so a longer datagram shows up as n > maxPacket
 	// instead of being silently truncated into something that parses.
 	buf := make([]byte, maxPacket+1)
@@ -80,7 +87,7 @@ func (p *Proxy) serveConn(ctx context.Context, conn net.PacketConn, port int) er
 			}
 			return fmt.Errorf("reading UDP port %d: %w", port, err)
 		}
-		p.handle(conn, port, buf[:n], src)
+		handle(buf[:n], src)
 	}
 }
 

@@ -22,16 +22,19 @@ type serveHarness struct {
 	events []Event
 }
 
+// loopback opens a UDP socket on 127.0.0.1 at a free port: every test packet stays on it.
+func loopback(t *testing.T) net.PacketConn {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func startServe(t *testing.T, p *Proxy) *serveHarness {
 	t.Helper()
-	listen := func() net.PacketConn {
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	h := &serveHarness{c67: listen(), c4011: listen(), client: listen(), done: make(chan error, 1)}
+	h := &serveHarness{c67: loopback(t), c4011: loopback(t), client: loopback(t), done: make(chan error, 1)}
 	t.Cleanup(func() { h.client.Close() })
 	// Broadcasts would leave through the host's real interface: send what
 	// would be broadcast to the test client instead. Never remove this.

@@ -296,32 +296,24 @@ func (s *Server) Serve(ctx context.Context, c net.PacketConn) error {
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	buf := make([]byte, maxPacket+1)
-	for {
-		n, src, err := c.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("reading UDP port %d: %w", Port67, err)
+	return readPackets(ctx, c, Port67, func(pkt []byte, src net.Addr) {
+		if len(pkt) > maxPacket || len(pkt) < minPacket {
+			return
 		}
-		if n > maxPacket || n < minPacket {
-			continue
-		}
-		pkt := bytes.Clone(buf[:n])
 		select {
 		case sem <- struct{}{}:
 		default:
 			s.logger().Debug("DHCP: busy, dropped a packet", "src", src)
-			continue
+			return
 		}
+		pkt = bytes.Clone(pkt)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
 			s.handle(c, pkt, src)
 		}()
-	}
+	})
 }
 
 func (s *Server) handle(conn net.PacketConn, pkt []byte, src net.Addr) {
