@@ -16,8 +16,10 @@ import (
 )
 
 // Server is a complete DHCP server for an isolated LAN (a classroom switch with no router): it
-// hands out addresses from a pool in its own subnet and, to PXE clients, the boot file with
-// siaddr = itself, so no proxy exchange is needed. Zero fields mean the default; ServerIP and
+// hands out addresses from a pool in its own subnet and, to PXE clients, the same boot
+// information Proxy gives (file, siaddr = itself, option 60, option 43 for BIOS), so BIOS ROMs
+// boot straight from the offer; EDK2 UEFI firmware still asks on 4011, where netboot runs the
+// Proxy in full mode too. Zero fields mean the default; ServerIP and
 // Subnet are required. Only netboot's "full" mode runs it, after a check found no other DHCP
 // server; it must never run next to one (netboot-facts §2; iVentoy's ventoy/PXE#118).
 type Server struct {
