@@ -44,6 +44,6 @@ func FuzzReply(f *testing.F) {
 			}
 		}
 		// The whole receive path, as Serve runs it, without sockets.
-		_ = eventFor(req, req, &net.UDPAddr{}, time.Time{})
+		_ = describe(req).event(req, proxyClientIP(req, Port4011, &net.UDPAddr{}), time.Time{})
 	})
 }

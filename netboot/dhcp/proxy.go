@@ -1,7 +1,6 @@
 package dhcp
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
@@ -99,30 +98,26 @@ const (
 	EventAck   = "ack"
 )
 
-func (p *Proxy) bootFile(c Client) (string, bool) {
-	if p.BootFile != nil {
-		return p.BootFile(c)
-	}
-	if c.Arch == iana.INTEL_X86PC {
-		return DefaultBIOSFile, true
-	}
-	return "", false
-}
-
 // Reply computes the answer to req, received on port (Port67 or Port4011). It is
 // pure: no sockets, no clock, no state. A nil reply comes with an error saying why
 // the packet is ignored (wrapping ErrNotPXE, ErrNotOurs, ErrUnsupportedArch,
 // ErrNoBootFile or ErrBadPacket).
 func (p *Proxy) Reply(req *dhcpv4.DHCPv4, port int) (*dhcpv4.DHCPv4, error) {
+	resp, _, err := p.answer(req, port)
+	return resp, err
+}
+
+// answer is Reply, also returning the client as describe saw it (for the event).
+func (p *Proxy) answer(req *dhcpv4.DHCPv4, port int) (*dhcpv4.DHCPv4, clientInfo, error) {
 	if req == nil {
-		return nil, fmt.Errorf("%w: no packet", ErrBadPacket)
+		return nil, clientInfo{}, fmt.Errorf("%w: no packet", ErrBadPacket)
 	}
 	server := p.ServerIP.To4()
 	if server == nil || server.IsUnspecified() {
-		return nil, fmt.Errorf("proxy has no IPv4 ServerIP (%v)", p.ServerIP)
+		return nil, clientInfo{}, fmt.Errorf("proxy has no IPv4 ServerIP (%v)", p.ServerIP)
 	}
 	if req.OpCode != dhcpv4.OpcodeBootRequest {
-		return nil, fmt.Errorf("%w: opcode %v, want BootRequest", ErrBadPacket, req.OpCode)
+		return nil, clientInfo{}, fmt.Errorf("%w: opcode %v, want BootRequest", ErrBadPacket, req.OpCode)
 	}
 	mt := req.MessageType()
 	switch {
@@ -134,113 +129,32 @@ func (p *Proxy) Reply(req *dhcpv4.DHCPv4, port int) (*dhcpv4.DHCPv4, error) {
 		// The client is taking an address from the LAN's DHCP server (proxy
 		// offers have yiaddr 0, so they can't be selected). Not ours; PXE ROMs
 		// do their boot-server exchange with us on 4011 instead.
-		return nil, fmt.Errorf("%w: %v on port %d is for the LAN's DHCP server (server id %v)",
+		return nil, clientInfo{}, fmt.Errorf("%w: %v on port %d is for the LAN's DHCP server (server id %v)",
 			ErrNotOurs, mt, port, req.ServerIdentifier())
 	case port == Port67 || port == Port4011:
-		return nil, fmt.Errorf("%w: %v on port %d", ErrNotOurs, mt, port)
+		return nil, clientInfo{}, fmt.Errorf("%w: %v on port %d", ErrNotOurs, mt, port)
 	default:
-		return nil, fmt.Errorf("%w: port %d is neither %d nor %d", ErrNotOurs, port, Port67, Port4011)
+		return nil, clientInfo{}, fmt.Errorf("%w: port %d is neither %d nor %d", ErrNotOurs, port, Port67, Port4011)
 	}
 
-	kind, why := classify(req)
-	if kind == notPXE {
-		return nil, fmt.Errorf("%w: %s", ErrNotPXE, why)
+	c := describe(req)
+	file, err := bootFile(p.BootFile, c)
+	if err != nil {
+		return nil, c, err
 	}
-	rawArch, ok := clientArch(req)
-	if !ok {
-		return nil, fmt.Errorf("%w: no client architecture (option 93)", ErrUnsupportedArch)
-	}
-	arch, efi, known := normalizeArch(rawArch)
-	if !known {
-		return nil, fmt.Errorf("%w: %d (%v)", ErrUnsupportedArch, uint16(rawArch), rawArch)
-	}
-	// An iPXE ROM may be given an iPXE script rather than a loader. iPXE is
-	// never what we hand out, so a client that is iPXE is its ROM, not a
-	// chainloaded iPXE asking again (netboot-facts §1, boot loops).
-	file, ok := p.bootFile(Client{Arch: arch, IPXE: kind == ipxe})
-	if !ok || file == "" {
-		return nil, fmt.Errorf("%w: %d (%v)", ErrNoBootFile, uint16(rawArch), rawArch)
-	}
-	if len(file) > 127 {
-		// The BOOTP file field holds 128 bytes including the terminating NUL;
-		// a truncated name would make the client fetch the wrong file.
-		return nil, fmt.Errorf("%w: %q is longer than the 127 bytes of the BOOTP file field", ErrNoBootFile, file)
-	}
-
-	resp := &dhcpv4.DHCPv4{
-		OpCode:         dhcpv4.OpcodeBootReply,
-		HWType:         req.HWType,
-		ClientHWAddr:   bytes.Clone(req.ClientHWAddr),
-		TransactionID:  req.TransactionID,
-		Flags:          req.Flags,
-		ClientIPAddr:   net.IPv4zero,
-		YourIPAddr:     net.IPv4zero, // never an address: that's the router's job
-		ServerIPAddr:   server,
-		GatewayIPAddr:  ipv4OrZero(req.GatewayIPAddr),
-		ServerHostName: server.String(),
-		BootFileName:   file,
-		Options:        make(dhcpv4.Options),
-	}
-	resp.UpdateOption(dhcpv4.OptServerIdentifier(server))
-	// Option 60 "PXEClient" is what makes a ROM treat this as a proxy offer
-	// (PXE spec 2.1 §2.2.4; iPXE dhcp.c checks it too).
-	resp.UpdateOption(dhcpv4.OptClassIdentifier("PXEClient"))
-	// Echo the client's UUID only if it sent one: some Intel ROMs reject
-	// offers carrying an option 97 they did not send (pixiecore#21).
-	if guid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); len(guid) > 0 {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, bytes.Clone(guid)))
-	}
-	// RFC 3046 §2.2: a server echoes the relay agent information it received.
-	if rai := req.Options.Get(dhcpv4.OptionRelayAgentInformation); len(rai) > 0 {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionRelayAgentInformation, bytes.Clone(rai)))
-	}
-
 	if port == Port67 {
-		resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeOffer))
-		// The client has no address yet: it can only hear a broadcast, so ask
-		// for one whatever it said (iPXE sends flags 0). dnsmasq does the same.
+		resp := newReply(req, c, server, dhcpv4.MessageTypeOffer)
+		// The client has no address yet: it can only hear a broadcast, so ask for one
+		// whatever it said (iPXE sends flags 0). dnsmasq does the same. yiaddr stays 0:
+		// addresses are the router's job.
 		resp.SetBroadcast()
-		if !efi {
-			resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation,
-				[]byte{pxeDiscoveryControl, 1, discoveryUseOfferFile, pxeEnd}))
-		}
-		return resp, nil
+		addBootOptions(resp, c, server, file, false)
+		return resp, c, nil
 	}
-
-	// Port 4011: the boot-server ACK. The client has its address from the
-	// router and talks to us unicast, so keep its ciaddr and flags.
-	resp.UpdateOption(dhcpv4.OptMessageType(dhcpv4.MessageTypeAck))
+	// Port 4011: the boot-server ACK. The client has its address from the router and
+	// talks to us unicast, so keep its ciaddr and flags.
+	resp := newReply(req, c, server, dhcpv4.MessageTypeAck)
 	resp.ClientIPAddr = ipv4OrZero(req.ClientIPAddr)
-	// A boot-server REQUEST names the boot item it wants (type, layer) in
-	// sub-option 71; the PXE spec's reply echoes it, and ROMs that did a menu
-	// discovery match the reply on it. dnsmasq echoes it the same way.
-	if item := vendorSubOption(req.Options.Get(dhcpv4.OptionVendorSpecificInformation), pxeBootItem); len(item) == 4 {
-		v := append([]byte{pxeBootItem, 4}, item...)
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionVendorSpecificInformation, append(v, pxeEnd)))
-	}
-	return resp, nil
-}
-
-func ipv4OrZero(ip net.IP) net.IP {
-	if v4 := ip.To4(); v4 != nil {
-		return v4
-	}
-	return net.IPv4zero
-}
-
-// eventFor builds the Event for a reply Serve has sent.
-func eventFor(req, resp *dhcpv4.DHCPv4, src net.Addr, now time.Time) Event {
-	ev := Event{Time: now, MAC: req.ClientHWAddr, BootFile: resp.BootFileName, Kind: EventOffer}
-	if a, ok := clientArch(req); ok {
-		ev.Arch, _, _ = normalizeArch(a)
-	}
-	if resp.MessageType() == dhcpv4.MessageTypeAck {
-		ev.Kind = EventAck
-	}
-	if ci := req.ClientIPAddr.To4(); ci != nil && !ci.IsUnspecified() {
-		ev.IP = ci
-	} else if u, ok := src.(*net.UDPAddr); ok && ev.Kind == EventAck && !u.IP.IsUnspecified() {
-		ev.IP = u.IP
-	}
-	return ev
+	addBootOptions(resp, c, server, file, true)
+	return resp, c, nil
 }

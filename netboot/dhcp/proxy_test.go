@@ -309,7 +309,7 @@ func checkReply(t *testing.T, req, resp *dhcpv4.DHCPv4, want reply) {
 		}
 	}
 	// What Serve reports for it.
-	if ev := eventFor(req, resp, nil, time.Time{}); ev.Arch != want.arch || ev.BootFile != want.file {
+	if ev := describe(req).event(resp, nil, time.Time{}); ev.Arch != want.arch || ev.BootFile != want.file {
 		t.Errorf("event arch %v file %q, want %v %q", ev.Arch, ev.BootFile, want.arch, want.file)
 	}
 	// It must survive the wire.

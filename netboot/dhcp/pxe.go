@@ -4,10 +4,16 @@
 // it only tells PXE ROMs where their boot file is. The router's DHCP server keeps
 // doing the addressing, so sharing a CD cannot break anybody's network.
 //
-// The package is split so that a full DHCP server (for LANs that have none) can be
-// added next to Proxy later: pxe.go classifies clients (shared by both), proxy.go
-// builds the proxy replies, serve.go is the socket loop, listen_linux.go opens the
-// sockets.
+// Server is the full DHCP server for a LAN that has none (netboot's full mode). Both give
+// a client the same boot information from the same code:
+//
+//   - pxe.go and reply.go: who the client is (describe), the reply skeleton (newReply), the
+//     boot file (bootFile) and the PXE options (addBootOptions), shared by both servers;
+//   - proxy.go: the proxy's replies (skeleton + PXE step);
+//   - server.go: the full server's replies (skeleton + lease step + the same PXE step);
+//   - leases.go: the lease table, its file and the saver, kept apart from the packet handler
+//     so that no probe or file write runs under the table's lock;
+//   - serve.go: the socket loops; listen_linux.go opens the sockets.
 package dhcp
 
 import (

@@ -69,6 +69,13 @@ func (p *Proxy) Serve(ctx context.Context, c67, c4011 net.PacketConn) error {
 
 // serveConn is the read loop of one socket. It returns nil once ctx is done.
 func (p *Proxy) serveConn(ctx context.Context, conn net.PacketConn, port int) error {
+	return readPackets(ctx, conn, port, func(pkt []byte, src net.Addr) { p.handle(conn, port, pkt, src) })
+}
+
+// readPackets calls handle with each datagram read from conn, which was opened on port,
+// until the socket fails (an error) or is closed because ctx is done (nil). pkt is only valid
+// during the call.
+func readPackets(ctx context.Context, conn net.PacketConn, port int, handle func(pkt []byte, src net.Addr)) error {
 	// One byte more than we accept, so a longer datagram shows up as n > maxPacket
 	// instead of being silently truncated into something that parses.
 	buf := make([]byte, maxPacket+1)
@@ -80,7 +87,7 @@ func (p *Proxy) serveConn(ctx context.Context, conn net.PacketConn, port int) er
 			}
 			return fmt.Errorf("reading UDP port %d: %w", port, err)
 		}
-		p.handle(conn, port, buf[:n], src)
+		handle(buf[:n], src)
 	}
 }
 
@@ -107,7 +114,7 @@ func (p *Proxy) handle(conn net.PacketConn, port int, pkt []byte, src net.Addr) 
 		log.Debug("proxy-DHCP: ignored malformed packet", "port", port, "src", src, "err", err)
 		return
 	}
-	resp, err := p.Reply(req, port)
+	resp, c, err := p.answer(req, port)
 	if err == nil {
 		err = checkAllowed(p.Allow, req, port, src)
 	}
@@ -124,7 +131,7 @@ func (p *Proxy) handle(conn net.PacketConn, port int, pkt []byte, src net.Addr) 
 		log.Warn("proxy-DHCP: sending reply failed", "mac", req.ClientHWAddr.String(), "dest", dest, "err", err)
 		return
 	}
-	ev := eventFor(req, resp, src, time.Now())
+	ev := c.event(resp, proxyClientIP(req, port, src), time.Now())
 	log.Debug("proxy-DHCP: "+ev.Kind, "mac", ev.MAC.String(), "arch", uint16(ev.Arch), "file", ev.BootFile,
 		"dest", dest.String())
 	if p.OnEvent != nil {
@@ -153,6 +160,22 @@ func replyDest(req *dhcpv4.DHCPv4, port int, src net.Addr) net.Addr {
 		return &net.UDPAddr{IP: gi, Port: Port67}
 	}
 	return &net.UDPAddr{IP: net.IPv4bcast, Port: clientPort}
+}
+
+// proxyClientIP is the client's address as the proxy knows it: ciaddr if the client has
+// one, else on 4011 the sender's address (the client asks from the address the router gave
+// it); else none, since a proxy assigns no address.
+func proxyClientIP(req *dhcpv4.DHCPv4, port int, src net.Addr) net.IP {
+	if ci := addrOf(req.ClientIPAddr); ci.IsValid() {
+		return ci.AsSlice()
+	}
+	if port != Port4011 || src == nil {
+		return nil
+	}
+	if a := srcAddr(src); a.Is4() && !a.IsUnspecified() {
+		return a.AsSlice()
+	}
+	return nil
 }
 
 func (p *Proxy) logger() *slog.Logger {

@@ -22,16 +22,19 @@ type serveHarness struct {
 	events []Event
 }
 
+// loopback opens a UDP socket on 127.0.0.1 at a free port: every test packet stays on it.
+func loopback(t *testing.T) net.PacketConn {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func startServe(t *testing.T, p *Proxy) *serveHarness {
 	t.Helper()
-	listen := func() net.PacketConn {
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	h := &serveHarness{c67: listen(), c4011: listen(), client: listen(), done: make(chan error, 1)}
+	h := &serveHarness{c67: loopback(t), c4011: loopback(t), client: loopback(t), done: make(chan error, 1)}
 	t.Cleanup(func() { h.client.Close() })
 	// Broadcasts would leave through the host's real interface: send what
 	// would be broadcast to the test client instead. Never remove this.
@@ -183,9 +186,24 @@ func TestServe(t *testing.T) {
 func TestServeSocketError(t *testing.T) {
 	c67, _ := net.ListenPacket("udp4", "127.0.0.1:0")
 	c4011, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	client, _ := net.ListenPacket("udp4", "127.0.0.1:0")
+	defer client.Close()
 	done := make(chan error, 1)
 	go func() { done <- testProxy().Serve(context.Background(), c67, c4011) }()
-	time.Sleep(50 * time.Millisecond)
+	// Wait until Serve answers on 4011, so that the close below breaks a running server
+	// rather than one that never started reading.
+	req := clone(t, firstDiscover(t, "ovmf-pxebc-discover.pcap", macOVMF), bootRequest(net.IPv4(127, 0, 0, 1).To4()))
+	buf := make([]byte, 2048)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("Serve never answered on 4011")
+		}
+		client.WriteTo(req.ToBytes(), c4011.LocalAddr())
+		client.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, _, err := client.ReadFrom(buf); err == nil {
+			break
+		}
+	}
 	c4011.Close()
 	select {
 	case err := <-done:

@@ -3,25 +3,23 @@ package dhcp
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/iana"
 )
 
 // Server is a complete DHCP server for an isolated LAN (a classroom switch with no router): it
-// hands out addresses from a pool in its own subnet and, to PXE clients, the boot file with
-// siaddr = itself, so no proxy exchange is needed. Zero fields mean the default; ServerIP and
+// hands out addresses from a pool in its own subnet and, to PXE clients, the same boot
+// information Proxy gives (file, siaddr = itself, option 60, option 43 for BIOS), so BIOS ROMs
+// boot straight from the offer; EDK2 UEFI firmware still asks on 4011, where netboot runs the
+// Proxy in full mode too. Zero fields mean the default; ServerIP and
 // Subnet are required. Only netboot's "full" mode runs it, after a check found no other DHCP
 // server; it must never run next to one (netboot-facts §2; iVentoy's ventoy/PXE#118).
 type Server struct {
@@ -48,23 +46,14 @@ type Server struct {
 	OnEvent func(Event)
 
 	paused atomic.Bool
-	mu     sync.Mutex
-	leases map[string]*lease // by MAC
-	taken  map[netip.Addr]time.Time
-	loaded bool
+	table  leaseTable
+	loaded sync.Once
+	saves  saver
+	// store replaces the StateFile in tests (a slow disk); nil: StateFile.
+	store leaseStore
 	// dest replaces the broadcast destination in tests on loopback.
 	dest func(req *dhcpv4.DHCPv4) net.Addr
 }
-
-type lease struct {
-	MAC    string     `json:"mac"`
-	IP     netip.Addr `json:"ip"`
-	Expiry time.Time  `json:"expiry"`
-	Bound  bool       `json:"bound"` // ACKed, not just offered
-}
-
-// offerHold is how long an offered address stays reserved for its client.
-const offerHold = 30 * time.Second
 
 // Pause stops (true) or resumes (false) handing out addresses. Renewals of existing leases are
 // still answered; new DISCOVERs and REQUESTs for new addresses are ignored. netboot pauses the
@@ -81,16 +70,18 @@ func (s *Server) leaseTime() time.Duration {
 	return 10 * time.Minute
 }
 
-func (s *Server) pool() (netip.Addr, netip.Addr) {
+func (s *Server) pool() addrPool {
+	p := addrPool{lo: s.PoolStart, hi: s.PoolEnd, server: s.ServerIP, subnet: s.Subnet}
 	if s.PoolStart.IsValid() && s.PoolEnd.IsValid() {
-		return s.PoolStart, s.PoolEnd
+		return p
 	}
 	net := s.Subnet.Masked().Addr()
-	bcast := broadcast(s.Subnet)
 	if s.Subnet.Bits() <= 24 {
-		return nth(net, 100), nth(net, 199)
+		p.lo, p.hi = nth(net, 100), nth(net, 199)
+	} else {
+		p.lo, p.hi = net.Next(), broadcast(s.Subnet).Prev()
 	}
-	return net.Next(), bcast.Prev()
+	return p
 }
 
 func nth(a netip.Addr, n int) netip.Addr {
@@ -107,128 +98,53 @@ func broadcast(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// load reads the state file once; a missing or broken file means no leases.
-func (s *Server) load() {
-	if s.loaded {
-		return
+func (s *Server) leaseStore() leaseStore {
+	switch {
+	case s.store != nil:
+		return s.store
+	case s.StateFile != "":
+		return leaseFile(s.StateFile)
 	}
-	s.loaded = true
-	s.leases = map[string]*lease{}
-	s.taken = map[netip.Addr]time.Time{}
-	if s.StateFile == "" {
-		return
-	}
-	b, err := os.ReadFile(s.StateFile)
-	if err != nil {
-		return
-	}
-	var ls []*lease
-	if err := json.Unmarshal(b, &ls); err != nil {
-		s.logger().Warn("DHCP: ignoring unreadable lease file", "file", s.StateFile, "err", err)
-		return
-	}
-	for _, l := range ls {
-		if l.Bound && s.inPool(l.IP) {
-			s.leases[l.MAC] = l
-		}
-	}
+	return nil
 }
 
-// save writes the bound leases atomically (write, then rename).
-func (s *Server) save() {
-	if s.StateFile == "" {
-		return
-	}
-	var ls []*lease
-	for _, l := range s.leases {
-		if l.Bound {
-			ls = append(ls, l)
-		}
-	}
-	b, _ := json.MarshalIndent(ls, "", " ")
-	if err := os.MkdirAll(filepath.Dir(s.StateFile), 0o755); err == nil {
-		tmp := s.StateFile + ".tmp"
-		if err = os.WriteFile(tmp, b, 0o644); err == nil {
-			err = os.Rename(tmp, s.StateFile)
-		}
-		if err == nil {
+// load reads the saved leases, once, before the first request touches the table; a missing
+// or broken file means no leases. Concurrent first requests wait for it (sync.Once), holding
+// no lock of the table.
+func (s *Server) load() {
+	s.loaded.Do(func() {
+		st := s.leaseStore()
+		if st == nil {
 			return
 		}
-	}
-	s.logger().Warn("DHCP: could not save the leases", "file", s.StateFile)
-}
-
-func (s *Server) inPool(a netip.Addr) bool {
-	lo, hi := s.pool()
-	return a.IsValid() && a != s.ServerIP && lo.Compare(a) <= 0 && a.Compare(hi) <= 0 && s.Subnet.Contains(a)
-}
-
-// holder returns the MAC holding a (an unexpired lease or offer), or "".
-func (s *Server) holder(a netip.Addr, now time.Time) string {
-	for mac, l := range s.leases {
-		if l.IP == a && now.Before(l.Expiry) {
-			return mac
+		ls, err := st.load()
+		if err != nil {
+			s.logger().Warn("DHCP: ignoring unreadable lease file", "file", s.StateFile, "err", err)
+			return
 		}
+		s.table.restore(ls, s.pool())
+	})
+}
+
+// save writes the bound leases, never under the table's lock (saver).
+func (s *Server) save() {
+	st := s.leaseStore()
+	if st == nil {
+		return
 	}
-	return ""
+	s.saves.save(st, &s.table, func(err error) {
+		s.logger().Warn("DHCP: could not save the leases", "file", s.StateFile, "err", err)
+	})
 }
 
 // Leases returns the current bound leases (for tests and the UI).
 func (s *Server) Leases() map[string]netip.Addr {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.load()
 	out := map[string]netip.Addr{}
-	for mac, l := range s.leases {
-		if l.Bound {
-			out[mac] = l.IP
-		}
+	for _, l := range s.table.bound() {
+		out[l.MAC] = l.IP
 	}
 	return out
-}
-
-// candidate picks an address for mac under s.mu: its current lease, the address it asks for if
-// free, else the first free one. Addresses found in use are skipped for a while.
-func (s *Server) candidate(mac string, want netip.Addr, now time.Time, skip map[netip.Addr]bool) (netip.Addr, bool) {
-	if l, ok := s.leases[mac]; ok && !skip[l.IP] {
-		return l.IP, true
-	}
-	free := func(a netip.Addr) bool {
-		if skip[a] || !s.inPool(a) {
-			return false
-		}
-		if until, ok := s.taken[a]; ok && now.Before(until) {
-			return false
-		}
-		h := s.holder(a, now)
-		return h == "" || h == mac
-	}
-	if free(want) {
-		return want, true
-	}
-	lo, hi := s.pool()
-	// Prefer never-used addresses, then ones whose leases expired (oldest first would be nicer;
-	// a short pool scan is enough for a classroom).
-	for a := lo; a.Compare(hi) <= 0; a = a.Next() {
-		if free(a) && s.holderAny(a) == "" {
-			return a, true
-		}
-	}
-	for a := lo; a.Compare(hi) <= 0; a = a.Next() {
-		if free(a) {
-			return a, true
-		}
-	}
-	return netip.Addr{}, false
-}
-
-func (s *Server) holderAny(a netip.Addr) string {
-	for mac, l := range s.leases {
-		if l.IP == a {
-			return mac
-		}
-	}
-	return ""
 }
 
 // Errors Reply wraps besides those of Proxy.
@@ -237,201 +153,135 @@ var (
 	ErrPoolFull = errors.New("no free address in the pool")
 )
 
-// Reply computes the answer to req at time now. It keeps the lease table; InUse is called for a
-// new address before it is offered. A nil reply comes with the reason the packet is ignored.
+// Reply computes the answer to req at time now: the lease step (address, subnet, lease time)
+// from the lease table, then the PXE step shared with Proxy. InUse is called for a new
+// address before it is offered, and the leases are saved after a change; neither runs under
+// the table's lock, so other clients are answered meanwhile. A nil reply comes with the
+// reason the packet is ignored.
 func (s *Server) Reply(req *dhcpv4.DHCPv4, now time.Time) (*dhcpv4.DHCPv4, error) {
+	resp, _, err := s.answer(req, now)
+	return resp, err
+}
+
+// answer is Reply, also returning the client as describe saw it (for the event).
+func (s *Server) answer(req *dhcpv4.DHCPv4, now time.Time) (*dhcpv4.DHCPv4, clientInfo, error) {
 	if req == nil || req.OpCode != dhcpv4.OpcodeBootRequest {
-		return nil, fmt.Errorf("%w: not a BOOTREQUEST", ErrBadPacket)
+		return nil, clientInfo{}, fmt.Errorf("%w: not a BOOTREQUEST", ErrBadPacket)
 	}
 	if len(req.ClientHWAddr) != 6 {
-		return nil, fmt.Errorf("%w: hardware address %v", ErrBadPacket, req.ClientHWAddr)
+		return nil, clientInfo{}, fmt.Errorf("%w: hardware address %v", ErrBadPacket, req.ClientHWAddr)
 	}
 	if !s.ServerIP.Is4() || !s.Subnet.Contains(s.ServerIP) {
-		return nil, fmt.Errorf("DHCP server: ServerIP %v is not in Subnet %v", s.ServerIP, s.Subnet)
+		return nil, clientInfo{}, fmt.Errorf("DHCP server: ServerIP %v is not in Subnet %v", s.ServerIP, s.Subnet)
 	}
-	mac := req.ClientHWAddr.String()
+	s.load()
+	c := describe(req)
+	mac := c.MAC.String()
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover:
 		if s.Ignore != nil && s.Ignore(req.ClientHWAddr) {
-			return nil, fmt.Errorf("%w: sharecd's own LAN probe", ErrNotOurs)
+			return nil, c, fmt.Errorf("%w: sharecd's own LAN probe", ErrNotOurs)
 		}
 		if s.Paused() {
-			return nil, ErrPaused
+			return nil, c, ErrPaused
 		}
-		return s.offer(req, mac, now)
+		a, err := s.offerAddr(req, mac, now)
+		if err != nil {
+			return nil, c, err
+		}
+		return s.reply(req, c, dhcpv4.MessageTypeOffer, a), c, nil
 	case dhcpv4.MessageTypeRequest:
-		return s.request(req, mac, now)
+		want := addrOf(req.RequestedIPAddress())
+		if !want.IsValid() {
+			want = addrOf(req.ClientIPAddr) // RENEWING / REBINDING
+		}
+		g := s.table.request(s.pool(), mac, addrOf(req.ServerIdentifier()), want, now, s.leaseTime(), s.Paused())
+		if g.saved {
+			s.save()
+		}
+		switch {
+		case g.err != nil:
+			return nil, c, g.err
+		case g.nak != "":
+			return s.nak(req, c, g.nak), c, nil
+		}
+		return s.reply(req, c, dhcpv4.MessageTypeAck, g.ip), c, nil
 	case dhcpv4.MessageTypeRelease:
-		s.mu.Lock()
-		if l, ok := s.leases[mac]; ok && l.IP == addrOf(req.ClientIPAddr) {
-			delete(s.leases, mac)
+		if s.table.release(mac, addrOf(req.ClientIPAddr)) {
 			s.save()
 		}
-		s.mu.Unlock()
-		return nil, fmt.Errorf("%w: released", ErrNotOurs)
+		return nil, c, fmt.Errorf("%w: released", ErrNotOurs)
 	case dhcpv4.MessageTypeDecline:
-		// The client found the address in use (its own ARP check): don't offer it for a while.
-		s.mu.Lock()
-		if l, ok := s.leases[mac]; ok {
-			s.taken[l.IP] = now.Add(10 * time.Minute)
-			delete(s.leases, mac)
+		if s.table.decline(mac, now) {
 			s.save()
 		}
-		s.mu.Unlock()
-		return nil, fmt.Errorf("%w: declined", ErrNotOurs)
+		return nil, c, fmt.Errorf("%w: declined", ErrNotOurs)
 	case dhcpv4.MessageTypeInform:
-		return s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{}), nil
+		return s.reply(req, c, dhcpv4.MessageTypeAck, netip.Addr{}), c, nil
 	}
-	return nil, fmt.Errorf("%w: %v", ErrNotOurs, req.MessageType())
+	return nil, c, fmt.Errorf("%w: %v", ErrNotOurs, req.MessageType())
 }
 
-func (s *Server) offer(req *dhcpv4.DHCPv4, mac string, now time.Time) (*dhcpv4.DHCPv4, error) {
+// offerAddr reserves an address for a DISCOVER and probes it with InUse outside the table's
+// lock; an address in use is skipped and the next one tried.
+func (s *Server) offerAddr(req *dhcpv4.DHCPv4, mac string, now time.Time) (netip.Addr, error) {
+	pool := s.pool()
 	skip := map[netip.Addr]bool{}
 	for tries := 0; tries < 5; tries++ {
-		s.mu.Lock()
-		s.load()
-		a, ok := s.candidate(mac, addrOf(req.RequestedIPAddress()), now, skip)
-		if ok {
-			// Reserve it while probing, so a concurrent DISCOVER picks another.
-			l := s.leases[mac]
-			if l == nil || l.IP != a {
-				l = &lease{MAC: mac, IP: a}
-				s.leases[mac] = l
-			}
-			if !l.Bound || now.After(l.Expiry) {
-				l.Bound = false
-				l.Expiry = now.Add(offerHold)
-			}
-		}
-		s.mu.Unlock()
+		a, ok := s.table.reserve(pool, mac, addrOf(req.RequestedIPAddress()), now, skip)
 		if !ok {
-			return nil, ErrPoolFull
+			return netip.Addr{}, ErrPoolFull
 		}
 		if s.InUse != nil && s.InUse(a, req.ClientHWAddr) {
 			s.logger().Warn("DHCP: address in use by a machine without a lease; skipping it", "ip", a)
-			s.mu.Lock()
-			s.taken[a] = now.Add(10 * time.Minute)
-			if l := s.leases[mac]; l != nil && l.IP == a {
-				delete(s.leases, mac)
-			}
-			s.mu.Unlock()
+			s.table.inUse(mac, a, now)
 			skip[a] = true
 			continue
 		}
-		return s.reply(req, dhcpv4.MessageTypeOffer, a), nil
+		// The probe ran without the lock: offer a only if it is still this client's.
+		if s.table.stillReserved(mac, a, now) {
+			return a, nil
+		}
+		skip[a] = true
 	}
-	return nil, ErrPoolFull
+	return netip.Addr{}, ErrPoolFull
 }
 
-// request handles the three kinds of REQUEST (RFC 2131 §4.3.2).
-func (s *Server) request(req *dhcpv4.DHCPv4, mac string, now time.Time) (*dhcpv4.DHCPv4, error) {
-	sid := addrOf(req.ServerIdentifier())
-	want := addrOf(req.RequestedIPAddress())
-	if !want.IsValid() {
-		want = addrOf(req.ClientIPAddr) // RENEWING / REBINDING
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.load()
-	l := s.leases[mac]
-	if sid.IsValid() && sid != s.ServerIP {
-		// SELECTING another server's offer: drop our reservation.
-		if l != nil && !l.Bound {
-			delete(s.leases, mac)
-		}
-		return nil, fmt.Errorf("%w: the client chose server %v", ErrNotOurs, sid)
-	}
-	switch {
-	case l != nil && l.IP == want && (l.Bound || now.Before(l.Expiry)):
-		if !l.Bound && s.Paused() {
-			return nil, ErrPaused
-		}
-	case !sid.IsValid() && want.IsValid() && !s.Subnet.Contains(want):
-		// INIT-REBOOT with an address from another network: tell it to start over.
-		return s.nak(req, "address not on this network"), nil
-	case !sid.IsValid() && want.IsValid() && s.inPool(want) && s.holder(want, now) == "" && !s.Paused():
-		// INIT-REBOOT with an address we don't know (lease file lost): we are the only server
-		// on an isolated LAN, so grant it if free.
-		l = &lease{MAC: mac, IP: want}
-		s.leases[mac] = l
-	case sid.IsValid() || want.IsValid():
-		return s.nak(req, "no such lease"), nil
-	default:
-		return nil, fmt.Errorf("%w: REQUEST without an address", ErrBadPacket)
-	}
-	l.Bound = true
-	l.Expiry = now.Add(s.leaseTime())
-	s.save()
-	return s.reply(req, dhcpv4.MessageTypeAck, l.IP), nil
-}
-
-func (s *Server) nak(req *dhcpv4.DHCPv4, why string) *dhcpv4.DHCPv4 {
-	resp, _ := dhcpv4.NewReplyFromRequest(req,
-		dhcpv4.WithMessageType(dhcpv4.MessageTypeNak),
-		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(s.ServerIP.AsSlice())),
-		dhcpv4.WithOption(dhcpv4.OptMessage(why)))
-	resp.YourIPAddr, resp.ClientIPAddr = net.IPv4zero, net.IPv4zero
+// nak refuses a REQUEST: RFC 2131 table 3, yiaddr, ciaddr and siaddr zero, broadcast so
+// that a client whose address is wrong still hears it.
+func (s *Server) nak(req *dhcpv4.DHCPv4, c clientInfo, why string) *dhcpv4.DHCPv4 {
+	resp := newReply(req, c, s.ServerIP.AsSlice(), dhcpv4.MessageTypeNak)
+	resp.ServerIPAddr = net.IPv4zero
+	resp.UpdateOption(dhcpv4.OptMessage(why))
 	resp.SetBroadcast()
 	return resp
 }
 
-// reply builds an OFFER or ACK for yiaddr (none for INFORM). No router and no DNS: the LAN is
-// isolated and the live system needs neither to mount its root from us.
-func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, yiaddr netip.Addr) *dhcpv4.DHCPv4 {
+// reply builds an OFFER or ACK for yiaddr (none for INFORM): the skeleton, the lease step,
+// then the PXE step Proxy takes too. No router and no DNS: the LAN is isolated and the live
+// system needs neither to mount its root from us.
+func (s *Server) reply(req *dhcpv4.DHCPv4, c clientInfo, mt dhcpv4.MessageType, yiaddr netip.Addr) *dhcpv4.DHCPv4 {
 	server := s.ServerIP.AsSlice()
-	resp := &dhcpv4.DHCPv4{
-		OpCode:        dhcpv4.OpcodeBootReply,
-		HWType:        req.HWType,
-		ClientHWAddr:  bytes.Clone(req.ClientHWAddr),
-		TransactionID: req.TransactionID,
-		Flags:         req.Flags,
-		ClientIPAddr:  ipv4OrZero(req.ClientIPAddr),
-		YourIPAddr:    net.IPv4zero,
-		ServerIPAddr:  server,
-		GatewayIPAddr: ipv4OrZero(req.GatewayIPAddr),
-		Options:       make(dhcpv4.Options),
-	}
-	if mt != dhcpv4.MessageTypeAck || req.MessageType() != dhcpv4.MessageTypeInform {
+	resp := newReply(req, c, server, mt)
+	if yiaddr.IsValid() {
 		resp.YourIPAddr = yiaddr.AsSlice()
-		resp.ClientIPAddr = net.IPv4zero
 		lt := s.leaseTime()
 		resp.UpdateOption(dhcpv4.OptIPAddressLeaseTime(lt))
 		resp.UpdateOption(dhcpv4.OptRenewTimeValue(lt / 2))
 		resp.UpdateOption(dhcpv4.OptRebindingTimeValue(lt * 7 / 8))
+	} else {
+		// INFORM: the client has its address and keeps it (RFC 2131 §4.3.5).
+		resp.ClientIPAddr = ipv4OrZero(req.ClientIPAddr)
 	}
-	resp.UpdateOption(dhcpv4.OptMessageType(mt))
-	resp.UpdateOption(dhcpv4.OptServerIdentifier(server))
 	resp.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(s.Subnet.Bits(), 32)))
 	resp.UpdateOption(dhcpv4.OptBroadcastAddress(broadcast(s.Subnet).AsSlice()))
 	// PXE clients get the boot file straight in the offer with siaddr = us, like ISC dhcpd's
 	// next-server/filename: every ROM boots that, and GRUB takes its TFTP server from siaddr
-	// (netboot-facts §7), which here is right.
-	if kind, _ := classify(req); kind != notPXE {
-		if raw, ok := clientArch(req); ok {
-			if arch, _, known := normalizeArch(raw); known {
-				file, ok := DefaultBIOSFile, arch == iana.INTEL_X86PC
-				if s.BootFile != nil {
-					file, ok = s.BootFile(Client{Arch: arch, IPXE: kind == ipxe})
-				}
-				if ok && len(file) <= 127 {
-					resp.BootFileName = file
-					resp.ServerHostName = s.ServerIP.String()
-				}
-			}
-		}
-	}
-	if guid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); len(guid) > 0 {
-		resp.UpdateOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier, bytes.Clone(guid)))
+	// (netboot-facts §7), which here is right. A client without one still gets its lease.
+	if file, err := bootFile(s.BootFile, c); err == nil {
+		addBootOptions(resp, c, server, file, false)
 	}
 	return resp
-}
-
-func addrOf(ip net.IP) netip.Addr {
-	a, ok := netip.AddrFromSlice(ip.To4())
-	if !ok || a.IsUnspecified() {
-		return netip.Addr{}
-	}
-	return a
 }
 
 // Serve answers DHCP on c (from Listen(iface, 67)) until ctx is done, then closes c and returns
@@ -448,35 +298,27 @@ func (s *Server) Serve(ctx context.Context, c net.PacketConn) error {
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	buf := make([]byte, maxPacket+1)
-	for {
-		n, src, err := c.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("reading UDP port %d: %w", Port67, err)
+	return readPackets(ctx, c, Port67, func(pkt []byte, src net.Addr) {
+		if len(pkt) > maxPacket || len(pkt) < minPacket {
+			return
 		}
-		if n > maxPacket || n < minPacket {
-			continue
-		}
-		pkt := bytes.Clone(buf[:n])
 		select {
 		case sem <- struct{}{}:
 		default:
 			s.logger().Debug("DHCP: busy, dropped a packet", "src", src)
-			continue
+			return
 		}
+		pkt = bytes.Clone(pkt)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
 			s.handle(c, pkt, src)
 		}()
-	}
+	})
 }
 
-func (s *Server) handle(c net.PacketConn, pkt []byte, src net.Addr) {
+func (s *Server) handle(conn net.PacketConn, pkt []byte, src net.Addr) {
 	log := s.logger()
 	defer func() {
 		if r := recover(); r != nil {
@@ -493,7 +335,7 @@ func (s *Server) handle(c net.PacketConn, pkt []byte, src net.Addr) {
 		log.Debug("DHCP: ignored", "mac", req.ClientHWAddr.String(), "type", req.MessageType().String(), "reason", err.Error())
 		return
 	}
-	resp, err := s.Reply(req, time.Now())
+	resp, c, err := s.answer(req, time.Now())
 	if err != nil {
 		log.Debug("DHCP: ignored", "mac", req.ClientHWAddr.String(), "type", req.MessageType().String(), "reason", err.Error())
 		return
@@ -510,20 +352,18 @@ func (s *Server) handle(c net.PacketConn, pkt []byte, src net.Addr) {
 	}
 	// Otherwise broadcast: a client without an address hears nothing else unless we add an ARP
 	// entry for it, and every client accepts a broadcast answer.
-	if _, err := c.WriteTo(resp.ToBytes(), dest); err != nil {
+	if _, err := conn.WriteTo(resp.ToBytes(), dest); err != nil {
 		log.Warn("DHCP: sending reply failed", "mac", req.ClientHWAddr.String(), "dest", dest, "err", err)
 		return
 	}
 	mt := resp.MessageType()
 	log.Debug("DHCP: "+mt.String(), "mac", req.ClientHWAddr.String(), "ip", resp.YourIPAddr, "file", resp.BootFileName)
 	if s.OnEvent != nil && (mt == dhcpv4.MessageTypeOffer || mt == dhcpv4.MessageTypeAck) {
-		kind := EventOffer
-		if mt == dhcpv4.MessageTypeAck {
-			kind = EventAck
+		ip := resp.YourIPAddr
+		if addrOf(ip) == (netip.Addr{}) {
+			ip = resp.ClientIPAddr // INFORM
 		}
-		arch, _ := clientArch(req)
-		s.OnEvent(Event{Time: time.Now(), Kind: kind, MAC: bytes.Clone(req.ClientHWAddr), IP: resp.YourIPAddr,
-			Arch: arch, BootFile: resp.BootFileName})
+		s.OnEvent(c.event(resp, ip, time.Now()))
 	}
 }
 
