@@ -250,7 +250,7 @@ func (src *source) plan(server netip.Addr, timeout int, overHTTP bool) (*Plan, e
 
 func familyList() string {
 	var names []string
-	for _, f := range bootmenu.Families {
+	for _, f := range bootmenu.Families() {
 		names = append(names, string(f))
 	}
 	return strings.Join(names, ", ")
