@@ -119,7 +119,7 @@ func readIPXE(out []byte, m *Menu) (readBack, error) {
 		if i >= len(m.Entries) {
 			return "", fmt.Errorf("label %q: the menu has %d entries", l, len(m.Entries))
 		}
-		return oneLine(m.Entries[i].Label), nil
+		return menuFor(m, loaderIPXE).labelAt(i), nil
 	}
 	if rb.def != "" {
 		d, err := label(rb.def)
@@ -436,4 +436,14 @@ func FuzzRenderersAgree(f *testing.F) {
 			checkGrubScript(t, RenderGrub(m))
 		}
 	})
+}
+
+// labelAt is the label menuFor gave the entry at position pos of the medium's menu.
+func (s shownMenu) labelAt(pos int) string {
+	for _, e := range s.Entries {
+		if e.Pos == pos {
+			return e.Label
+		}
+	}
+	return ""
 }

@@ -2,6 +2,7 @@ package bootmenu
 
 import (
 	"path"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -68,6 +69,10 @@ func menuFor(m *Menu, l loader) shownMenu {
 		if !ok {
 			continue
 		}
+		if ne.Label == "" {
+			// Every loader addresses an entry by its label (GRUB's --id, pxelinux's default).
+			ne.Label = "entry" + strconv.Itoa(i)
+		}
 		s.Entries = append(s.Entries, shownEntry{ne, i})
 		n := len(s.Entries) - 1
 		switch r := defaultRank(ne); {
@@ -81,7 +86,9 @@ func menuFor(m *Menu, l loader) shownMenu {
 	for i := range s.Entries {
 		s.Entries[i].Default = i == s.Default
 	}
-	if s.Default >= 0 {
+	if s.Default < 0 {
+		s.Timeout = 0 // nothing to boot, nothing to count down to
+	} else {
 		// Listed even when the medium hid it: iPXE's choose and GRUB boot by default only an
 		// entry their menu lists, and a menu whose default cannot be seen surprises the user.
 		s.Entries[s.Default].Hidden = false
