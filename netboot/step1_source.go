@@ -56,7 +56,7 @@ func (src *source) Close() error { return src.med.Close() }
 
 func familyList() string {
 	var names []string
-	for _, f := range bootmenu.Families {
+	for _, f := range bootmenu.Families() {
 		names = append(names, string(f))
 	}
 	return strings.Join(names, ", ")

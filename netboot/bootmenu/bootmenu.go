@@ -37,8 +37,11 @@ const (
 	FamilyMiso Family = "miso"
 )
 
-// Families are the families RewriteForNetwork can rewrite, for messages.
-var Families = []Family{FamilyLiveBoot, FamilyCasper, FamilyDracut, FamilyArchiso, FamilyMiso}
+// Families returns the families RewriteForNetwork can rewrite, for messages. A function, not a
+// variable, so that no caller can change the list for every other one; each call gets its own.
+func Families() []Family {
+	return []Family{FamilyLiveBoot, FamilyCasper, FamilyDracut, FamilyArchiso, FamilyMiso}
+}
 
 // Kind says what an entry boots.
 type Kind string

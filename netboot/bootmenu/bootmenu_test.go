@@ -19,18 +19,74 @@ var update = flag.Bool("update", false, "rewrite testdata/golden from the curren
 
 var testRoot = NetRoot{Server: netip.MustParseAddr("192.168.50.1"), Export: "/sharecd"}
 
-// realMedia are real menus from published or lab-built media (testdata/README.md).
-var realMedia = []struct {
-	name     string // testdata/media/<name>, testdata/golden/<name>.*
-	config   string // "" = Find it
+// mediumWant is what one medium under testdata/media must give. The media themselves are found
+// by globbing (mediaNames); TestMediaHaveExpectations fails for a medium with no entry here.
+type mediumWant struct {
+	config   string // "" = Find (or FindGrub) it
 	fam      Family // expected DetectFamily; FamilyUnknown = not a live medium
 	wantLive int    // live entries after the rewrite
-}{
-	{name: "debian-live-12-lab", fam: FamilyLiveBoot, wantLive: 2},
-	{name: "netrunner-debian-live", config: "isolinux/live.cfg", fam: FamilyLiveBoot, wantLive: 2},
-	{name: "ubuntu-20.04-live-server", config: "isolinux/txt.cfg", fam: FamilyCasper, wantLive: 2},
-	{name: "linuxmint-11", fam: FamilyCasper, wantLive: 3},
-	{name: "debian-10-install", fam: FamilyUnknown},
+}
+
+// syslinuxWant are the media read as a BIOS client's menu (testdata/README.md).
+var syslinuxWant = map[string]mediumWant{
+	"debian-live-12-lab":       {fam: FamilyLiveBoot, wantLive: 2},
+	"netrunner-debian-live":    {config: "isolinux/live.cfg", fam: FamilyLiveBoot, wantLive: 2},
+	"ubuntu-20.04-live-server": {config: "isolinux/txt.cfg", fam: FamilyCasper, wantLive: 2},
+	"linuxmint-11":             {fam: FamilyCasper, wantLive: 3},
+	"debian-10-install":        {fam: FamilyUnknown},
+}
+
+// mediaNames are the media under testdata/media, sorted.
+func mediaNames(t testing.TB) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join("testdata", "media", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no media under testdata/media (%v)", err)
+	}
+	var names []string
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			names = append(names, filepath.Base(d))
+		}
+	}
+	return names
+}
+
+// mediaConfigs are the contents of every menu file under testdata/media, for fuzz seeds.
+func mediaConfigs(t testing.TB) [][]byte {
+	t.Helper()
+	var out [][]byte
+	err := filepath.WalkDir(filepath.Join("testdata", "media"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(p) != ".cfg" {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		out = append(out, data)
+		return err
+	})
+	if err != nil || len(out) == 0 {
+		t.Fatalf("reading the media's menus: %d files, %v", len(out), err)
+	}
+	return out
+}
+
+func TestMediaHaveExpectations(t *testing.T) {
+	on := map[string]bool{}
+	for _, name := range mediaNames(t) {
+		on[name] = true
+		_, s := syslinuxWant[name]
+		_, g := grubWant[name]
+		if !s && !g {
+			t.Errorf("testdata/media/%s: no entry in syslinuxWant or grubWant says what it must give", name)
+		}
+	}
+	for _, want := range []map[string]mediumWant{syslinuxWant, grubWant} {
+		for name := range want {
+			if !on[name] {
+				t.Errorf("expectations for %s, which is not under testdata/media", name)
+			}
+		}
+	}
 }
 
 func parseMedium(t *testing.T, name, config string) (fs.FS, *Menu) {
@@ -73,14 +129,18 @@ func checkGolden(t *testing.T, file string, got []byte) {
 }
 
 func TestRealMedia(t *testing.T) {
-	for _, tc := range realMedia {
-		t.Run(tc.name, func(t *testing.T) {
-			fsys, m := parseMedium(t, tc.name, tc.config)
+	for _, name := range mediaNames(t) {
+		tc, ok := syslinuxWant[name]
+		if !ok {
+			continue // a GRUB-only medium: TestGrubRealMedia
+		}
+		t.Run(name, func(t *testing.T) {
+			fsys, m := parseMedium(t, name, tc.config)
 			js, err := json.MarshalIndent(m, "", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tc.name+".parsed.json", append(js, '\n'))
+			checkGolden(t, name+".parsed.json", append(js, '\n'))
 
 			fam := DetectFamily(fsys, m)
 			if fam != tc.fam {
@@ -100,11 +160,11 @@ func TestRealMedia(t *testing.T) {
 				t.Fatalf("RewriteForNetwork: %v", err)
 			}
 			out := RenderPxelinux(rw)
-			checkGolden(t, tc.name+".pxelinux.cfg", out)
+			checkGolden(t, name+".pxelinux.cfg", out)
 			overHTTP := *rw
 			overHTTP.HTTPHost = testRoot.Server.String()
 			script := RenderIPXE(&overHTTP)
-			checkGolden(t, tc.name+".ipxe", script)
+			checkGolden(t, name+".ipxe", script)
 			if err := checkIPXE(script); err != nil {
 				t.Errorf("iPXE script: %v", err)
 			}

@@ -3,8 +3,6 @@ package bootmenu
 import (
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"testing/fstest"
@@ -16,16 +14,8 @@ import (
 // The parser must never panic or hang; whatever it accepts must survive the
 // rewrite's invariants: idempotence and the render/parse round trip.
 func FuzzParseSyslinux(f *testing.F) {
-	for _, tc := range realMedia {
-		dir := filepath.Join("testdata", "media", tc.name)
-		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && filepath.Ext(p) == ".cfg" {
-				if data, err := os.ReadFile(p); err == nil {
-					f.Add(data, []byte("include isolinux.cfg\n"))
-				}
-			}
-			return nil
-		})
+	for _, data := range mediaConfigs(f) {
+		f.Add(data, []byte("include isolinux.cfg\n"))
 	}
 	f.Add([]byte("include inc.cfg\nlabel a\nkernel /casper/vmlinuz\nappend initrd=/casper/initrd boot=casper\n"),
 		[]byte("include inc.cfg\ninclude /isolinux/isolinux.cfg\nmenu begin\nlabel b\nlinux x\ninitrd y\nappend boot=live\nmenu end\n"))

@@ -8,6 +8,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // GRUB platforms, the value of $grub_platform a menu is read for. A medium's
@@ -907,7 +908,7 @@ func grubFile(host, file string) string {
 //
 // Left out: what GRUB cannot boot on UEFI from the network (COM32 tools
 // other than reboot/poweroff, KindOther, memory testers that are not .efi
-// programs) and hidden entries other than the default. "Boot from local
+// programs) and hidden entries (menuFor never hides the default). "Boot from local
 // disk" becomes exit, which hands the machine back to the firmware's next
 // boot option. Output is deterministic, and ParseGrub reads it back.
 func RenderGrub(m *Menu) []byte {
@@ -916,83 +917,60 @@ func RenderGrub(m *Menu) []byte {
 	if m == nil {
 		return []byte(b.String())
 	}
-	t := -1
-	if m.Timeout > 0 {
-		t = (min(m.Timeout, maxTimeout) + 9) / 10
+	s := menuFor(m, loaderGrubEFI)
+	t := -1 // GRUB's "wait for a choice"; 0 would boot at once
+	if s.Timeout > 0 {
+		t = int(s.Timeout / time.Second)
 	}
 	fmt.Fprintf(&b, "set timeout=%d\n", t)
 	var entries strings.Builder
-	def, first, n := "", "", 0
-	for _, e := range m.Entries {
-		isDefault := m.Default != "" && e.Label == m.Default
-		if e.Hidden && !isDefault {
-			continue
+	def, n := "", 0
+	for i, e := range s.Entries {
+		if e.Hidden {
+			continue // GRUB cannot list an entry yet hide it; menuFor never hides the default
 		}
 		var body []string
 		switch e.Kind {
 		case KindLinux:
-			// Decide on the names as written, which is what reading the file back sees:
-			// "memtest x" is memtest.
-			k := writtenName(e.Kernel)
-			var initrds []string
-			for _, f := range e.Initrds {
-				if f = writtenName(f); f != "" {
-					initrds = append(initrds, f)
-				}
-			}
-			if k == "" || isMemtest(Entry{Kernel: k, Initrds: initrds}) && !strings.EqualFold(path.Ext(k), ".efi") {
-				continue
-			}
-			line := "linux " + grubQuote(grubFile(m.HTTPHost, k))
-			for _, a := range splitArgs(oneLine(e.Append)) {
+			line := "linux " + grubQuote(grubFile(m.HTTPHost, e.Kernel))
+			for _, a := range splitArgs(e.Append) {
 				if a = strings.ReplaceAll(a, `"`, ""); a != "" {
 					line += " " + grubQuote(a)
 				}
 			}
 			body = append(body, line)
-			if len(initrds) > 0 {
-				for i, f := range initrds {
-					initrds[i] = grubQuote(grubFile(m.HTTPHost, f))
+			if len(e.Initrds) > 0 {
+				var initrds []string
+				for _, f := range e.Initrds {
+					initrds = append(initrds, grubQuote(grubFile(m.HTTPHost, f)))
 				}
 				body = append(body, "initrd "+strings.Join(initrds, " "))
 			}
 		case KindLocal:
 			body = append(body, "exit")
-		case KindCOM32:
-			switch strings.ToLower(path.Base(e.Kernel)) {
-			case "reboot.c32":
-				body = append(body, "reboot")
-			case "poweroff.c32":
-				body = append(body, "halt")
-			default:
-				continue
+		case KindCOM32: // reboot or poweroff: menuFor keeps no other module for GRUB
+			cmd := "reboot"
+			if strings.EqualFold(path.Base(e.Kernel), "poweroff.c32") {
+				cmd = "halt"
 			}
-		default:
-			continue
+			body = append(body, cmd)
 		}
 		title := oneLine(e.PlainTitle())
 		if title == "" {
-			title = oneLine(e.Label)
+			title = e.Label
 		}
-		label := oneLine(e.Label)
-		if first == "" {
-			first = grubDefaultName(label, n)
-		}
-		if isDefault && def == "" {
-			def = grubDefaultName(label, n)
+		if i == s.Default {
+			def = grubDefaultName(e.Label, n)
 		}
 		n++
-		fmt.Fprintf(&entries, "\nmenuentry %s --id %s {\n", grubQuote(title), grubQuote(label))
+		fmt.Fprintf(&entries, "\nmenuentry %s --id %s {\n", grubQuote(title), grubQuote(e.Label))
 		for _, l := range body {
 			entries.WriteString("\t" + l + "\n")
 		}
 		entries.WriteString("}\n")
 	}
-	// GRUB boots entry 0 when the default is unset or names no entry: say
-	// so, so the file reads back with the default it really has.
-	if def == "" {
-		def = first
-	}
+	// Always named, even when it is the first entry: the file then reads back with the default
+	// it really has.
 	if def != "" {
 		fmt.Fprintf(&b, "set default=%s\n", grubQuote(def))
 	}

@@ -24,76 +24,50 @@ func RenderIPXE(m *Menu) []byte {
 	if m == nil {
 		return b.Bytes()
 	}
-	type entry struct {
-		label string
-		e     Entry
-	}
-	var entries []entry
-	def := ""
-	for i, e := range m.Entries {
-		if e.Kind != KindLinux && e.Kind != KindLocal || e.Kind == KindLinux && writtenName(e.Kernel) == "" {
-			continue
-		}
-		l := fmt.Sprintf("e%d", i)
-		entries = append(entries, entry{l, e})
-		if def == "" && m.Default != "" && e.Label == m.Default {
-			def = l
-		}
-	}
-	if len(entries) == 0 {
+	s := menuFor(m, loaderIPXE)
+	if s.Default < 0 {
 		b.WriteString("echo This medium's boot menu has no entry iPXE can boot.\nexit 1\n")
 		return b.Bytes()
 	}
-	if def == "" {
-		def = entries[0].label
-	}
+	label := func(e shownEntry) string { return fmt.Sprintf("e%d", e.Pos) }
+	def := label(s.Entries[s.Default])
 
-	title := oneLine(m.Title)
+	title := s.Title
 	if title == "" {
-		title = "Boot menu"
+		title = "Boot menu" // iPXE draws the title bar anyway; an empty one looks broken
 	}
 	// iPXE builds without the menu commands (MENU_CMD is a build option) boot the default entry.
 	fmt.Fprintf(&b, "menu %s || goto %s\n", ipxeText(title), def)
-	for _, x := range entries {
-		if x.e.Hidden {
-			continue
+	for _, e := range s.Entries {
+		if !e.Hidden {
+			// "^" marks a syslinux menu's hotkey; iPXE would show it.
+			fmt.Fprintf(&b, "item %s %s\n", label(e), ipxeText(oneLine(e.PlainTitle())))
 		}
-		t := oneLine(x.e.Title)
-		if t == "" {
-			t = oneLine(x.e.Label)
-		}
-		// "^" marks a syslinux menu's hotkey; iPXE would show it.
-		fmt.Fprintf(&b, "item %s %s\n", x.label, ipxeText(strings.ReplaceAll(t, "^", "")))
 	}
-	// Timeout is in tenths of a second, 0 = wait for a choice, as pxelinux has it; iPXE counts ms.
+	// Timeout: 0 waits for a choice, as in the other loaders; iPXE counts ms.
 	timeout := ""
-	if m.Timeout > 0 {
-		timeout = fmt.Sprintf(" --timeout %d", min(m.Timeout, maxTimeout)*100)
+	if s.Timeout > 0 {
+		timeout = fmt.Sprintf(" --timeout %d", s.Timeout.Milliseconds())
 	}
 	// Escape (or a failed menu) boots the default entry rather than dropping to a dead end.
 	fmt.Fprintf(&b, "choose --default %s%s entry || set entry %s\ngoto ${entry}\n", def, timeout, def)
 
-	for _, x := range entries {
-		e := x.e
-		fmt.Fprintf(&b, "\n:%s\n", x.label)
+	for _, e := range s.Entries {
+		fmt.Fprintf(&b, "\n:%s\n", label(e))
 		if e.Kind == KindLocal {
 			b.WriteString("exit\n")
 			continue
 		}
-		line := "kernel " + ipxeURL(m.HTTPHost, writtenName(e.Kernel))
-		var initrds []string
+		line := "kernel " + ipxeURL(m.HTTPHost, e.Kernel)
 		for _, f := range e.Initrds {
-			if f = writtenName(f); f != "" {
-				initrds = append(initrds, f)
-				// iPXE on UEFI starts the kernel through its EFI stub, which loads the initrds
-				// the command line names from iPXE's file system, where each image is the last
-				// part of its URL. A BIOS kernel ignores initrd= (pxelinux passes it too). First,
-				// as pxelinux puts it: what follows a "--" in the medium's line goes to init.
-				line += " initrd=" + ipxeText(path.Base(cleanPath(f)))
-			}
+			// iPXE on UEFI starts the kernel through its EFI stub, which loads the initrds
+			// the command line names from iPXE's file system, where each image is the last
+			// part of its URL. A BIOS kernel ignores initrd= (pxelinux passes it too). First,
+			// as pxelinux puts it: what follows a "--" in the medium's line goes to init.
+			line += " initrd=" + ipxeText(path.Base(cleanPath(f)))
 		}
-		if a := oneLine(e.Append); a != "" && a != "-" {
-			line += " " + ipxeText(a)
+		if e.Append != "" {
+			line += " " + ipxeText(e.Append)
 		}
 		// pxelinux's IPAPPEND, from iPXE's settings of the interface it booted from.
 		if e.IPAppend&1 != 0 {
@@ -103,7 +77,7 @@ func RenderIPXE(m *Menu) []byte {
 			line += " BOOTIF=01-${netX/mac:hexhyp}"
 		}
 		b.WriteString(line + "\n")
-		for _, f := range initrds {
+		for _, f := range e.Initrds {
 			fmt.Fprintf(&b, "initrd %s\n", ipxeURL(m.HTTPHost, f))
 		}
 		b.WriteString("boot\n")

@@ -10,7 +10,7 @@ import (
 // in fsys, and one line for each entry it left out. A remastered medium often keeps a menu entry
 // for a file it dropped (Ubuntu's "Test memory" without boot/memtest86+x64.bin): that entry
 // cannot boot, but the others can, so the share goes on without it. A default that was left out
-// is cleared, so every renderer falls back to its first entry. m itself is not changed.
+// is cleared, so the renderers fall back as menuFor says, all three alike. m itself is not changed.
 func WithoutMissing(m *Menu, fsys fs.FS) (*Menu, []string) {
 	out := *m
 	out.Entries = nil

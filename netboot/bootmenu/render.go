@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 )
 
 // RenderPxelinux writes m as a pxelinux configuration (pxelinux.cfg/default).
@@ -26,65 +27,46 @@ func RenderPxelinux(m *Menu) []byte {
 	if m == nil {
 		return b.Bytes()
 	}
-	if t := oneLine(m.Title); t != "" {
-		fmt.Fprintf(&b, "menu title %s\n", t)
+	s := menuFor(m, loaderPxelinux)
+	if s.Title != "" {
+		fmt.Fprintf(&b, "menu title %s\n", s.Title)
 	}
-	fmt.Fprintf(&b, "timeout %d\n", max(m.Timeout, 0))
-	// The default must be an entry written below: pxelinux would boot a missing label as a
-	// kernel of that name, and fail. Failing that, the first entry shown, as GRUB and iPXE do.
-	def, first := "", ""
-	for _, e := range m.Entries {
-		if pxelinuxCommand(e) == "" {
-			continue
-		}
-		if l := oneLine(e.Label); m.Default != "" && e.Label == m.Default {
-			def = l
-		} else if first == "" && !e.Hidden {
-			first = l
-		}
-	}
-	if def == "" {
-		def = first
-	}
-	if def != "" {
-		fmt.Fprintf(&b, "default %s\n", def)
+	fmt.Fprintf(&b, "timeout %d\n", s.Timeout/(time.Second/10))
+	// Always name the default: pxelinux would boot a missing label as a kernel of that name.
+	if s.Default >= 0 {
+		fmt.Fprintf(&b, "default %s\n", s.Entries[s.Default].Label)
 	}
 	for _, h := range m.HelpFiles {
 		if k := strings.ToUpper(oneLine(h.Key)); validFKey(k) && oneLine(h.Path) != "" {
 			fmt.Fprintf(&b, "%s %s\n", k, firstWord(oneLine(h.Path)))
 		}
 	}
-	for _, e := range m.Entries {
-		cmd := pxelinuxCommand(e)
-		if cmd == "" {
-			continue
+	for _, e := range s.Entries {
+		fmt.Fprintf(&b, "\nlabel %s\n", e.Label)
+		if e.Title != "" {
+			fmt.Fprintf(&b, "\tmenu label %s\n", e.Title)
 		}
-		fmt.Fprintf(&b, "\nlabel %s\n", oneLine(e.Label))
-		if t := oneLine(e.Title); t != "" {
-			fmt.Fprintf(&b, "\tmenu label %s\n", t)
-		}
-		if oneLine(e.Label) == def {
+		if e.Default {
 			b.WriteString("\tmenu default\n")
 		}
 		if e.Hidden {
 			b.WriteString("\tmenu hide\n")
 		}
-		fmt.Fprintf(&b, "\t%s\n", cmd)
+		fmt.Fprintf(&b, "\t%s\n", pxelinuxCommand(e.Entry))
 		if e.Kind == KindLinux && len(e.Initrds) > 0 {
 			var list []string
 			for _, f := range e.Initrds {
-				if f = firstWord(oneLine(f)); f != "" {
-					list = append(list, strings.ReplaceAll(f, ",", ""))
+				// pxelinux separates initrds with commas; a name cannot hold one.
+				if f = strings.ReplaceAll(f, ",", ""); f != "" {
+					list = append(list, f)
 				}
 			}
 			if len(list) > 0 {
 				fmt.Fprintf(&b, "\tinitrd %s\n", strings.Join(list, ","))
 			}
 		}
-		if e.Kind != KindLocal {
-			if a := oneLine(e.Append); a != "" && a != "-" {
-				fmt.Fprintf(&b, "\tappend %s\n", a)
-			}
+		if e.Kind != KindLocal && e.Append != "" {
+			fmt.Fprintf(&b, "\tappend %s\n", e.Append)
 		}
 		if e.IPAppend != 0 && e.Kind != KindLocal {
 			fmt.Fprintf(&b, "\tipappend %d\n", e.IPAppend)
@@ -177,26 +159,15 @@ func Modules(m *Menu) []string {
 	return out
 }
 
-// pxelinuxCommand is the line that boots e under pxelinux, "" for what is left out: KindOther,
-// and a kernel with no writtenName (as in GRUB and iPXE).
+// pxelinuxCommand is the line that boots e, an entry menuFor kept for pxelinux.
 func pxelinuxCommand(e Entry) string {
 	switch e.Kind {
 	case KindLinux:
-		k := writtenName(e.Kernel)
-		if k == "" {
-			return ""
-		}
 		// LINUX, not KERNEL: KERNEL guesses the type from the extension
 		// and would take memtest86+.bin for a boot sector.
-		return "linux " + k
+		return "linux " + e.Kernel
 	case KindCOM32:
-		return "com32 " + firstWord(oneLine(e.Kernel))
-	case KindLocal:
-		lb := firstWord(oneLine(e.LocalBoot))
-		if lb == "" {
-			lb = "0"
-		}
-		return "localboot " + lb
+		return "com32 " + e.Kernel
 	}
-	return ""
+	return "localboot " + e.LocalBoot
 }
