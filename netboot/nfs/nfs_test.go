@@ -893,12 +893,12 @@ func TestLibnfs(t *testing.T) {
 		}
 		tl, err := net.Listen("tcp", "127.0.0.1:111")
 		if err != nil {
-			t.Skipf("port 111 busy (another portmapper?): %v", err)
+			netlab.Skipf(t, "port 111 busy (another portmapper? .ci/run stops rpcbind): %v", err)
 		}
 		ul, err := net.ListenPacket("udp", "127.0.0.1:111")
 		if err != nil {
 			tl.Close()
-			t.Skipf("UDP port 111 busy: %v", err)
+			netlab.Skipf(t, "UDP port 111 busy (another portmapper? .ci/run stops rpcbind): %v", err)
 		}
 		pm := &Portmapper{NFSPort: port}
 		ctx, cancel := context.WithCancel(context.Background())
