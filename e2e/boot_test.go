@@ -59,7 +59,7 @@ func liveISO(t testing.TB) string {
 		return iso
 	}
 	if _, err := exec.LookPath("lb"); err != nil {
-		t.Skip("end-to-end boot needs live-build to make its ISO (bash .ci/run installs it)")
+		netlab.Skipf(t, "end-to-end boot needs live-build to make its ISO (bash .ci/run installs it)")
 	}
 	out, err := exec.Command("./build-live-iso.sh").CombinedOutput()
 	if err != nil {
@@ -91,7 +91,7 @@ func dracutMedium(t testing.TB) string {
 		return dir
 	}
 	if _, err := exec.LookPath("dracut"); err != nil {
-		t.Skip("the dracut lab needs dracut-core, dracut-live, dracut-network and nfs-common (bash .ci/run installs them)")
+		netlab.Skipf(t, "the dracut lab needs dracut-core, dracut-live, dracut-network and nfs-common (bash .ci/run installs them)")
 	}
 	out, err := exec.Command("./build-dracut-medium.sh").CombinedOutput()
 	if err != nil {
@@ -300,7 +300,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				tap := fmt.Sprintf("tap%d", i)
 				if strings.HasPrefix(c.name, "uefi") {
 					if !uefiOK() {
-						t.Skipf("UEFI clients need %s and %s (apt-get install ovmf; bash .ci/run installs it)", ovmfCode, ovmfSBCode)
+						netlab.Skipf(t, "UEFI clients need %s and %s (apt-get install ovmf; bash .ci/run installs it)", ovmfCode, ovmfSBCode)
 					}
 					vms[c.name] = l.startUEFIClient(c.name, tap, c.mac, c.name == "uefi-sb", c.name == "uefi-ipxe")
 				} else {

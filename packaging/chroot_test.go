@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // chrootRecipe describes the cached base system; its hash is the cache's stamp, so changing it
@@ -30,7 +32,7 @@ func TestDebInstallsInChroot(t *testing.T) {
 	requireRoot(t, "debootstrap and chroot")
 	mirror := bookwormMirror("/etc/apt")
 	if mirror == "" {
-		t.Skip("no bookworm mirror in /etc/apt/sources.list*: the chroot has nowhere to install from")
+		netlab.Skipf(t, "no bookworm mirror in /etc/apt/sources.list*: the chroot has nowhere to install from")
 	}
 	deb := buildDeb(t)
 	cache := os.Getenv("SHARECD_CACHE")

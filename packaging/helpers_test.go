@@ -79,7 +79,7 @@ func extractGUI(t *testing.T) string {
 	}
 	bin := filepath.Join(dir, "usr/lib/sharecd/sharecd-gui") // what `sharecd` execs for the window
 	if out, err := exec.Command("setcap", "cap_net_bind_service,cap_net_raw+ep", bin).CombinedOutput(); err != nil {
-		t.Skipf("setcap on %s: %v %s (no xattrs on this file system?)", dir, err, out)
+		netlab.Skipf(t, "setcap on %s: %v %s (no xattrs on this file system?)", dir, err, out)
 	}
 	// Plain `sharecd` execs sharecd-gui from beside itself, else from /usr/lib/sharecd
 	// (cmd/sharecd/gui_exec.go): a hard link (same inode, same capabilities) lets the extracted

@@ -133,6 +133,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sharecd: unexpected argument %q (see sharecd --help)\n", fl.Arg(0))
 		return 2
 	}
+	// One mode a run: before, the first the switch below came to won and the others were
+	// silently dropped (--detect --share detected and exited).
+	var modes []string
+	for _, m := range []struct {
+		flag string
+		on   bool
+	}{{"--share", share}, {"--tray", *tray}, {"--detect", detect}, {"--check-dhcp", checkDHCP}, {"--boot-tree", bootTree != ""}} {
+		if m.on {
+			modes = append(modes, m.flag)
+		}
+	}
+	if len(modes) > 1 {
+		fmt.Fprintf(stderr, "sharecd: %s and %s do not go together: choose one (see sharecd --help)\n", modes[0], modes[1])
+		return 2
+	}
 	if showVersion {
 		fmt.Fprintln(stdout, "sharecd", buildVersion())
 		return 0

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // TestFileOver4GiB reads a 4.5 GiB file, which ISO 9660 can only store as
@@ -30,7 +32,7 @@ func TestFileOver4GiB(t *testing.T) {
 		t.Fatal(err)
 	}
 	if free := int64(st.Bavail) * int64(st.Bsize); free < size+1<<30 {
-		t.Skipf("needs %d GiB free in %s for a 4.5 GiB image, has %.1f GiB", (size+1<<30)>>30, dir, float64(free)/(1<<30))
+		netlab.Skipf(t, "needs %d GiB free in %s for a 4.5 GiB image, has %.1f GiB", (size+1<<30)>>30, dir, float64(free)/(1<<30))
 	}
 
 	// Known bytes at the start, the end, and across 4 GiB (both possible

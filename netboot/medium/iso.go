@@ -14,6 +14,7 @@ package medium
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -171,8 +172,8 @@ func readVolumeDescriptors(r io.ReaderAt, size int64) (pvd, joliet *volumeDescri
 		if off+sectorSize > size {
 			break
 		}
-		if _, err := r.ReadAt(buf, off); err != nil {
-			return nil, nil, fmt.Errorf("reading volume descriptor at byte %d: %w", off, err)
+		if err := readMeta(r, buf, off, "volume descriptor"); err != nil {
+			return nil, nil, err
 		}
 		if string(buf[1:6]) != "CD001" {
 			break
@@ -260,6 +261,28 @@ func parseRecord(b []byte, pos int64) (record, error) {
 	}, nil
 }
 
+// readMeta reads all of p (a volume descriptor, directory or continuation
+// area) from off. Its callers have checked that p lies inside the image, so a
+// short read means the image is shorter than its size said (a file truncated
+// while open, a device that ends early): damage like any other, so it matches
+// ErrNotISO. Any other error (EIO from a scratched disc) is passed on as it
+// is: the image may be fine.
+func readMeta(r io.ReaderAt, p []byte, off int64, what string) error {
+	if len(p) == 0 {
+		// bytes.Reader reports EOF for an empty read at the end, which an
+		// empty directory recorded there is (found by FuzzOpenISO).
+		return nil
+	}
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil // io.ReaderAt may say EOF along with a full read at the end
+	}
+	if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return corrupt(off, "%s ends after %d of its %d bytes: the image is shorter than its size says (truncated?)", what, n, len(p))
+	}
+	return fmt.Errorf("reading %s at byte %d: %w", what, off, err)
+}
+
 // builder indexes one directory tree.
 type builder struct {
 	r       io.ReaderAt
@@ -284,11 +307,11 @@ func (b *builder) firstRecord(rec record) (record, error) {
 	if start < 0 || start+34 > b.size {
 		return record{}, corrupt(rec.pos, "directory at byte %d lies outside the image", start)
 	}
-	n, err := b.r.ReadAt(buf[:min(255, b.size-start)], start)
-	if err != nil && err != io.EOF {
-		return record{}, fmt.Errorf("reading directory at byte %d: %w", start, err)
+	buf = buf[:min(255, b.size-start)]
+	if err := readMeta(b.r, buf, start, "directory"); err != nil {
+		return record{}, err
 	}
-	return parseRecord(buf[:n], start)
+	return parseRecord(buf, start)
 }
 
 // readDir indexes the directory whose records are at [start, start+length)
@@ -311,8 +334,8 @@ func (b *builder) readDir(dir *node, start, length int64, depth int) error {
 		return err
 	}
 	buf := make([]byte, length)
-	if _, err := b.r.ReadAt(buf, start); err != nil {
-		return fmt.Errorf("reading directory at byte %d: %w", start, err)
+	if err := readMeta(b.r, buf, start, "directory"); err != nil {
+		return err
 	}
 
 	type subdir struct {
@@ -751,7 +774,7 @@ func (b *builder) parseSUSP(area []byte, su *suspInfo) error {
 			return err
 		}
 		buf := make([]byte, ceLen)
-		if _, err := b.r.ReadAt(buf, ceOff); err != nil {
+		if err := readMeta(b.r, buf, ceOff, "continuation area"); err != nil {
 			return nil // the entries we have are better than none
 		}
 		area = buf

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/fstest"
 )
@@ -241,5 +242,80 @@ func TestNames(t *testing.T) {
 	}
 	if got := decodeUCS2([]byte{0, 'K', 0, 0xfc, 0, ';', 0, '1'}); stripVersion(got) != "Kü" {
 		t.Errorf("decodeUCS2 = %q", got)
+	}
+}
+
+// eofAtEnd is a reader that says io.EOF along with a full read that ends at
+// the end of its bytes, as io.ReaderAt allows.
+type eofAtEnd []byte
+
+func (b eofAtEnd) ReadAt(p []byte, off int64) (int, error) {
+	n, err := bytes.NewReader(b).ReadAt(p, off)
+	if err == nil && off+int64(n) == int64(len(b)) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// failingReader fails every read past off with err, like a scratched disc.
+type failingReader struct {
+	b   []byte
+	off int64
+	err error
+}
+
+func (r failingReader) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > r.off {
+		return 0, r.err
+	}
+	return bytes.NewReader(r.b).ReadAt(p, off)
+}
+
+// TestShortReads opens images whose reads come up short or fail. A read
+// short of the size the image claims is damage and matches ErrNotISO, as
+// FuzzOpenISO demands; an I/O error is passed on and does not.
+func TestShortReads(t *testing.T) {
+	// The root (block 18) holds a directory "d" (block 20, the last) that
+	// holds a file "f" (block 19).
+	m := newISO(sectorSize)
+	m.dir(20, rootBlock(sectorSize), m.file(19, "f", "data\n"))
+	img := m.root(dirRec(20, sectorSize, flagDir, "D", nm("d"))).bytes()
+	size := int64(len(img))
+
+	for _, tc := range []struct {
+		name  string
+		r     io.ReaderAt
+		size  int64
+		err   string // "": opens
+		notIs error  // the error must not match this
+	}{
+		// Found by FuzzOpenISO: bytes.Reader says EOF for an empty read
+		// at the end, where this image records an empty directory.
+		{name: "empty directory at the end", r: bytes.NewReader(newISO(sectorSize).root(dirRec(19, 0, flagDir, "D")).bytes()), size: 19 * sectorSize},
+		{name: "EOF with a full read", r: eofAtEnd(img), size: size},
+		{name: "cut in the volume descriptor", r: bytes.NewReader(img[:16*sectorSize+100]), size: size, err: "volume descriptor ends after 100 of its 2048 bytes"},
+		{name: "cut in the root's first record", r: bytes.NewReader(img[:18*sectorSize+10]), size: size, err: "directory ends after 10 of its 255 bytes"},
+		{name: "cut in a directory", r: bytes.NewReader(img[:20*sectorSize+10]), size: size, err: "directory ends after 10 of its 2048 bytes"},
+		{name: "I/O error", r: failingReader{img, 20 * sectorSize, syscall.EIO}, size: size, err: "reading directory at byte 40960: input/output error", notIs: ErrNotISO},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys, _, err := openISO(tc.r, tc.size)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("openISO: %v", err)
+				}
+				walk(t, fsys)
+				return
+			}
+			if err == nil {
+				t.Fatalf("opened; want an error containing %q", tc.err)
+			}
+			if !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("error %q; want it to contain %q", err, tc.err)
+			}
+			if wantNotISO := tc.notIs == nil; errors.Is(err, ErrNotISO) != wantNotISO {
+				t.Errorf("error %q: errors.Is(ErrNotISO) = %v, want %v", err, !wantNotISO, wantNotISO)
+			}
+		})
 	}
 }

@@ -113,6 +113,9 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		// pin/tftp sleeps what this returns and nothing wakes it: wait here instead, so that a
 		// stopping server does not sit out a pause (Shutdown waits for every transfer).
 		if d := resendPause(attempt); d > 0 {
+			// pin/tftp does not tell whose block this is; the transfer's end is logged with
+			// its client.
+			s.log().Debug("tftp: a client is silent; pausing before the next resend", "attempt", attempt, "pause", d)
 			t := time.NewTimer(d)
 			defer t.Stop()
 			select {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -352,7 +353,8 @@ func TestReadErrorIsATFTPError(t *testing.T) {
 func TestStopDuringAResendPause(t *testing.T) {
 	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	must(t, err)
-	srv := &Server{FS: fstest.MapFS{"live/vmlinuz": {Data: pattern(1 << 20)}}}
+	logged := make(messages, 16)
+	srv := &Server{FS: fstest.MapFS{"live/vmlinuz": {Data: pattern(1 << 20)}}, Log: slog.New(logged)}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ctx, conn) }()
@@ -372,9 +374,9 @@ func TestStopDuringAResendPause(t *testing.T) {
 			t.Fatalf("send %d of block 1: %d bytes %x, %v", i+1, n, buf[:min(n, 4)], err)
 		}
 	}
-	// Now the server is in its first pause, 6 s, with four more resends and pauses to come
-	// (about 30 s). Stopped, it may still resend at its 1 s timeout, but not pause.
-	time.Sleep(1500 * time.Millisecond)
+	// After its 1 s timeout the server starts its first pause, 6 s, with four more resends and
+	// pauses to come (about 30 s). Stopped, it may still resend at its 1 s timeout, but not pause.
+	logged.wait(t, "pausing before the next resend", 5*time.Second)
 	stopped := time.Now()
 	cancel()
 	select {
@@ -425,6 +427,37 @@ func TestTransferBounds(t *testing.T) {
 		}
 		if op == 5 && msg != ErrBusy.Error() {
 			t.Errorf("request %d from %s: error %q, want %q", i, st.src, msg, ErrBusy)
+		}
+	}
+}
+
+// messages is a slog.Handler that passes on the message of every record, at every level, so a
+// test can wait for the server to say it reached a state. A full channel drops the message.
+type messages chan string
+
+func (m messages) Enabled(context.Context, slog.Level) bool { return true }
+func (m messages) WithAttrs([]slog.Attr) slog.Handler       { return m }
+func (m messages) WithGroup(string) slog.Handler            { return m }
+func (m messages) Handle(_ context.Context, r slog.Record) error {
+	select {
+	case m <- r.Message:
+	default:
+	}
+	return nil
+}
+
+// wait fails the test unless a message containing want comes within d.
+func (m messages) wait(t *testing.T, want string, d time.Duration) {
+	t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case msg := <-m:
+			if strings.Contains(msg, want) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no log message containing %q within %v", want, d)
 		}
 	}
 }
