@@ -26,7 +26,8 @@ type Engine interface {
 	// CheckDHCP looks for other DHCP and PXE servers on the interface's LAN.
 	CheckDHCP(ctx context.Context, iface string) (CheckResult, error)
 	// Share serves the medium on the interface until ctx ends; it returns nil when ctx ended it.
-	Share(ctx context.Context, source, iface string, onEvent func(netboot.Event)) error
+	// It calls serving once clients can boot: every server listens, the firewall is open.
+	Share(ctx context.Context, source, iface string, serving func(), onEvent func(netboot.Event)) error
 }
 
 // MediumInfo describes the medium the window offers to share.
@@ -146,8 +147,8 @@ func checkWords(c netboot.LANCheck) CheckResult {
 }
 
 // Share implements Engine with netboot.Share.Run, exactly what `sharecd --share` runs.
-func (e *NetbootEngine) Share(ctx context.Context, source, iface string, onEvent func(netboot.Event)) error {
+func (e *NetbootEngine) Share(ctx context.Context, source, iface string, serving func(), onEvent func(netboot.Event)) error {
 	s := e.Settings
-	s.Source, s.Iface, s.OnEvent = source, iface, onEvent
+	s.Source, s.Iface, s.OnServing, s.OnEvent = source, iface, serving, onEvent
 	return s.Run(ctx)
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -57,6 +58,7 @@ type UI struct {
 	checkStop context.CancelFunc
 
 	sharing   bool
+	serving   bool // the engine said clients can boot (OnServing)
 	shareStop context.CancelFunc
 	shareGen  int // which share a late answer belongs to
 	server    netip.Prefix
@@ -539,7 +541,7 @@ func (u *UI) StartShare() {
 	}
 	f := u.find(u.iface)
 	ctx, cancel := context.WithCancel(context.Background())
-	u.sharing, u.server = true, f.Addr
+	u.sharing, u.serving, u.server = true, false, f.Addr
 	u.mu.Lock()
 	u.shareStop = cancel
 	u.mu.Unlock()
@@ -550,7 +552,14 @@ func (u *UI) StartShare() {
 	u.log.Info("sharing from the window", "medium", source, "iface", iface)
 	u.running.Add(1)
 	go func() {
-		err := u.eng.Share(ctx, source, iface, func(e netboot.Event) {
+		err := u.eng.Share(ctx, source, iface, func() {
+			u.post(func() {
+				if gen == u.shareGen {
+					u.serving = true
+					u.render()
+				}
+			})
+		}, func(e netboot.Event) {
 			u.post(func() { u.event(gen, e) })
 		})
 		u.running.Done()
@@ -587,8 +596,29 @@ func (u *UI) shareEnded(gen int, err error) {
 		if !wasSharing {
 			title = "Sharing stopped"
 		}
-		dialog.ShowInformation(title, oneLine(err), u.win)
+		dialog.ShowInformation(title, shareProblem(err), u.win)
 	}
+}
+
+// shareProblem words why a share stopped for a desktop user: what is wrong, from the engine,
+// and the one thing to do about it, in the window's words (no command-line flags).
+func shareProblem(err error) string {
+	msg := oneLine(err)
+	var pe *netboot.PortError
+	switch {
+	case errors.Is(err, netboot.ErrFirewallBlocks):
+		return msg + " Allow Share This CD in this computer's firewall settings (or install the sharecd package, " +
+			"which lets it open its own ports while it shares), then press Share again."
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
+		return msg + " Install the sharecd package, which allows it to use the network-boot ports, then start it again."
+	case errors.As(err, &pe) && errors.Is(err, syscall.EADDRINUSE):
+		return msg + " Close that program (or the network sharing that started it), then press Share again."
+	case errors.Is(err, netboot.ErrOtherPXEServer), errors.Is(err, netboot.ErrLocalConflict):
+		return msg + " Switch the other one off, then press Share again."
+	case errors.Is(err, netboot.ErrNoDHCPServer):
+		return msg + " Connect this computer to the network with your router, then press Share again."
+	}
+	return msg
 }
 
 // tick refreshes "last seen" while sharing.
@@ -746,8 +776,14 @@ func (u *UI) render() {
 		u.sharingBox.Show()
 		addr := u.server.Addr().String()
 		u.sharingTitle.SetText(fmt.Sprintf("Sharing %s on %s (this computer: %s)", u.medium.Name, u.iface, addr))
-		u.sharingHelp.SetText("Other machines on this network can now boot this live system: switch one on and choose network boot (PXE) in its boot menu. " +
-			"They keep getting their own address from your router; they load everything from " + addr + ".")
+		if u.serving {
+			u.sharingHelp.SetText("Other machines on this network can now boot this live system: switch one on and choose network boot (PXE) in its boot menu. " +
+				"They keep getting their own address from your router; they load everything from " + addr + ".")
+		} else {
+			// Not "can boot" before the engine says so: the LAN check, the ports and the
+			// firewall may still refuse the share.
+			u.sharingHelp.SetText("Starting: checking the network, opening the ports and this computer's firewall…")
+		}
 		if len(u.order) == 0 {
 			u.noClients.Show()
 		} else {

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"image/png"
 	"net"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +32,8 @@ type fakeEngine struct {
 	check     CheckResult
 	checkErr  error
 	shareErr  error
+	// notServing: the share never gets to serving (a blocker such as the firewall holds it).
+	notServing bool
 	// checkHold, when set, keeps every check listening until it is closed, as the real
 	// check listens for 4.5 s; checks counts the checks started.
 	checkHold  chan struct{}
@@ -63,13 +67,16 @@ func (f *fakeEngine) CheckDHCP(ctx context.Context, _ string) (CheckResult, erro
 	}
 	return f.check, f.checkErr
 }
-func (f *fakeEngine) Share(ctx context.Context, source, iface string, on func(netboot.Event)) error {
+func (f *fakeEngine) Share(ctx context.Context, source, iface string, serving func(), on func(netboot.Event)) error {
 	f.mu.Lock()
 	f.shared = append(f.shared, source+" "+iface)
 	f.onEvent = on
 	f.mu.Unlock()
 	if f.shareErr != nil {
 		return f.shareErr
+	}
+	if !f.notServing {
+		serving()
 	}
 	<-ctx.Done()
 	if f.stopped != nil {
@@ -389,7 +396,7 @@ func TestSharingWithClients(t *testing.T) {
 
 func TestShareError(t *testing.T) {
 	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean,
-		shareErr: errors.New("proxy-DHCP port udp/67 is already in use by dnsmasq (pid 812); stop it first")}
+		shareErr: &netboot.PortError{Proto: "udp", Port: 67, Service: "DHCP", Holder: "dnsmasq (pid 812)", Err: syscall.EADDRINUSE}}
 	h := newHarness(t, eng, Options{})
 	h.idle()
 	test.Tap(h.u.shareButton)
@@ -398,13 +405,35 @@ func TestShareError(t *testing.T) {
 	if !strings.Contains(d, "Sharing stopped") && !strings.Contains(d, "Could not share this CD") {
 		t.Errorf("no error dialog: %q", d)
 	}
-	if !strings.Contains(d, "Proxy-DHCP port udp/67 is already in use by dnsmasq (pid 812); stop it first.") {
+	if !strings.Contains(d, "DHCP port udp/67 is already in use by dnsmasq (pid 812). Close that program") {
 		t.Errorf("dialog does not say it in plain words: %q", d)
 	}
 	if !h.u.idleBox.Visible() || h.u.shareButton.Disabled() {
 		t.Error("not back to a usable idle window")
 	}
 	h.snapshot("error")
+}
+
+// A share the host's firewall holds never says clients can boot, and the error names the fix in
+// the window's words, with no command-line flag in it.
+func TestFirewallBlocker(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean, notServing: true,
+		stopped: make(chan struct{})}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	test.Tap(h.u.shareButton)
+	h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return len(eng.shared) == 1 })
+	if strings.Contains(h.u.sharingHelp.Text, "can now boot") {
+		t.Errorf("says clients can boot before the engine serves: %q", h.u.sharingHelp.Text)
+	}
+	h.u.shareEnded(h.u.shareGen, fmt.Errorf("%w: inet filter input (policy drop) (nft: Operation not permitted)", netboot.ErrFirewallBlocks))
+	d := h.topDialog()
+	if !strings.Contains(d, "firewall blocks") || !strings.Contains(d, "firewall settings") || strings.Contains(d, "--") {
+		t.Errorf("dialog %q: want the blocker and the window's fix, no flags", d)
+	}
+	if h.u.Sharing() {
+		t.Error("still shows sharing")
+	}
 }
 
 func TestNoPrivilege(t *testing.T) {

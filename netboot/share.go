@@ -47,6 +47,9 @@ type Share struct {
 	Allow       []netip.Prefix // clients served besides the interface's own subnet
 	Log         *slog.Logger
 	OnEvent     func(Event) // each client's progress; nil = log only
+	// OnServing is called once every server listens and the firewall lets clients through:
+	// only then may a face say that clients can boot.
+	OnServing func()
 
 	// DHCPMode is how the share takes part in DHCP ("" = DHCPAuto); see decide.
 	DHCPMode DHCPMode

@@ -15,33 +15,47 @@ import (
 	"github.com/sharecd/sharecd/netboot/firewall"
 )
 
+// ErrFirewallBlocks: this host's firewall would drop the share's clients and could not be
+// opened. A share that went ahead would look fine here while every client timed out.
+var ErrFirewallBlocks = errors.New("this host's firewall blocks the clients and could not be opened")
+
 // openFirewall lets the share's clients through this host's firewall for as long as it serves
 // (through firewalld where it runs, else by nftables rules), or, with NoFirewallChanges, only says
-// what would block them. The returned func undoes it.
-func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, http bool, log *slog.Logger) func() {
-	hole := hole(iface, ports, http)
+// what would block them. The returned func undoes it. It fails (ErrFirewallBlocks) when the
+// firewall blocks clients and could not be opened; when the firewall cannot even be read, that is
+// said and the share goes ahead, since nothing known stands in the way.
+func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, http bool, log *slog.Logger) (func(), error) {
+	h := hole(iface, ports, http)
 	fw := s.firewall(iface, log)
 	nothing := func() {}
 	if s.NoFirewallChanges {
-		blocks, err := fw.Check(ctx, hole)
+		blocks, err := fw.Check(ctx, h)
 		if err != nil {
 			log.Warn("could not check the firewall", "err", err)
-			return nothing
+			return nothing, nil
 		}
 		for _, b := range blocks {
 			log.Warn("the firewall will block clients (--no-firewall-changes: left alone); open it with",
 				"where", b.Where, "run", b.Open)
 		}
-		return nothing
+		return nothing, nil
 	}
-	blocks, undo, err := fw.Open(ctx, hole)
+	blocks, undo, err := fw.Open(ctx, h)
 	switch {
 	case errors.Is(err, firewall.ErrNoNft):
 		log.Debug("firewall not checked", "err", err)
-		return nothing
+		return nothing, nil
 	case err != nil:
-		log.Warn("could not open the firewall; clients may time out", "err", err)
-		return nothing
+		blocks, cerr := fw.Check(ctx, h)
+		if cerr != nil {
+			log.Warn("could not open or read the firewall; if it filters, clients will time out", "err", err)
+			return nothing, nil
+		}
+		if len(blocks) > 0 {
+			return nil, fmt.Errorf("%w: %s (%v)", ErrFirewallBlocks, blocks[0].Where, err)
+		}
+		log.Debug("firewall: nothing blocks clients", "open_err", err)
+		return nothing, nil
 	}
 	if len(blocks) == 0 {
 		log.Debug("firewall: nothing blocks clients")
@@ -50,7 +64,7 @@ func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, htt
 		if err := undo(context.WithoutCancel(ctx)); err != nil {
 			log.Warn("could not remove sharecd's firewall changes", "err", err)
 		}
-	}
+	}, nil
 }
 
 // hole is what a share's clients must reach on iface: the one list of ports that the share

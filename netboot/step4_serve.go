@@ -109,6 +109,11 @@ func (s *Share) serve(ctx context.Context, p *Plan, ports Ports) error {
 		return err
 	}
 	defer removeAddr()
+	closeFirewall, err := s.openFirewall(ctx, p.Iface.Name, ports, p.HTTP, log)
+	if err != nil {
+		return err
+	}
+	defer closeFirewall()
 	socks, err := openSockets(p, ports)
 	if err != nil {
 		return err
@@ -124,13 +129,15 @@ func (s *Share) serve(ctx context.Context, p *Plan, ports Ports) error {
 	log.Info("sharing", "medium", p.Medium.Source, "family", p.Family, "iface", p.Iface.Name,
 		"server", ip, "boot", bios, "ipxe", ipxe, "uefi", uefi, "nfsroot", ip.String()+":"+Export,
 		"secure_boot", p.SecureBoot.Note)
-	defer s.openFirewall(ctx, p.Iface.Name, ports, p.HTTP, log)()
 
 	g, gctx := errgroup.WithContext(ctx)
 	// From here each server owns and closes its sockets.
 	dhcpSrv.start(gctx, g, socks.dhcp, socks.pxe)
 	files.start(gctx, g, socks)
 	g.Go(func() error { return watchIface(gctx, p.Iface, log) })
+	if s.OnServing != nil {
+		s.OnServing()
+	}
 	err = g.Wait()
 	log.Info("stopped sharing")
 	return err
