@@ -45,6 +45,44 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
+// --detect and the share give the same Secure Boot verdict: both read it from the plan, whatever
+// the DHCP mode or the transport. Every medium under testdata.
+func TestDescribeAndShareAgreeOnSecureBoot(t *testing.T) {
+	media, _ := filepath.Glob("testdata/*")
+	more, _ := filepath.Glob("bootmenu/testdata/media/*")
+	media = append(media, more...)
+	described := 0
+	for _, dir := range media {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		d, err := Describe(dir)
+		if err != nil {
+			continue // not a medium
+		}
+		for _, s := range []Share{{}, {TFTPBoot: true}} {
+			for _, mode := range []DHCPMode{DHCPProxy, DHCPFull} {
+				src, err := openSource(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := s.plan(src, Network{Iface: Iface{Addr: netip.MustParsePrefix("10.0.0.1/24")}, DHCP: mode})
+				src.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				described++
+				if p.SecureBoot != d.SecureBoot {
+					t.Errorf("%s, %s: share says %+v, --detect %+v", dir, mode, p.SecureBoot, d.SecureBoot)
+				}
+			}
+		}
+	}
+	if described < 4 {
+		t.Errorf("only %d plans compared: the media under testdata were not found", described)
+	}
+}
+
 func TestWriteBootTree(t *testing.T) {
 	dir := t.TempDir()
 	files, warnings, err := WriteBootTree(labMedium, dir, netip.MustParseAddr("192.0.2.7"), 5)

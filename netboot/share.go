@@ -24,6 +24,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/sharecd/sharecd/netboot/netcheck"
 )
 
 // Export is the NFS path clients mount the medium's root from (nfsroot=IP:/sharecd).
@@ -31,6 +33,24 @@ const Export = "/sharecd"
 
 // Ports are the well-known ports of a share; tests on loopback move them.
 type Ports struct{ DHCP, PXE, TFTP, NFS, Portmap, HTTP int }
+
+// uses is the one list of the ports a share binds: what the LAN check looks for local holders
+// of, and what the firewall opens. HTTP is in it unless no client fetches over HTTP (http
+// false: --tftp-only on a medium whose initrd fetches nothing by URL).
+func (p Ports) uses(http bool) []netcheck.SharePort {
+	l := []netcheck.SharePort{
+		{Proto: "udp", Port: p.DHCP, Service: "DHCP"},
+		{Proto: "udp", Port: p.PXE, Service: "PXE boot server"},
+		{Proto: "udp", Port: p.TFTP, Service: "TFTP"},
+		{Proto: "tcp", Port: p.Portmap, Service: "portmapper"},
+		{Proto: "udp", Port: p.Portmap, Service: "portmapper"},
+		{Proto: "tcp", Port: p.NFS, Service: "NFS"},
+	}
+	if http {
+		l = append(l, netcheck.SharePort{Proto: "tcp", Port: p.HTTP, Service: "HTTP"})
+	}
+	return l
+}
 
 // DefaultPorts are the ports PXE ROMs and klibc's nfsmount insist on, and HTTP's: the menus
 // name no port in the URLs they give dracut's livenet.

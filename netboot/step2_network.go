@@ -93,7 +93,7 @@ func (s *Share) network(ctx context.Context) (Network, error) {
 		own = netip.Prefix{}
 	}
 	log := s.logger()
-	rep, err := netcheck.Check(ctx, n.Iface.Name, own, s.checkWait())
+	rep, err := netcheck.Check(ctx, n.Iface.Name, own, s.checkWait(), DefaultPorts().uses(!s.TFTPBoot))
 	if err != nil {
 		if mode == DHCPProxy {
 			log.Warn("could not check the LAN for other DHCP servers; serving proxy-DHCP anyway", "err", err)
@@ -102,7 +102,7 @@ func (s *Share) network(ctx context.Context) (Network, error) {
 		return Network{}, fmt.Errorf("%w on %s: %w", ErrCheckFailed, n.Iface.Name, err)
 	}
 	n.Report = &rep
-	v := decide(mode, rep, realConflicts(rep.Local, n.Iface.Name, !s.TFTPBoot))
+	v := decide(mode, rep, realConflicts(rep.Local, n.Iface.Name))
 	if v.Err != nil {
 		return Network{}, v.Err
 	}
@@ -166,13 +166,10 @@ func decide(mode DHCPMode, rep netcheck.Report, local []netcheck.PortUse) Verdic
 
 // realConflicts returns the local conflicts that will stop the share. A DHCP server on this
 // host bound to another interface (libvirt's dnsmasq on virbr0) does not conflict: a trial bind
-// on this interface tells. Port 80 matters only where kernels go over HTTP (not --tftp-only).
-func realConflicts(local []netcheck.PortUse, iface string, http bool) []netcheck.PortUse {
+// on this interface tells.
+func realConflicts(local []netcheck.PortUse, iface string) []netcheck.PortUse {
 	var out []netcheck.PortUse
 	for _, u := range local {
-		if u.Proto == "tcp" && u.Port == DefaultPorts().HTTP && !http {
-			continue
-		}
 		if u.Proto == "udp" && (u.Port == dhcp.Port67 || u.Port == dhcp.Port4011) {
 			if c, err := dhcp.Listen(iface, u.Port); err == nil {
 				c.Close()
@@ -214,11 +211,11 @@ func (s *Share) CheckLAN(ctx context.Context) (LANCheck, error) {
 	if err != nil {
 		return LANCheck{}, err
 	}
-	r, err := netcheck.Check(ctx, ifc.Name, ifc.Addr, s.checkWait())
+	r, err := netcheck.Check(ctx, ifc.Name, ifc.Addr, s.checkWait(), DefaultPorts().uses(!s.TFTPBoot))
 	if err != nil {
 		return LANCheck{}, err
 	}
-	c := LANCheck{Report: r, Share: decide(mode, r, realConflicts(r.Local, ifc.Name, !s.TFTPBoot)), Firewall: []firewall.Block{}}
+	c := LANCheck{Report: r, Share: decide(mode, r, realConflicts(r.Local, ifc.Name)), Firewall: []firewall.Block{}}
 	blocks, err := s.firewall(ifc.Name, nil).Check(ctx, hole(ifc.Name, DefaultPorts(), !s.TFTPBoot))
 	switch {
 	case err != nil:

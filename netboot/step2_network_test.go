@@ -2,6 +2,8 @@ package netboot
 
 import (
 	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -67,5 +69,31 @@ func TestDecide(t *testing.T) {
 				t.Errorf("refusal %q is not the error %q", v.Refusal, v.Err)
 			}
 		})
+	}
+}
+
+// One list of ports: the firewall opens exactly the ports the check looks for holders of, with
+// HTTP in both or in neither. (--check-dhcp once advised opening 111 and 2049 while the share
+// opened 80 as well, and --tftp-only was refused for a busy port 80 it did not need.)
+func TestOnePortList(t *testing.T) {
+	for _, http := range []bool{true, false} {
+		checked := map[string]bool{}
+		for _, p := range DefaultPorts().uses(http) {
+			checked[fmt.Sprintf("%s/%d", p.Proto, p.Port)] = true
+		}
+		opened := map[string]bool{}
+		h := hole("eth0", DefaultPorts(), http)
+		for _, p := range h.UDP {
+			opened[fmt.Sprintf("udp/%d", p)] = true
+		}
+		for _, p := range h.TCP {
+			opened[fmt.Sprintf("tcp/%d", p)] = true
+		}
+		if !maps.Equal(checked, opened) {
+			t.Errorf("http %v: checked %v, opened %v", http, checked, opened)
+		}
+		if checked["tcp/80"] != http {
+			t.Errorf("http %v: port 80 in the list: %v", http, checked["tcp/80"])
+		}
 	}
 }

@@ -113,7 +113,7 @@ func (s *Share) watch(ctx context.Context, ifc Iface, srv *dhcp.Server, log *slo
 			return
 		case <-t.C:
 		}
-		rep, err := netcheck.Check(ctx, ifc.Name, ifc.Addr, s.checkWait())
+		rep, err := netcheck.Check(ctx, ifc.Name, ifc.Addr, s.checkWait(), nil)
 		if err != nil || ctx.Err() != nil {
 			continue
 		}

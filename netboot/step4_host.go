@@ -67,19 +67,18 @@ func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, htt
 	}, nil
 }
 
-// hole is what a share's clients must reach on iface: the one list of ports that the share
-// opens (http: Plan.HTTP) and that --check-dhcp and the window check (http unless TFTPBoot: the
-// check runs before a medium is chosen).
+// hole is what a share's clients must reach on iface: the ports the share binds (ports.uses),
+// so the firewall opens exactly what the port check looked at.
 func hole(iface string, ports Ports, http bool) firewall.Hole {
-	hole := firewall.Hole{
-		Iface: iface,
-		UDP:   []int{ports.DHCP, ports.TFTP, ports.Portmap, ports.PXE},
-		TCP:   []int{ports.Portmap, ports.NFS},
+	h := firewall.Hole{Iface: iface}
+	for _, p := range ports.uses(http) {
+		if p.Proto == "udp" {
+			h.UDP = append(h.UDP, p.Port)
+		} else {
+			h.TCP = append(h.TCP, p.Port)
+		}
 	}
-	if http {
-		hole.TCP = append(hole.TCP, ports.HTTP)
-	}
-	return hole
+	return h
 }
 
 // firewall is this host's firewall as a share on iface sees it; it records what it opened in

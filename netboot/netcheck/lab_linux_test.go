@@ -142,7 +142,7 @@ func TestProbeNothing(t *testing.T) {
 	l := newLab(t)
 	var rep Report
 	var err error
-	in(t, l.probe, func() { rep, err = Check(context.Background(), "p0", netip.Prefix{}, time.Second) })
+	in(t, l.probe, func() { rep, err = Check(context.Background(), "p0", netip.Prefix{}, time.Second, nil) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,18 +16,7 @@ type SharePort struct {
 	Service string
 }
 
-// SharePorts are the ports sharecd binds: PXE ROMs and klibc's nfsmount insist on these numbers.
-var SharePorts = []SharePort{
-	{"udp", 67, "DHCP"},
-	{"udp", 4011, "PXE boot server"},
-	{"udp", 69, "TFTP"},
-	{"tcp", 111, "portmapper"},
-	{"udp", 111, "portmapper"},
-	{"tcp", 2049, "NFS"},
-	{"tcp", 80, "HTTP"}, // kernels and initrds; not needed with --tftp-only
-}
-
-// PortUse is a local program holding one of the SharePorts.
+// PortUse is a local program holding one of a share's ports.
 type PortUse struct {
 	SharePort
 	Process string `json:"process,omitempty"` // "dnsmasq"; "" when it can't be found
@@ -40,11 +29,12 @@ func (u PortUse) String() string {
 	return fmt.Sprintf("%s port %s/%d is already in use by %s", u.Service, u.Proto, u.Port, u.Holder)
 }
 
-// LocalConflicts lists the programs in this network namespace bound to a port a share needs
-// (NetworkManager's "shared" dnsmasq, libvirt's dnsmasq, rpcbind, an NFS or TFTP server).
-func LocalConflicts() []PortUse {
+// LocalConflicts lists the programs in this network namespace bound to one of ports, the ports a
+// share needs (NetworkManager's "shared" dnsmasq, libvirt's dnsmasq, rpcbind, an NFS or TFTP
+// server).
+func LocalConflicts(ports []SharePort) []PortUse {
 	var out []PortUse
-	for _, sp := range SharePorts {
+	for _, sp := range ports {
 		inodes := boundSockets(sp.Proto, sp.Port)
 		if len(inodes) == 0 {
 			continue

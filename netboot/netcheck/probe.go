@@ -14,14 +14,14 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 )
 
-// ProbeMACPrefix starts every MAC the probe sends from: locally administered (bit 1 of the first
+// probeMACPrefix starts every MAC the probe sends from: locally administered (bit 1 of the first
 // byte), unicast, and "sc" for sharecd. sharecd's own full DHCP server ignores DISCOVERs from it,
 // so that watching the LAN while serving costs no lease.
-var ProbeMACPrefix = [3]byte{0x02, 's', 'c'}
+const probeMACPrefix = "\x02sc"
 
 // IsProbeMAC reports whether mac is one the probe sends from.
 func IsProbeMAC(mac net.HardwareAddr) bool {
-	return len(mac) == 6 && mac[0] == ProbeMACPrefix[0] && mac[1] == ProbeMACPrefix[1] && mac[2] == ProbeMACPrefix[2]
+	return len(mac) == 6 && string(mac[:3]) == probeMACPrefix
 }
 
 // probeMAC is the MAC the probe sends from on ifc: always the same one for an interface, so that
@@ -31,7 +31,7 @@ func IsProbeMAC(mac net.HardwareAddr) bool {
 func probeMAC(ifc *net.Interface) net.HardwareAddr {
 	sum := sha256.Sum256(append([]byte(ifc.Name+"\x00"), ifc.HardwareAddr...))
 	mac := make(net.HardwareAddr, 6)
-	copy(mac, ProbeMACPrefix[:])
+	copy(mac, probeMACPrefix)
 	copy(mac[3:], sum[:3])
 	return mac
 }

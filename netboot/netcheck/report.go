@@ -19,12 +19,14 @@ type Report struct {
 	Duration   string       `json:"duration"`
 	Responders []Responder  `json:"responders"`
 	Local      []PortUse    `json:"local_conflicts"`
+	Ports      []SharePort  `json:"-"` // the ports checked for local holders
 }
 
 // Check probes iface for DHCP servers and lists local port conflicts. wait 0 = Probe's default.
 // addr is the interface's IPv4 address (zero if it has none): a responder at that address or at
 // the interface's own MAC is this host itself and is left out.
-func Check(ctx context.Context, iface string, addr netip.Prefix, wait time.Duration) (Report, error) {
+// ports are the share's own (the engine's one list), checked for local holders.
+func Check(ctx context.Context, iface string, addr netip.Prefix, wait time.Duration, ports []SharePort) (Report, error) {
 	start := time.Now()
 	var own []net.HardwareAddr
 	if ifc, err := net.InterfaceByName(iface); err == nil && len(ifc.HardwareAddr) > 0 {
@@ -34,7 +36,7 @@ func Check(ctx context.Context, iface string, addr netip.Prefix, wait time.Durat
 	if err != nil {
 		return Report{}, err
 	}
-	r := Report{Iface: iface, Addr: addr, Responders: []Responder{}, Local: LocalConflicts()}
+	r := Report{Iface: iface, Addr: addr, Responders: []Responder{}, Local: LocalConflicts(ports), Ports: ports}
 	for _, x := range rs {
 		if addr.IsValid() && x.ServerIP == addr.Addr() {
 			continue
@@ -117,7 +119,11 @@ func (r Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	if len(r.Local) == 0 {
-		fmt.Fprintln(w, "No other program on this host holds ports 67, 69, 80, 111, 2049 or 4011.")
+		var names []string
+		for _, p := range r.Ports {
+			names = append(names, fmt.Sprintf("%s/%d", p.Proto, p.Port))
+		}
+		fmt.Fprintf(w, "No other program on this host holds a port a share needs (%s).\n", strings.Join(names, ", "))
 	}
 	for _, u := range r.Local {
 		fmt.Fprintln(w, u.String())
