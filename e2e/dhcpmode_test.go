@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,7 +61,7 @@ func TestCheckAndAutoMode(t *testing.T) {
 	l.start(other, "proxy-dnsmasq.log", "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
 		"--interface=c0", "--bind-interfaces", "--user=root", "--log-dhcp",
 		"--dhcp-range=10.77.6.50,proxy", "--pxe-service=x86PC,Other boot server,pxelinux")
-	time.Sleep(time.Second)
+	l.waitListening(other, "udp", 67)
 
 	out, err = netlab.Output(exec.Command("ip", "netns", "exec", l.server, bin, "--check-dhcp", "--iface", "s0", "--json"))
 	var rep struct {
@@ -153,8 +154,15 @@ func TestFullMode(t *testing.T) {
 	if err := waitFor(ctx, logf, "another DHCP server appeared"); err != nil {
 		t.Errorf("full mode kept offering next to a new DHCP server: %v\n%s", err, tail(logf, 20))
 	}
-	// While it answers, full mode stays paused: a later probe of the watch must not resume.
-	time.Sleep(10 * time.Second)
+	// While it answers, full mode stays paused: the watch's next probes, which find the router
+	// again, must not resume it.
+	const probed = "msg=\"DHCP watch\" answering=1"
+	b, _ := os.ReadFile(logf)
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := waitForCount(ctx, logf, probed, bytes.Count(b, []byte(probed))+2); err != nil {
+		t.Errorf("the watch did not probe again: %v\n%s", err, tail(logf, 20))
+	}
 	if b, _ := os.ReadFile(logf); strings.Contains(string(b), "other DHCP server is gone") {
 		t.Errorf("full mode resumed while the router still answered:\n%s", tail(logf, 20))
 	}
@@ -174,7 +182,6 @@ func TestFullMode(t *testing.T) {
 
 	l.ipn(l.server, "addr", "add", "10.77.7.2/24", "dev", "s0")
 	l.startRouter()
-	time.Sleep(time.Second)
 	out, err = l.run(l.server, bin, "--share", "--source", dir, "--iface", "s0", "--dhcp-mode", "full", "--lease-file", leases)
 	if err == nil || !strings.Contains(string(out), "10.77.7.1") || !strings.Contains(string(out), "already") {
 		t.Errorf("full mode next to a DHCP server: want a refusal naming 10.77.7.1, got %v:\n%s", err, out)

@@ -187,12 +187,28 @@ func (l *lab) start(ns, logName string, args ...string) *exec.Cmd {
 
 // startRouter runs dnsmasq as a plain home-router DHCP server: an address pool, no PXE.
 func (l *lab) startRouter() *exec.Cmd {
+	defer l.waitListening(l.router, "udp", 67)
 	return l.start(l.router, "router-dnsmasq.log", "dnsmasq", "--no-daemon", "--conf-file=/dev/null",
 		"--port=0", "--interface=r0", "--bind-interfaces", "--user=root", "--log-dhcp",
 		"--dhcp-leasefile="+filepath.Join(l.dir, "router.leases"),
 		"--dhcp-range="+l.subnet+".100,"+l.subnet+".150,255.255.255.0,10m",
 		"--dhcp-option=option:router,"+l.subnet+".1",
 		"--enable-ra", "--dhcp-range=::,constructor:r0,ra-only")
+}
+
+// waitListening polls until something in ns is bound to proto/port: a server started in the
+// background is ready only then, and a fixed sleep is either too short on a loaded machine or
+// time lost on an idle one.
+func (l *lab) waitListening(ns, proto string, port int) {
+	l.t.Helper()
+	flag := map[string]string{"udp": "-Hlnu", "tcp": "-Hlnt"}[proto]
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		out, _ := exec.Command("ip", "netns", "exec", ns, "ss", flag, fmt.Sprintf("sport = :%d", port)).Output()
+		if len(bytes.TrimSpace(out)) > 0 {
+			return
+		}
+	}
+	l.t.Fatalf("nothing listens on %s/%d in %s after 20 s", proto, port, ns)
 }
 
 // vm is a QEMU client of the lab: its process, and the file its serial console writes to.

@@ -134,7 +134,7 @@ func TestSharePortInUse(t *testing.T) {
 	l.start(l.server, "other-dnsmasq.log", "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=0",
 		"--user=root", "--interface=s0", "--dhcp-range=10.77.4.200,10.77.4.210,1m",
 		"--dhcp-leasefile="+filepath.Join(l.dir, "other.leases"))
-	time.Sleep(time.Second)
+	l.waitListening(l.server, "udp", 67)
 
 	out, err := l.run(l.server, bin, "--share", "--source", dir, "--iface", "s0")
 	msg := strings.TrimSpace(string(out))

@@ -117,6 +117,7 @@ func (s *Share) watch(ctx context.Context, ifc Iface, srv *dhcp.Server, log *slo
 		if err != nil || ctx.Err() != nil {
 			continue
 		}
+		log.Debug("DHCP watch", "answering", len(rep.Responders))
 		if len(rep.Responders) > 0 {
 			silent = 0
 		} else {
