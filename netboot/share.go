@@ -15,8 +15,8 @@
 //	step4_host.go      what a share changes on the host: the firewall, full mode's address
 //	step5_events.go    each client's progress, once per stage
 //
-// describe.go reads the same plan for --detect and --boot-tree; iface.go, watch.go and
-// limits*.go are the interface, its watch and the file-limit bounds the steps use.
+// describe.go reads the same plan for --detect and --boot-tree; iface.go and
+// limits*.go are the interface lookup and the file-limit bounds the steps use.
 package netboot
 
 import (
