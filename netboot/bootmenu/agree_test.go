@@ -352,6 +352,9 @@ func TestRenderersAgree(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			checkAgree(t, menus[name])
 			checkGrubScript(t, RenderGrub(menus[name]))
+			if rb, err := readPxelinux(RenderPxelinux(menus[name])); err == nil {
+				checkURootSyslinux(t, RenderPxelinux(menus[name]), rb)
+			}
 		})
 	}
 }
