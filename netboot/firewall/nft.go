@@ -69,7 +69,7 @@ func (n nftExec) run(ctx context.Context, stdin []byte, args ...string) ([]byte,
 		// nft says strerror(EPERM), from the listing ("Operation not permitted (you must be
 		// root)") as from a change ("Could not process rule: Operation not permitted").
 		if strings.Contains(msg, "Operation not permitted") {
-			return nil, fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), ErrNotPermitted, msg)
+			return nil, fmt.Errorf("nft %s: %w", strings.Join(args, " "), ErrNotPermitted)
 		}
 		return nil, fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), err, msg)
 	}
