@@ -85,10 +85,14 @@ func (n nftExec) command(ctx context.Context, args ...string) (*exec.Cmd, error)
 	}
 	if euid() == 0 || !n.hasNetAdmin() {
 		// Nothing to pass on: root's nft is whatever root's $PATH says, and a user's nft
-		// without the capability can do no more than the user.
+		// without the capability can do no more than the user. A user's $PATH often lacks
+		// /usr/sbin (Debian's does), and a firewall sharecd may not read is not one it may
+		// ignore (ErrNotPermitted), so the system's nft is looked for too.
 		path, err := exec.LookPath("nft")
 		if err != nil {
-			return nil, ErrNoNft
+			if path = n.systemNft(); path == "" {
+				return nil, ErrNoNft
+			}
 		}
 		return exec.CommandContext(ctx, path, args...), nil
 	}
@@ -127,13 +131,31 @@ func permittedCaps() (uint64, error) {
 	return uint64(data[1].Permitted)<<32 | uint64(data[0].Permitted), nil
 }
 
+// systemNft is the first of the system's nft paths that exists, or "".
+func (n nftExec) systemNft() string {
+	stat := os.Stat
+	if n.stat != nil {
+		stat = n.stat
+	}
+	for _, p := range n.candidates() {
+		if fi, err := stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return ""
+}
+
+func (n nftExec) candidates() []string {
+	if n.paths == nil {
+		return systemNft[:]
+	}
+	return n.paths
+}
+
 // trustedNft is the first of the system's nft paths that is fit to get a capability, never one
 // from $PATH: a user who put an nft of their own first there would get CAP_NET_ADMIN.
 func (n nftExec) trustedNft() (string, error) {
-	paths := n.paths
-	if paths == nil {
-		paths = systemNft[:]
-	}
+	paths := n.candidates()
 	stat := os.Stat
 	if n.stat != nil {
 		stat = n.stat

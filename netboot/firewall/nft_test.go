@@ -145,8 +145,12 @@ func TestNftCommand(t *testing.T) {
 		{"user with CAP_NET_ADMIN permitted", 1000, netAdmin | 1<<unix.CAP_NET_RAW, "/usr/sbin/nft", []uintptr{unix.CAP_NET_ADMIN}},
 		{"user without it", 1000, 1<<unix.CAP_NET_BIND_SERVICE | 1<<unix.CAP_NET_RAW, filepath.Join(bin, "nft"), nil},
 		{"user, capget fails", 1000, 0, filepath.Join(bin, "nft"), nil},
+		{"user without it, no nft in $PATH", 1000, 1 << unix.CAP_NET_RAW, "/usr/sbin/nft", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if strings.Contains(tc.name, "no nft in $PATH") {
+				t.Setenv("PATH", t.TempDir())
+			}
 			n := nftExec{
 				euid: func() int { return tc.euid },
 				stat: trusted,
