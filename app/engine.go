@@ -1,6 +1,6 @@
 // Package app is the desktop face of sharecd: a fyne window and a tray icon that drive the same
 // netboot engine as `sharecd --share`. It runs as the user, never as root; the packaged binary
-// carries the two network capabilities the servers need (see packaging/).
+// carries the network capabilities the servers need (see packaging/).
 //
 // The window does no networking itself: everything it needs goes through Engine, so the tests
 // drive every state of the window through a fake.

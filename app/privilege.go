@@ -15,7 +15,9 @@ const (
 
 // MissingPrivilege says, in plain words, why this process cannot open the servers' ports, or ""
 // when it can: it runs as root, or its binary carries cap_net_bind_service and cap_net_raw (the
-// package sets them, see packaging/postinst). The window is never meant to run as root.
+// package sets them, see packaging/postinst). cap_net_admin, which the package sets too, is not
+// asked for here: without it only a firewall that filters stops a share, and the share says so
+// (netboot.ErrFirewallUnknown). The window is never meant to run as root.
 func MissingPrivilege() string {
 	if os.Geteuid() == 0 {
 		return ""
@@ -34,8 +36,8 @@ func MissingPrivilege() string {
 // missingPrivilegeText is MissingPrivilege's message for the binary exe.
 func missingPrivilegeText(exe string) string {
 	return "This program is not allowed to open the network-boot ports. Install it from its package, " +
-		"or give it the two network permissions it needs once with:\n" +
-		"sudo setcap cap_net_bind_service,cap_net_raw+ep " + exe
+		"or give it the network permissions it needs once with:\n" +
+		"sudo setcap cap_net_bind_service,cap_net_raw,cap_net_admin+ep " + exe
 }
 
 func effectiveCaps() (uint64, bool) {

@@ -606,7 +606,7 @@ func shareProblem(err error) string {
 	msg := oneLine(err)
 	var pe *netboot.PortError
 	switch {
-	case errors.Is(err, netboot.ErrFirewallBlocks):
+	case errors.Is(err, netboot.ErrFirewallBlocks), errors.Is(err, netboot.ErrFirewallUnknown):
 		return msg + " Allow Share This CD in this computer's firewall settings (or install the sharecd package, " +
 			"which lets it open its own ports while it shares), then press Share again."
 	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):

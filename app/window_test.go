@@ -660,3 +660,17 @@ func TestShareButtonFitsTheWindow(t *testing.T) {
 		})
 	}
 }
+
+// A share that may not even read the firewall (a binary without cap_net_admin) gets the same fix
+// in the window's words as one the firewall blocks.
+func TestShareProblemFirewall(t *testing.T) {
+	for _, err := range []error{
+		fmt.Errorf("%w: inet filter input (policy drop) (nft: Operation not permitted)", netboot.ErrFirewallBlocks),
+		fmt.Errorf("%w: nft -j list ruleset: not permitted to read or change the firewall (needs root or CAP_NET_ADMIN)", netboot.ErrFirewallUnknown),
+	} {
+		got := shareProblem(err)
+		if !strings.Contains(got, "firewall settings") || !strings.Contains(got, "install the sharecd package") || strings.Contains(got, "--") {
+			t.Errorf("shareProblem(%v) = %q: want the window's fix, no flags", err, got)
+		}
+	}
+}

@@ -19,11 +19,19 @@ import (
 // opened. A share that went ahead would look fine here while every client timed out.
 var ErrFirewallBlocks = errors.New("this host's firewall blocks the clients and could not be opened")
 
+// ErrFirewallUnknown: sharecd may neither read nor open this host's nftables firewall (it runs
+// as a user without CAP_NET_ADMIN, and nftables answers nothing without it, not even a listing),
+// so whether clients get through is unknown. A desktop user's share on a default-drop host went
+// ahead on a warning while every client timed out; it is refused instead, and
+// --no-firewall-changes shares anyway.
+var ErrFirewallUnknown = errors.New("this host's firewall may block the clients, and sharecd is not allowed to read or open it")
+
 // openFirewall lets the share's clients through this host's firewall for as long as it serves
 // (through firewalld where it runs, else by nftables rules), or, with NoFirewallChanges, only says
 // what would block them. The returned func undoes it. It fails (ErrFirewallBlocks) when the
-// firewall blocks clients and could not be opened; when the firewall cannot even be read, that is
-// said and the share goes ahead, since nothing known stands in the way.
+// firewall blocks clients and could not be opened, and (ErrFirewallUnknown) when sharecd is not
+// allowed to read it; when it cannot be read for another reason, that is said and the share goes
+// ahead, since nothing known stands in the way.
 func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, http bool, log *slog.Logger) (func(), error) {
 	h := hole(iface, ports, http)
 	fw := s.firewall(iface, log)
@@ -47,6 +55,9 @@ func (s *Share) openFirewall(ctx context.Context, iface string, ports Ports, htt
 		return nothing, nil
 	case err != nil:
 		blocks, cerr := fw.Check(ctx, h)
+		if errors.Is(cerr, firewall.ErrNotPermitted) {
+			return nil, fmt.Errorf("%w: %v", ErrFirewallUnknown, cerr)
+		}
 		if cerr != nil {
 			log.Warn("could not open or read the firewall; if it filters, clients will time out", "err", err)
 			return nothing, nil

@@ -80,8 +80,8 @@ func TestDebInstallsInChroot(t *testing.T) {
 			t.Errorf("%s --version: %q\nldd:\n%s", bin, v, inChroot(t, root, "ldd", bin))
 		}
 		// What the postinst sets, read with the chroot's own getcap (libcap2-bin, a dependency).
-		if c := inChroot(t, root, "getcap", bin); !strings.Contains(c, "cap_net_bind_service,cap_net_raw=ep") {
-			t.Errorf("getcap %s: %q, want cap_net_bind_service,cap_net_raw=ep", bin, c)
+		if c := inChroot(t, root, "getcap", bin); !strings.Contains(c, "cap_net_bind_service,cap_net_admin,cap_net_raw=ep") {
+			t.Errorf("getcap %s: %q, want cap_net_bind_service,cap_net_admin,cap_net_raw=ep", bin, c)
 		} else {
 			t.Logf("getcap: %s", c)
 		}

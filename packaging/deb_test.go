@@ -93,8 +93,8 @@ func TestDebContents(t *testing.T) {
 		}
 	}
 	post, err := exec.Command("dpkg-deb", "-I", deb, "postinst").CombinedOutput()
-	if err != nil || !strings.Contains(string(post), "setcap cap_net_bind_service,cap_net_raw+ep /usr/bin/sharecd") ||
-		!strings.Contains(string(post), "setcap cap_net_bind_service,cap_net_raw+ep /usr/lib/sharecd/sharecd-gui") {
+	if err != nil || !strings.Contains(string(post), "setcap cap_net_bind_service,cap_net_raw,cap_net_admin+ep /usr/bin/sharecd") ||
+		!strings.Contains(string(post), "setcap cap_net_bind_service,cap_net_raw,cap_net_admin+ep /usr/lib/sharecd/sharecd-gui") {
 		t.Errorf("postinst does not set the capabilities: %v\n%s", err, post)
 	}
 

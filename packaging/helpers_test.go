@@ -78,7 +78,7 @@ func extractGUI(t *testing.T) string {
 		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
 	}
 	bin := filepath.Join(dir, "usr/lib/sharecd/sharecd-gui") // what `sharecd` execs for the window
-	if out, err := exec.Command("setcap", "cap_net_bind_service,cap_net_raw+ep", bin).CombinedOutput(); err != nil {
+	if out, err := exec.Command("setcap", "cap_net_bind_service,cap_net_raw,cap_net_admin+ep", bin).CombinedOutput(); err != nil {
 		netlab.Skipf(t, "setcap on %s: %v %s (no xattrs on this file system?)", dir, err, out)
 	}
 	// Plain `sharecd` execs sharecd-gui from beside itself, else from /usr/lib/sharecd

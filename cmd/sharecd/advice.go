@@ -17,6 +17,12 @@ func advice(err error, s netboot.Share) string {
 		// into the next error.
 		return "run it as root (sudo sharecd --share), or install the sharecd package, which lets " +
 			"sharecd open its ports and probe the LAN (CAP_NET_BIND_SERVICE, CAP_NET_RAW, CAP_NET_ADMIN)"
+	case errors.Is(err, netboot.ErrFirewallUnknown):
+		return "install the sharecd package, which lets sharecd open its own ports in the firewall " +
+			"(CAP_NET_ADMIN), or run it as root (sudo sharecd --share); if this host does not filter, " +
+			"--no-firewall-changes shares anyway"
+	case errors.Is(err, netboot.ErrFirewallBlocks):
+		return "run it as root (sudo sharecd --share), or let its ports through yourself and share with --no-firewall-changes"
 	case errors.Is(err, netboot.ErrOtherPXEServer):
 		return "switch it off, or share anyway with --dhcp-mode proxy (clients may then boot from either)"
 	case errors.Is(err, netboot.ErrNoDHCPServer):

@@ -26,7 +26,7 @@ const appID = "io.github.sharecd.ShareThisCD"
 
 // runGUI opens the window (or, with trayOnly, only the tray icon) and drives the same
 // netboot.Share as --share, with the same flags' settings in s. It runs as the user: the
-// packaged binary carries the two network capabilities (packaging/postinst), so no root is needed.
+// packaged binary carries its network capabilities (packaging/postinst), so no root is needed.
 func runGUI(ctx context.Context, s netboot.Share, trayOnly bool, stderr io.Writer) int {
 	if os.Geteuid() == 0 {
 		// As root the window would own the user's display, and fyne's tray panics without the

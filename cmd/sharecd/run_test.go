@@ -172,6 +172,8 @@ func TestAdvice(t *testing.T) {
 		{"port 80 taken, --tftp-only given", &netboot.PortError{Proto: "tcp", Port: 80, Service: "HTTP", Holder: "nginx (pid 9)", Err: syscall.EADDRINUSE}, netboot.Share{TFTPBoot: true}, "stop it first"},
 		{"port 69 taken", &netboot.PortError{Proto: "udp", Port: 69, Service: "TFTP", Holder: "in.tftpd (pid 3)", Err: syscall.EADDRINUSE}, netboot.Share{}, "stop it first"},
 		{"local conflict", fmt.Errorf("%w: x", netboot.ErrLocalConflict), netboot.Share{}, "stop it first"},
+		{"firewall unreadable", fmt.Errorf("%w: nft -j list ruleset: x", netboot.ErrFirewallUnknown), netboot.Share{}, "--no-firewall-changes"},
+		{"firewall blocks", fmt.Errorf("%w: inet filter input (policy drop)", netboot.ErrFirewallBlocks), netboot.Share{}, "sudo sharecd --share"},
 		{"unknown", errors.New("boom"), netboot.Share{}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

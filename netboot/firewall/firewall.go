@@ -15,13 +15,11 @@
 package firewall
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,23 +45,6 @@ var ErrNoNft = errors.New("nft is not installed, so the firewall could not be ch
 
 // Runner runs nft with args and stdin; tests and the real system differ only in where it runs.
 type Runner func(ctx context.Context, stdin []byte, args ...string) ([]byte, error)
-
-// Nft runs the nft command.
-func Nft(ctx context.Context, stdin []byte, args ...string) ([]byte, error) {
-	path, err := exec.LookPath("nft")
-	if err != nil {
-		return nil, ErrNoNft
-	}
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("nft %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return out, nil
-}
 
 // Firewall checks and opens the host firewall for one interface.
 type Firewall struct {
