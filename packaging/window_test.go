@@ -113,13 +113,9 @@ func TestQuitAsWindowAppears(t *testing.T) {
 	dir := extractGUI(t)
 	ns := netlab.Namespace(t, "scd-quit")
 	display := startXvfb(t)
-	mapped := func() bool {
-		out, _ := exec.Command("xwininfo", "-display", display, "-name", "Share This CD").CombinedOutput()
-		return strings.Contains(string(out), "Map State: IsViewable")
-	}
 	for i := range 20 {
 		gui := netlab.Start(t, guiCmd(dir, ns, display, "--source", "../netboot/testdata/debian-live-lab"))
-		if !until(20*time.Second, func() bool { return gui.Exited() || mapped() }) || gui.Exited() {
+		if !until(20*time.Second, func() bool { return gui.Exited() || mapped(display) }) || gui.Exited() {
 			t.Fatalf("run %d: the window did not show (exited: %v)\nwindow log:\n%s", i, gui.Exited(), gui.Log())
 		}
 		gui.Cmd.Process.Signal(syscall.SIGTERM)
@@ -127,6 +123,61 @@ func TestQuitAsWindowAppears(t *testing.T) {
 			t.Fatalf("run %d: quitting as the window appeared: exit code %d (-1: still running)\nwindow log:\n%s", i, code, gui.Log())
 		}
 	}
+}
+
+// TestWindowLeavesNoBus runs the packaged window for a user with no session bus (no
+// DBUS_SESSION_BUS_ADDRESS, no /run/user/UID/bus: a bare X session, or su to another user), on a
+// system with dbus-launch, then quits it. godbus used to run dbus-launch for fyne and the tray
+// check, and its dbus-daemon ran on after the window: no process the window started may remain.
+// The window's environment carries a mark that its children inherit, to find them by.
+func TestWindowLeavesNoBus(t *testing.T) {
+	requireTools(t, "xvfb x11-utils iproute2 libcap2-bin util-linux dbus-x11",
+		"Xvfb", "xwininfo", "ip", "setcap", "setpriv", "dbus-launch")
+	requireRoot(t, "the network namespace and setcap")
+	dir := extractGUI(t)
+	ns := netlab.Namespace(t, "scd-nobus")
+	display := startXvfb(t)
+	mark := fmt.Sprintf("SHARECD_TEST_MARK=%d-%d", os.Getpid(), time.Now().UnixNano())
+	gui := runWindow(t, userCmd(dir, ns, "usr/bin/sharecd", []string{"DISPLAY=" + display, mark},
+		"--source", "../netboot/testdata/debian-live-lab"), display)
+	time.Sleep(500 * time.Millisecond) // a daemon that was going to exit with the window has
+	if left := marked(mark); len(left) > 0 {
+		for pid := range left {
+			syscall.Kill(pid, syscall.SIGTERM) // ours: they carry this run's mark
+		}
+		t.Errorf("after the window quit, processes it started still run: %v\nwindow log:\n%s", left, gui.Log())
+	}
+}
+
+// runWindow starts cmd, waits for the window to show, sends SIGTERM and waits for exit 0.
+func runWindow(t *testing.T, cmd *exec.Cmd, display string) *netlab.Proc {
+	t.Helper()
+	gui := netlab.Start(t, cmd)
+	if !until(20*time.Second, func() bool { return gui.Exited() || mapped(display) }) || gui.Exited() {
+		t.Fatalf("the window did not show (exited: %v)\nwindow log:\n%s", gui.Exited(), gui.Log())
+	}
+	gui.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := gui.Wait(15 * time.Second); code != 0 {
+		t.Fatalf("SIGTERM: exit code %d (-1: still running)\nwindow log:\n%s", code, gui.Log())
+	}
+	return gui
+}
+
+// marked lists the processes whose environment holds mark, by PID, with their command names.
+func marked(mark string) map[int]string {
+	found := map[int]string{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		env, err := os.ReadFile(filepath.Join(d, "environ"))
+		if err != nil || !bytes.Contains(append(append([]byte{0}, env...), 0), []byte("\x00"+mark+"\x00")) {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join(d, "comm"))
+		var pid int
+		fmt.Sscan(filepath.Base(d), &pid)
+		found[pid] = strings.TrimSpace(string(comm))
+	}
+	return found
 }
 
 // lan is a LAN of network namespaces joined by a bridge in the router's: the router runs dnsmasq
