@@ -149,6 +149,26 @@ func TestWindowLeavesNoBus(t *testing.T) {
 	}
 }
 
+// TestWindowQuietUnderCLocale starts the packaged window under the C locales live systems and
+// containers set. Under LANG=C.UTF-8 fyne printed "Fyne error: Error parsing user locale C" on
+// every start; no start may print a fyne error.
+func TestWindowQuietUnderCLocale(t *testing.T) {
+	requireTools(t, "xvfb x11-utils iproute2 libcap2-bin util-linux", "Xvfb", "xwininfo", "ip", "setcap", "setpriv")
+	requireRoot(t, "the network namespace and setcap")
+	dir := extractGUI(t)
+	ns := netlab.Namespace(t, "scd-locale")
+	display := startXvfb(t)
+	for _, env := range []string{"LANG=C.UTF-8", "LC_ALL=C.UTF-8", "LANG=C", "LANG=POSIX"} {
+		t.Run(env, func(t *testing.T) {
+			gui := runWindow(t, userCmd(dir, ns, "usr/bin/sharecd", []string{"DISPLAY=" + display, env},
+				"--source", "../netboot/testdata/debian-live-lab"), display)
+			if strings.Contains(gui.Log(), "Fyne error") {
+				t.Errorf("%s: the window printed fyne errors:\n%s", env, gui.Log())
+			}
+		})
+	}
+}
+
 // runWindow starts cmd, waits for the window to show, sends SIGTERM and waits for exit 0.
 func runWindow(t *testing.T, cmd *exec.Cmd, display string) *netlab.Proc {
 	t.Helper()
