@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,6 +123,59 @@ func TestQuitAsWindowAppears(t *testing.T) {
 		if code := gui.Wait(15 * time.Second); code != 0 {
 			t.Fatalf("run %d: quitting as the window appeared: exit code %d (-1: still running)\nwindow log:\n%s", i, code, gui.Log())
 		}
+	}
+}
+
+// TestWindowDHCPCheck runs the packaged window (as nobody, with the package's capabilities) on a
+// LAN of namespaces whose router runs dnsmasq as a plain DHCP server. The window's DHCP check must
+// show its result within 10 s of its first DISCOVER reaching the router (the window logs the words
+// it shows), and probe only once: the DISCOVERs from the check's MAC (02:73:63:…) in the router's
+// log must all belong to one round, 15 s on. The screenshot is $SHARECD_ARTIFACTS/gui-dhcp-check.png.
+func TestWindowDHCPCheck(t *testing.T) {
+	requireTools(t, "xvfb imagemagick x11-utils iproute2 libcap2-bin util-linux dnsmasq-base",
+		"Xvfb", "import", "xwininfo", "ip", "setcap", "setpriv", "dnsmasq")
+	requireRoot(t, "the network namespaces and setcap")
+	dir := extractGUI(t)
+	l := newLAN(t)
+	display := startXvfb(t)
+	gui := netlab.Start(t, guiCmd(dir, l.server, display, "--source", "../netboot/testdata/debian-live-lab"))
+
+	// dnsmasq --log-dhcp starts each line of a transaction with its xid in decimal.
+	probe := regexp.MustCompile(`dnsmasq-dhcp\[[0-9]+\]: ([0-9]+) DHCPDISCOVER\(br0\) 02:73:63:`)
+	rounds := func() map[string]bool {
+		xids := map[string]bool{}
+		for _, m := range probe.FindAllStringSubmatch(l.dnsmasq.Log(), -1) {
+			xids[m[1]] = true
+		}
+		return xids
+	}
+	if !until(20*time.Second, func() bool { return len(rounds()) > 0 }) {
+		t.Fatalf("the window's DHCP check never reached the router\nwindow log:\n%s\ndnsmasq:\n%s", gui.Log(), l.dnsmasq.Log())
+	}
+	first := time.Now()
+	const shown = `msg="DHCP check" iface=eth0 shown=`
+	if !until(10*time.Second, func() bool { return strings.Contains(gui.Log(), shown) }) {
+		screenshot(t, display, "gui-dhcp-check-failed.png", gui)
+		t.Fatalf("no DHCP check result in the window 10 s after its first DISCOVER\nwindow log:\n%s", gui.Log())
+	}
+	t.Logf("the check's result showed %.1f s after its first DISCOVER", time.Since(first).Seconds())
+	if i := strings.Index(gui.Log(), shown); !strings.Contains(gui.Log()[i:], "10.77.0.254") {
+		t.Errorf("the check's words do not name the router 10.77.0.254:\n%s", gui.Log()[i:])
+	}
+	time.Sleep(time.Second) // the frame that draws it
+	screenshot(t, display, "gui-dhcp-check.png", gui)
+	once := rounds()
+	time.Sleep(time.Until(first.Add(15 * time.Second)))
+	if again := rounds(); len(again) != len(once) {
+		t.Errorf("the window probed the LAN again: %d DISCOVER transactions from the check's MAC after the result, %d 15 s on\ndnsmasq:\n%s",
+			len(once), len(again), l.dnsmasq.Log())
+	}
+	if n := strings.Count(gui.Log(), `msg="DHCP check"`); n != 1 {
+		t.Errorf("the window ran %d DHCP checks, want 1:\n%s", n, gui.Log())
+	}
+	gui.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := gui.Wait(15 * time.Second); code != 0 {
+		t.Errorf("SIGTERM: exit code %d (-1: still running)", code)
 	}
 }
 
