@@ -2,7 +2,9 @@ package app
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -28,29 +30,76 @@ type tray struct {
 	lastLabel  string
 }
 
-// SessionBusAvailable tells whether a session D-Bus answers. fyne's systray panics in app.Quit
-// when there is none (fyne-io/fyne#6403, e.g. under sudo or pkexec), so without one there is no
-// tray at all.
-func SessionBusAvailable() bool {
-	conn, err := dbus.ConnectSessionBus()
-	if err != nil {
-		return false
+// Why there is no tray icon; EnableTray returns one of these.
+var (
+	// ErrNoSessionBus: no session D-Bus answers (under sudo or pkexec, or a bare X server).
+	ErrNoSessionBus = errors.New("no session D-Bus")
+	// ErrNoTrayHost: a session bus, but no tray host on it (plain GNOME without the AppIndicator
+	// extension): fyne's systray would only log "failed to register" and nothing would show.
+	ErrNoTrayHost = errors.New("no tray on this desktop (nothing owns org.kde.StatusNotifierWatcher on the session D-Bus)")
+)
+
+// watcherName is the bus name of the StatusNotifierWatcher, the tray host's side of the
+// StatusNotifierItem protocol that fyne's systray registers its icon with.
+const watcherName = "org.kde.StatusNotifierWatcher"
+
+// NoBusAutolaunch keeps godbus from starting a session bus when the user has none. Asked for a
+// session bus while DBUS_SESSION_BUS_ADDRESS is unset and $XDG_RUNTIME_DIR/bus is absent, godbus
+// runs dbus-launch (dbus-x11, on most live systems), whose dbus-daemon outlives the window: one
+// more leftover daemon each start, and a bus no tray host, portal or screensaver is on, so it
+// serves nothing. fyne (theme portal, screensaver inhibit) and its systray ask at their own
+// moments, so this must run before the fyne app is made: with no bus found it sets an address
+// that fails at once ("disabled:", no such transport), and every caller takes its no-bus path.
+func NoBusAutolaunch() {
+	if a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" && a != "autolaunch:" {
+		return // the user's bus, used as it is
 	}
-	conn.Close()
-	return true
+	// Looks where a systemd user session puts the bus (and sets DBUS_SESSION_BUS_ADDRESS when
+	// it is there); it never launches one.
+	if conn, err := dbus.SessionBusPrivateNoAutoStartup(); err == nil {
+		conn.Close()
+		if os.Getenv("DBUS_SESSION_BUS_ADDRESS") != "" {
+			return
+		}
+	}
+	os.Setenv("DBUS_SESSION_BUS_ADDRESS", noBus)
 }
 
-// EnableTray adds the tray icon when the app has a tray and a session bus answers; it tells
-// whether it did. With a bus but no tray host (plain GNOME) systray only logs, so the window
-// never relies on the tray alone: closing it while sharing hides it only when the tray is on.
-func (u *UI) EnableTray() bool {
+// noBus is a session bus address no connection can be made to; see NoBusAutolaunch.
+const noBus = "disabled:"
+
+// trayHost says why a tray icon would not show, or nil when a tray host is there to show it.
+// Without a session bus fyne's systray also panics in app.Quit (fyne-io/fyne#6403).
+func trayHost() error {
+	conn, err := dbus.ConnectSessionBus()
+	if err != nil {
+		return ErrNoSessionBus
+	}
+	defer conn.Close()
+	var owned bool
+	if err := conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, watcherName).Store(&owned); err != nil {
+		return fmt.Errorf("%w (asking the session D-Bus for %s: %v)", ErrNoTrayHost, watcherName, err)
+	}
+	if !owned {
+		return ErrNoTrayHost
+	}
+	return nil
+}
+
+// EnableTray adds the tray icon when the app has a tray and a tray host is on the session bus;
+// otherwise it returns why not (ErrNoSessionBus, ErrNoTrayHost). The window never relies on the
+// tray alone: closing it while sharing hides it only when the tray is on.
+func (u *UI) EnableTray() error {
 	desk, ok := u.app.(desktop.App)
-	if !ok || !SessionBusAvailable() {
-		return false
+	if !ok {
+		return errors.New("this fyne driver has no tray")
+	}
+	if err := trayHost(); err != nil {
+		return err
 	}
 	u.tray = newTray(u, desk, systray.SetTooltip)
 	u.render()
-	return true
+	return nil
 }
 
 func newTray(u *UI, desk desktop.App, setTooltip func(string)) *tray {

@@ -519,6 +519,8 @@ func (u *UI) runCheck() {
 			}
 			u.check, u.checkErr = &res, err
 			u.render()
+			// The same words as the window shows, for the log and for tests that read it.
+			u.log.Info("DHCP check", "iface", name, "shown", u.checkLabel.Text)
 		})
 	}()
 }

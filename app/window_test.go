@@ -674,3 +674,29 @@ func TestShareProblemFirewall(t *testing.T) {
 		}
 	}
 }
+
+// TestNoBusAutolaunch: the user's session bus address is kept; with none, the one a systemd
+// user session has at /run/user/UID/bus is taken, and with none there either, an address that
+// fails at once, so that fyne and its systray never run dbus-launch (whose dbus-daemon outlived
+// the window). packaging's TestWindowLeavesNoBus checks that for the real window.
+func TestNoBusAutolaunch(t *testing.T) {
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+	NoBusAutolaunch()
+	if got := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); got != "unix:path=/nonexistent/bus" {
+		t.Errorf("the user's address became %q", got)
+	}
+	for _, unset := range []string{"", "autolaunch:"} {
+		t.Setenv("DBUS_SESSION_BUS_ADDRESS", unset)
+		want := noBus
+		if _, err := os.Stat(fmt.Sprintf("/run/user/%d/bus", os.Getuid())); err == nil {
+			want = fmt.Sprintf("unix:path=/run/user/%d/bus", os.Getuid())
+		}
+		NoBusAutolaunch()
+		if got := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); got != want {
+			t.Errorf("DBUS_SESSION_BUS_ADDRESS=%q: became %q, want %q", unset, got, want)
+		}
+		if err := trayHost(); want == noBus && !errors.Is(err, ErrNoSessionBus) {
+			t.Errorf("with no session bus the tray host check says %v, want ErrNoSessionBus", err)
+		}
+	}
+}

@@ -26,8 +26,15 @@ echo "building sharecd $VERSION for $ARCH"
 (cd "$root" && CGO_ENABLED=1 go build -tags gui -ldflags "-s -w -X main.version=$VERSION" \
 	-o "$BUILD/sharecd-gui" ./cmd/sharecd)
 gzip -9n <"$here/sharecd.1" >"$BUILD/sharecd.1.gz"
-cp "$here"/{nfpm.yaml,postinst,sharecd.svg,io.github.sharecd.ShareThisCD.desktop,io.github.sharecd.ShareThisCD.metainfo.xml} \
+cp "$here"/{nfpm.yaml,postinst,copyright,sharecd.svg,io.github.sharecd.ShareThisCD.desktop,io.github.sharecd.ShareThisCD.metainfo.xml} \
 	"$root/app/icon.png" "$BUILD/"
+# The loaders' own copyright files, as their Debian packages ship them (see copyright).
+mkdir "$BUILD/loaders"
+cp "$root/assets/syslinux/COPYRIGHT" "$BUILD/loaders/syslinux.copyright"
+cp "$root/assets/grub-efi/COPYRIGHT" "$BUILD/loaders/grub-efi.copyright"
+cp "$root/assets/ipxe/COPYRIGHT" "$BUILD/loaders/ipxe.copyright"
+cp "$root/assets/secureboot/COPYRIGHT.shim" "$BUILD/loaders/shim.copyright"
+cp "$root/assets/secureboot/COPYRIGHT.grub" "$BUILD/loaders/grub-signed.copyright"
 (cd "$BUILD" && GOBIN="$BUILD" go install "$NFPM")
 (cd "$BUILD" && ./nfpm package --config nfpm.yaml --packager deb --target "$out/")
 ls "$out"/sharecd_*.deb

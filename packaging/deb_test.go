@@ -78,6 +78,12 @@ func TestDebContents(t *testing.T) {
 		"./usr/share/icons/hicolor/256x256/apps/io.github.sharecd.ShareThisCD.png",
 		"./usr/share/icons/hicolor/scalable/apps/io.github.sharecd.ShareThisCD.svg",
 		"./usr/share/man/man1/sharecd.1.gz",
+		"./usr/share/doc/sharecd/copyright",
+		"./usr/share/doc/sharecd/loaders/syslinux.copyright",
+		"./usr/share/doc/sharecd/loaders/grub-efi.copyright",
+		"./usr/share/doc/sharecd/loaders/ipxe.copyright",
+		"./usr/share/doc/sharecd/loaders/shim.copyright",
+		"./usr/share/doc/sharecd/loaders/grub-signed.copyright",
 	} {
 		if !strings.Contains(string(list), want) {
 			t.Errorf("dpkg-deb -c lacks %q:\n%s", want, list)
@@ -103,7 +109,8 @@ func TestDebContents(t *testing.T) {
 	if out, err := exec.Command("dpkg-deb", "-x", deb, dir).CombinedOutput(); err != nil {
 		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
 	}
-	// stdout only: with LANG=C fyne's lang package logs "Error parsing user locale C" at init.
+	checkCopyright(t, dir)
+
 	out, err := exec.Command(filepath.Join(dir, "usr/bin/sharecd"), "--version").Output()
 	if err != nil || strings.TrimSpace(string(out)) != "sharecd 0.1.0~test" {
 		t.Errorf("sharecd --version: %v %q", err, out)
@@ -114,6 +121,65 @@ func TestDebContents(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "Usage:") {
 		t.Errorf("sharecd without a display: %v %q", err, out)
+	}
+}
+
+// checkCopyright reads the package's copyright file as DEP-5 (Debian policy 12.5): a header
+// naming the format, and a Files paragraph with a licence for each directory of assets/ (the boot
+// loaders the binaries embed, GPL and BSD), each licence defined in a stand-alone paragraph.
+func checkCopyright(t *testing.T, dir string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "usr/share/doc/sharecd/copyright"))
+	if err != nil {
+		t.Fatalf("the package's copyright file: %v", err)
+	}
+	paras := strings.Split(strings.TrimSpace(string(b)), "\n\n")
+	if !strings.HasPrefix(paras[0], "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n") {
+		t.Errorf("the copyright file does not start with the DEP-5 Format line:\n%s", paras[0])
+	}
+	field := func(p, name string) string {
+		for _, l := range strings.Split(p, "\n") {
+			if v, ok := strings.CutPrefix(l, name+":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		return ""
+	}
+	files := map[string]string{} // Files pattern → licence
+	defined := map[string]bool{}
+	for _, p := range paras[1:] {
+		switch f, l := field(p, "Files"), field(p, "License"); {
+		case f != "":
+			if l == "" || field(p, "Copyright") == "" {
+				t.Errorf("a Files paragraph without Copyright or License:\n%s", p)
+			}
+			for _, pat := range strings.Fields(f) {
+				files[pat] = l
+			}
+		case l != "":
+			defined[l] = true
+		}
+	}
+	loaders, _ := filepath.Glob("../assets/*/*.efi")
+	more, _ := filepath.Glob("../assets/*/*.[0c]*")
+	for _, a := range append(loaders, more...) {
+		rel := strings.TrimPrefix(a, "../")
+		lic, ok := files[rel]
+		if !ok {
+			lic, ok = files[filepath.Dir(rel)+"/*"]
+		}
+		if !ok {
+			t.Errorf("the copyright file has no Files paragraph for %s", rel)
+			continue
+		}
+		if lic != "sharecd" && !defined[lic] {
+			t.Errorf("%s: licence %q has no paragraph of its own", rel, lic)
+		}
+	}
+	for _, want := range []string{"GPL-2+", "GPL-3+", "BSD-2-Clause"} {
+		if !defined[want] {
+			t.Errorf("the copyright file does not define %s", want)
+		}
 	}
 }
 

@@ -98,11 +98,25 @@ func extractGUI(t *testing.T) string {
 // only the binary's file capabilities, with a clean environment, inside network namespace ns.
 // It runs from this directory, so a relative --source names the test media.
 func guiCmd(dir, ns, display string, args ...string) *exec.Cmd {
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-		"env", "-i", "HOME=" + filepath.Join(dir, "home"), "DISPLAY=" + display, "PATH=/usr/bin:/bin",
-		filepath.Join(dir, "usr/lib/sharecd/sharecd-gui")}, args...)...)
+	return userCmd(dir, ns, "usr/lib/sharecd/sharecd-gui", []string{"DISPLAY=" + display}, args...)
+}
+
+// userCmd runs the packaged binary bin (a path inside the extracted package dir) as nobody in
+// network namespace ns, with only HOME, PATH and env in its environment, from this directory.
+func userCmd(dir, ns, bin string, env []string, args ...string) *exec.Cmd {
+	argv := []string{"netns", "exec", ns, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		"env", "-i", "HOME=" + filepath.Join(dir, "home"), "PATH=/usr/bin:/bin"}
+	argv = append(append(argv, env...), filepath.Join(dir, bin))
+	cmd := exec.Command("ip", append(argv, args...)...)
 	cmd.Dir, _ = os.Getwd()
 	return cmd
+}
+
+// mapped tells whether the window "Share This CD" shows on display (xwininfo fails for a window
+// never created and says IsUnMapped for a hidden one).
+func mapped(display string) bool {
+	out, _ := exec.Command("xwininfo", "-display", display, "-name", "Share This CD").CombinedOutput()
+	return strings.Contains(string(out), "Map State: IsViewable")
 }
 
 // screenshot saves the whole screen to $SHARECD_ARTIFACTS/name (a temporary directory when that

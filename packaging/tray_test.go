@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,6 +78,37 @@ func TestTrayOverDBus(t *testing.T) {
 				t.Errorf("the tray logged errors:\n%s", log)
 			}
 		})
+	}
+}
+
+// TestTrayWithoutHost runs the packaged `sharecd --tray` on a session bus with no tray host (no
+// StatusNotifierWatcher: plain GNOME). Before, it logged "systray error: failed to register" and
+// ran on with nothing on screen; it must say so in one line and show the window instead, and
+// still quit cleanly on SIGTERM.
+func TestTrayWithoutHost(t *testing.T) {
+	requireTools(t, "xvfb dbus x11-utils iproute2 libcap2-bin util-linux",
+		"Xvfb", "dbus-daemon", "xwininfo", "ip", "setcap", "setpriv")
+	requireRoot(t, "the network namespace and setcap")
+	dir := extractGUI(t)
+	display := startXvfb(t)
+	addr := netlab.Bus(t, "session") // nobody owns org.kde.StatusNotifierWatcher on it
+	ns := netlab.Namespace(t, "scd-notray")
+	gui := netlab.Start(t, userCmd(dir, ns, "usr/bin/sharecd", // execs sharecd-gui, same PID
+		[]string{"DISPLAY=" + display, "DBUS_SESSION_BUS_ADDRESS=" + addr},
+		"--tray", "--source", "../netboot/testdata/debian-live-lab"))
+	if !until(10*time.Second, func() bool { return gui.Exited() || mapped(display) }) || gui.Exited() {
+		t.Fatalf("--tray with no tray host: no window in 10 s (exited: %v)\nwindow log:\n%s", gui.Exited(), gui.Log())
+	}
+	const say = "no tray on this desktop"
+	if n := strings.Count(gui.Log(), say); n != 1 {
+		t.Errorf("the log says %q %d times, want once:\n%s", say, n, gui.Log())
+	}
+	if strings.Contains(gui.Log(), "systray error") {
+		t.Errorf("the tray was tried although no host can show it:\n%s", gui.Log())
+	}
+	gui.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := gui.Wait(15 * time.Second); code != 0 {
+		t.Errorf("SIGTERM: exit code %d (-1: still running)\nwindow log:\n%s", code, gui.Log())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -113,13 +114,9 @@ func TestQuitAsWindowAppears(t *testing.T) {
 	dir := extractGUI(t)
 	ns := netlab.Namespace(t, "scd-quit")
 	display := startXvfb(t)
-	mapped := func() bool {
-		out, _ := exec.Command("xwininfo", "-display", display, "-name", "Share This CD").CombinedOutput()
-		return strings.Contains(string(out), "Map State: IsViewable")
-	}
 	for i := range 20 {
 		gui := netlab.Start(t, guiCmd(dir, ns, display, "--source", "../netboot/testdata/debian-live-lab"))
-		if !until(20*time.Second, func() bool { return gui.Exited() || mapped() }) || gui.Exited() {
+		if !until(20*time.Second, func() bool { return gui.Exited() || mapped(display) }) || gui.Exited() {
 			t.Fatalf("run %d: the window did not show (exited: %v)\nwindow log:\n%s", i, gui.Exited(), gui.Log())
 		}
 		gui.Cmd.Process.Signal(syscall.SIGTERM)
@@ -127,6 +124,134 @@ func TestQuitAsWindowAppears(t *testing.T) {
 			t.Fatalf("run %d: quitting as the window appeared: exit code %d (-1: still running)\nwindow log:\n%s", i, code, gui.Log())
 		}
 	}
+}
+
+// TestWindowDHCPCheck runs the packaged window (as nobody, with the package's capabilities) on a
+// LAN of namespaces whose router runs dnsmasq as a plain DHCP server. The window's DHCP check must
+// show its result within 10 s of its first DISCOVER reaching the router (the window logs the words
+// it shows), and probe only once: the DISCOVERs from the check's MAC (02:73:63:…) in the router's
+// log must all belong to one round, 15 s on. The screenshot is $SHARECD_ARTIFACTS/gui-dhcp-check.png.
+func TestWindowDHCPCheck(t *testing.T) {
+	requireTools(t, "xvfb imagemagick x11-utils iproute2 libcap2-bin util-linux dnsmasq-base",
+		"Xvfb", "import", "xwininfo", "ip", "setcap", "setpriv", "dnsmasq")
+	requireRoot(t, "the network namespaces and setcap")
+	dir := extractGUI(t)
+	l := newLAN(t)
+	display := startXvfb(t)
+	gui := netlab.Start(t, guiCmd(dir, l.server, display, "--source", "../netboot/testdata/debian-live-lab"))
+
+	// dnsmasq --log-dhcp starts each line of a transaction with its xid in decimal.
+	probe := regexp.MustCompile(`dnsmasq-dhcp\[[0-9]+\]: ([0-9]+) DHCPDISCOVER\(br0\) 02:73:63:`)
+	rounds := func() map[string]bool {
+		xids := map[string]bool{}
+		for _, m := range probe.FindAllStringSubmatch(l.dnsmasq.Log(), -1) {
+			xids[m[1]] = true
+		}
+		return xids
+	}
+	if !until(20*time.Second, func() bool { return len(rounds()) > 0 }) {
+		t.Fatalf("the window's DHCP check never reached the router\nwindow log:\n%s\ndnsmasq:\n%s", gui.Log(), l.dnsmasq.Log())
+	}
+	first := time.Now()
+	const shown = `msg="DHCP check" iface=eth0 shown=`
+	if !until(10*time.Second, func() bool { return strings.Contains(gui.Log(), shown) }) {
+		screenshot(t, display, "gui-dhcp-check-failed.png", gui)
+		t.Fatalf("no DHCP check result in the window 10 s after its first DISCOVER\nwindow log:\n%s", gui.Log())
+	}
+	t.Logf("the check's result showed %.1f s after its first DISCOVER", time.Since(first).Seconds())
+	if i := strings.Index(gui.Log(), shown); !strings.Contains(gui.Log()[i:], "10.77.0.254") {
+		t.Errorf("the check's words do not name the router 10.77.0.254:\n%s", gui.Log()[i:])
+	}
+	time.Sleep(time.Second) // the frame that draws it
+	screenshot(t, display, "gui-dhcp-check.png", gui)
+	once := rounds()
+	time.Sleep(time.Until(first.Add(15 * time.Second)))
+	if again := rounds(); len(again) != len(once) {
+		t.Errorf("the window probed the LAN again: %d DISCOVER transactions from the check's MAC after the result, %d 15 s on\ndnsmasq:\n%s",
+			len(once), len(again), l.dnsmasq.Log())
+	}
+	if n := strings.Count(gui.Log(), `msg="DHCP check"`); n != 1 {
+		t.Errorf("the window ran %d DHCP checks, want 1:\n%s", n, gui.Log())
+	}
+	gui.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := gui.Wait(15 * time.Second); code != 0 {
+		t.Errorf("SIGTERM: exit code %d (-1: still running)", code)
+	}
+}
+
+// TestWindowLeavesNoBus runs the packaged window for a user with no session bus (no
+// DBUS_SESSION_BUS_ADDRESS, no /run/user/UID/bus: a bare X session, or su to another user), on a
+// system with dbus-launch, then quits it. godbus used to run dbus-launch for fyne and the tray
+// check, and its dbus-daemon ran on after the window: no process the window started may remain.
+// The window's environment carries a mark that its children inherit, to find them by.
+func TestWindowLeavesNoBus(t *testing.T) {
+	requireTools(t, "xvfb x11-utils iproute2 libcap2-bin util-linux dbus-x11",
+		"Xvfb", "xwininfo", "ip", "setcap", "setpriv", "dbus-launch")
+	requireRoot(t, "the network namespace and setcap")
+	dir := extractGUI(t)
+	ns := netlab.Namespace(t, "scd-nobus")
+	display := startXvfb(t)
+	mark := fmt.Sprintf("SHARECD_TEST_MARK=%d-%d", os.Getpid(), time.Now().UnixNano())
+	gui := runWindow(t, userCmd(dir, ns, "usr/bin/sharecd", []string{"DISPLAY=" + display, mark},
+		"--source", "../netboot/testdata/debian-live-lab"), display)
+	time.Sleep(500 * time.Millisecond) // a daemon that was going to exit with the window has
+	if left := marked(mark); len(left) > 0 {
+		for pid := range left {
+			syscall.Kill(pid, syscall.SIGTERM) // ours: they carry this run's mark
+		}
+		t.Errorf("after the window quit, processes it started still run: %v\nwindow log:\n%s", left, gui.Log())
+	}
+}
+
+// TestWindowQuietUnderCLocale starts the packaged window under the C locales live systems and
+// containers set. Under LANG=C.UTF-8 fyne printed "Fyne error: Error parsing user locale C" on
+// every start; no start may print a fyne error.
+func TestWindowQuietUnderCLocale(t *testing.T) {
+	requireTools(t, "xvfb x11-utils iproute2 libcap2-bin util-linux", "Xvfb", "xwininfo", "ip", "setcap", "setpriv")
+	requireRoot(t, "the network namespace and setcap")
+	dir := extractGUI(t)
+	ns := netlab.Namespace(t, "scd-locale")
+	display := startXvfb(t)
+	for _, env := range []string{"LANG=C.UTF-8", "LC_ALL=C.UTF-8", "LANG=C", "LANG=POSIX"} {
+		t.Run(env, func(t *testing.T) {
+			gui := runWindow(t, userCmd(dir, ns, "usr/bin/sharecd", []string{"DISPLAY=" + display, env},
+				"--source", "../netboot/testdata/debian-live-lab"), display)
+			if strings.Contains(gui.Log(), "Fyne error") {
+				t.Errorf("%s: the window printed fyne errors:\n%s", env, gui.Log())
+			}
+		})
+	}
+}
+
+// runWindow starts cmd, waits for the window to show, sends SIGTERM and waits for exit 0.
+func runWindow(t *testing.T, cmd *exec.Cmd, display string) *netlab.Proc {
+	t.Helper()
+	gui := netlab.Start(t, cmd)
+	if !until(20*time.Second, func() bool { return gui.Exited() || mapped(display) }) || gui.Exited() {
+		t.Fatalf("the window did not show (exited: %v)\nwindow log:\n%s", gui.Exited(), gui.Log())
+	}
+	gui.Cmd.Process.Signal(syscall.SIGTERM)
+	if code := gui.Wait(15 * time.Second); code != 0 {
+		t.Fatalf("SIGTERM: exit code %d (-1: still running)\nwindow log:\n%s", code, gui.Log())
+	}
+	return gui
+}
+
+// marked lists the processes whose environment holds mark, by PID, with their command names.
+func marked(mark string) map[int]string {
+	found := map[int]string{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		env, err := os.ReadFile(filepath.Join(d, "environ"))
+		if err != nil || !bytes.Contains(append(append([]byte{0}, env...), 0), []byte("\x00"+mark+"\x00")) {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join(d, "comm"))
+		var pid int
+		fmt.Sscan(filepath.Base(d), &pid)
+		found[pid] = strings.TrimSpace(string(comm))
+	}
+	return found
 }
 
 // lan is a LAN of network namespaces joined by a bridge in the router's: the router runs dnsmasq

@@ -39,18 +39,20 @@ func runGUI(ctx context.Context, s netboot.Share, trayOnly bool, stderr io.Write
 		fmt.Fprintln(stderr, "sharecd: no display to open the window or the tray on (DISPLAY and WAYLAND_DISPLAY are unset); use --share")
 		return 2
 	}
+	app.NoBusAutolaunch() // before fyne, which asks for the session bus from its first moments
 	a := fyneapp.NewWithID(appID)
 	a.SetIcon(app.Icon)
 	eng := &app.NetbootEngine{Settings: s}
 	source, iface := s.Source, s.Iface
 	u := app.New(a, eng, app.Options{Source: source, Iface: iface, Log: s.Log, Privilege: app.MissingPrivilege()})
 	u.Start()
-	hasTray := u.EnableTray()
+	trayErr := u.EnableTray()
 	switch {
-	case trayOnly && hasTray:
+	case trayOnly && trayErr == nil:
 		s.Log.Info("running in the tray")
 	case trayOnly:
-		s.Log.Warn("no session D-Bus for a tray icon: showing the window instead")
+		// Before, --tray on a desktop without a tray host ran on with nothing on screen.
+		s.Log.Warn(fmt.Sprintf("%v: showing the window instead of a tray icon", trayErr))
 		u.ShowWindow()
 	default:
 		u.ShowWindow()
