@@ -20,8 +20,17 @@ type Iface struct {
 	Addr  netip.Prefix // the interface's first IPv4 address with its subnet
 }
 
-// ErrChooseIface is returned when several interfaces could serve and none was named.
-var ErrChooseIface = errors.New("several interfaces could be shared on")
+// Why an interface cannot be shared on; cmd and the window each word the fix for their user.
+var (
+	// ErrChooseIface: several interfaces could serve and none was named.
+	ErrChooseIface = errors.New("several interfaces could be shared on")
+	// ErrNoIface: no interface is up with an IPv4 address.
+	ErrNoIface = errors.New("no interface is up with an IPv4 address")
+	// ErrLoopback: the loopback interface was named.
+	ErrLoopback = errors.New("is the loopback interface")
+	// ErrNoIPv4: the interface has no IPv4 address.
+	ErrNoIPv4 = errors.New("has no IPv4 address")
+)
 
 // LookupIface checks that the named interface exists, is up, has a link and an IPv4 address.
 // An empty name picks the only interface that qualifies.
@@ -43,7 +52,7 @@ func lookupIface(name string, needAddr bool) (Iface, error) {
 func usable(link netlink.Link, needAddr bool) (Iface, error) {
 	a := link.Attrs()
 	if a.Flags&net.FlagLoopback != 0 {
-		return Iface{}, fmt.Errorf("interface %s is the loopback interface; name the LAN interface with --iface", a.Name)
+		return Iface{}, fmt.Errorf("interface %s %w", a.Name, ErrLoopback)
 	}
 	if a.Flags&net.FlagUp == 0 {
 		return Iface{}, fmt.Errorf("interface %s is down (bring it up with: ip link set %s up)", a.Name, a.Name)
@@ -66,8 +75,7 @@ func usable(link netlink.Link, needAddr bool) (Iface, error) {
 	if !needAddr {
 		return Iface{Name: a.Name, Index: a.Index, MAC: a.HardwareAddr}, nil
 	}
-	return Iface{}, fmt.Errorf("interface %s has no IPv4 address (is it connected to the LAN? "+
-		"on a network without a DHCP server, --dhcp-mode full gives it one)", a.Name)
+	return Iface{}, fmt.Errorf("interface %s %w (is it connected to the LAN?)", a.Name, ErrNoIPv4)
 }
 
 // pickIface picks the only usable interface; among several, the one the default route goes
@@ -86,7 +94,7 @@ func pickIface(needAddr bool) (Iface, error) {
 	}
 	switch len(found) {
 	case 0:
-		return Iface{}, errors.New("no interface is up with an IPv4 address; connect to the LAN or name one with --iface")
+		return Iface{}, ErrNoIface
 	case 1:
 		return found[0], nil
 	}
@@ -104,7 +112,7 @@ func pickIface(needAddr bool) (Iface, error) {
 	for _, f := range found {
 		names = append(names, fmt.Sprintf("%s (%s)", f.Name, f.Addr))
 	}
-	return Iface{}, fmt.Errorf("%w: %s; choose one with --iface", ErrChooseIface, strings.Join(names, ", "))
+	return Iface{}, fmt.Errorf("%w: %s", ErrChooseIface, strings.Join(names, ", "))
 }
 
 // defaultRouteLinks are the indexes of the links an IPv4 default route goes through.

@@ -33,6 +33,14 @@ func advice(err error, s netboot.Share) string {
 		return "stop it first, or share with --tftp-only, which needs no HTTP"
 	case errors.Is(err, netboot.ErrLocalConflict), errors.Is(err, syscall.EADDRINUSE):
 		return "stop it first"
+	case errors.Is(err, netboot.ErrChooseIface):
+		return "choose one with --iface"
+	case errors.Is(err, netboot.ErrNoIface):
+		return "connect to the LAN, or name the interface with --iface"
+	case errors.Is(err, netboot.ErrLoopback):
+		return "name the LAN interface with --iface"
+	case errors.Is(err, netboot.ErrNoIPv4):
+		return "on a network without a DHCP server, --dhcp-mode full gives it one"
 	case errors.Is(err, netboot.ErrCheckFailed):
 		return "--dhcp-mode proxy shares without the check"
 	}

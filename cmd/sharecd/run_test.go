@@ -174,6 +174,8 @@ func TestAdvice(t *testing.T) {
 		{"local conflict", fmt.Errorf("%w: x", netboot.ErrLocalConflict), netboot.Share{}, "stop it first"},
 		{"firewall unreadable", fmt.Errorf("%w: nft -j list ruleset: x", netboot.ErrFirewallUnknown), netboot.Share{}, "--no-firewall-changes"},
 		{"firewall blocks", fmt.Errorf("%w: inet filter input (policy drop)", netboot.ErrFirewallBlocks), netboot.Share{}, "sudo sharecd --share"},
+		{"several interfaces", fmt.Errorf("%w: eth0, wlan0", netboot.ErrChooseIface), netboot.Share{}, "--iface"},
+		{"no IPv4", fmt.Errorf("interface eth0 %w", netboot.ErrNoIPv4), netboot.Share{}, "--dhcp-mode full"},
 		{"unknown", errors.New("boom"), netboot.Share{}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
