@@ -437,3 +437,45 @@ func TestSingleExportHandlesUnchanged(t *testing.T) {
 		t.Errorf("handles %s, want %s", got, want)
 	}
 }
+
+// libnfs, a real client, copies a file from each export and lists each one's directory.
+func TestLibnfsExports(t *testing.T) {
+	needTool(t, "nfs-cp")
+	s, dirA, events := twoExports(t)
+	port := serve(t, s)
+	q := fmt.Sprintf("?nfsport=%d&mountport=%d", port, port)
+	for _, ex := range []struct {
+		path, only string
+		want       []byte
+	}{{exportA, "only-a.txt", pattern(sizeA)}, {exportB, "only-b.txt", contentB}} {
+		t.Run(ex.path, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			runTool(t, "nfs-cp", "nfs://127.0.0.1"+ex.path+"/"+bigName+q, out)
+			if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, ex.want) {
+				t.Errorf("nfs-cp from %s: %d bytes (%v), want this export's %d", ex.path, len(got), err, len(ex.want))
+			}
+			ls := string(runTool(t, "nfs-ls", "nfs://127.0.0.1"+ex.path+q))
+			if !strings.Contains(ls, ex.only) {
+				t.Errorf("nfs-ls %s lacks %s:\n%s", ex.path, ex.only, ls)
+			}
+		})
+	}
+	// The other's file is not in A, and a path that is no export is refused.
+	out := filepath.Join(t.TempDir(), "out")
+	for _, url := range []string{"nfs://127.0.0.1" + exportA + "/only-b.txt" + q, "nfs://127.0.0.1/sharecd/c/hello.txt" + q} {
+		b, err := execTool(t, "nfs-cp", url, out)
+		t.Logf("nfs-cp %s: %v: %s", url, err, b)
+		if err == nil {
+			t.Errorf("nfs-cp %s succeeded:\n%s", url, b)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dirA, "only-b.txt")); err == nil {
+		t.Error("only-b.txt appeared in A")
+	}
+	evs := events()
+	for _, w := range []string{"read " + exportA + "/" + bigName, "read " + exportB + "/" + bigName, "mount " + exportA, "mount " + exportB} {
+		if !slices.Contains(evs, "127.0.0.1 "+w) {
+			t.Errorf("event %q missing from %q", w, evs)
+		}
+	}
+}
