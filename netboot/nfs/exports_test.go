@@ -192,6 +192,7 @@ func TestExportsServeTheirOwnFiles(t *testing.T) {
 	wantLink := map[string]string{exportA: "vmlinuz", exportB: "vmlinuz-b"}
 	only := map[string]string{exportA: "only-a.txt", exportB: "only-b.txt"}
 	other := map[string]string{exportA: exportB, exportB: exportA}
+	fileids := map[string]uint64{}
 
 	for _, ex := range []struct {
 		path string
@@ -201,6 +202,9 @@ func TestExportsServeTheirOwnFiles(t *testing.T) {
 			big := c.walk(ex.root, bigName)
 			if st, attr := c.getattr(big); st != 0 || attr.size != uint64(len(wantBig[ex.path])) {
 				t.Errorf("GETATTR %s = %d, size %d; want %d", bigName, st, attr.size, len(wantBig[ex.path]))
+			}
+			if st, attr := c.getattr(big); st == 0 {
+				fileids[ex.path] = attr.fileid
 			}
 			if st, got := c.readAll(big); st != 0 || !bytes.Equal(got, wantBig[ex.path]) {
 				t.Errorf("READ %s = %d, %d bytes; want this export's %d bytes", bigName, st, len(got), len(wantBig[ex.path]))
@@ -235,6 +239,10 @@ func TestExportsServeTheirOwnFiles(t *testing.T) {
 				t.Errorf("ACCESS = %d", st)
 			}
 		})
+	}
+
+	if fileids[exportA] == fileids[exportB] {
+		t.Errorf("%s has fileid %x in both exports: a client that mounts both could take them for one file", bigName, fileids[exportA])
 	}
 
 	evs := events()
@@ -343,32 +351,28 @@ func TestExportsHandlesAreScoped(t *testing.T) {
 func TestExportsConcurrentReads(t *testing.T) {
 	s, _, _ := twoExports(t)
 	port := serve(t, s)
-	var wg sync.WaitGroup
-	for _, ex := range []struct {
-		path string
-		want []byte
-	}{{exportA, pattern(sizeA)}, {exportB, contentB}, {exportA, pattern(sizeA)}, {exportB, contentB}} {
-		c := dial(t, port)
-		_, root := c.mount(ex.path)
-		fh := c.walk(root, bigName)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range 3 {
-				st, attr := c.getattr(fh)
-				if st != 0 || attr.size != uint64(len(ex.want)) {
-					t.Errorf("%s: GETATTR = %d size %d, want %d", ex.path, st, attr.size, len(ex.want))
-					return
+	// The group returns once its parallel subtests have, before serve's cleanup stops the server.
+	t.Run("group", func(t *testing.T) {
+		for i, ex := range []struct {
+			path string
+			want []byte
+		}{{exportA, pattern(sizeA)}, {exportB, contentB}, {exportA, pattern(sizeA)}, {exportB, contentB}} {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				c := dial(t, port)
+				_, root := c.mount(ex.path)
+				fh := c.walk(root, bigName)
+				for range 3 {
+					if st, attr := c.getattr(fh); st != 0 || attr.size != uint64(len(ex.want)) {
+						t.Fatalf("%s: GETATTR = %d size %d, want %d", ex.path, st, attr.size, len(ex.want))
+					}
+					if st, data, _ := c.read(fh, 0, 1<<20); st != 0 || !bytes.Equal(data, ex.want[:min(len(ex.want), 1<<20)]) {
+						t.Fatalf("%s: READ = %d, %d bytes not this export's", ex.path, st, len(data))
+					}
 				}
-				st, data, _ := c.read(fh, 0, 1<<20)
-				if st != 0 || !bytes.Equal(data, ex.want[:min(len(ex.want), 1<<20)]) {
-					t.Errorf("%s: READ = %d, %d bytes not this export's", ex.path, st, len(data))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+			})
+		}
+	})
 }
 
 // Nested exports: the longest export path wins.
@@ -421,8 +425,8 @@ func TestExportsConfig(t *testing.T) {
 	}
 }
 
-// A single medium is served as before Exports existed: these handles were taken from the
-// server before it had Exports, so clients that mounted it then keep theirs.
+// A single medium is served as before Exports existed: these handles and this fileid were
+// taken from the server before it had Exports, so clients that mounted it then keep theirs.
 func TestSingleExportHandlesUnchanged(t *testing.T) {
 	fsys := fstest.MapFS{
 		"hello.txt":                {Data: []byte("hi\n"), Mode: 0o644, ModTime: time.Unix(1700000000, 0)},
@@ -431,8 +435,10 @@ func TestSingleExportHandlesUnchanged(t *testing.T) {
 	}
 	c := dial(t, serve(t, &Server{FS: fsys}))
 	_, root := c.mount(DefaultExport)
-	got := fmt.Sprintf("%x %x", root, c.walk(root, "live/filesystem.squashfs"))
-	const want = "63c4d29106bb60d3da9e73bb9966f20a9e76bfabfd28eeef 63c4d29106bb60d327c9f0890b45c93f1a9412d5ff13b810"
+	fh := c.walk(root, "live/filesystem.squashfs")
+	_, attr := c.getattr(fh)
+	got := fmt.Sprintf("%x %x %x", root, fh, attr.fileid)
+	const want = "63c4d29106bb60d3da9e73bb9966f20a9e76bfabfd28eeef 63c4d29106bb60d327c9f0890b45c93f1a9412d5ff13b810 2a28508b5988d139"
 	if got != want {
 		t.Errorf("handles %s, want %s", got, want)
 	}

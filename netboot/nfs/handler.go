@@ -61,8 +61,12 @@ type export struct {
 	attrs sync.Map // file name → encoded post_op_attr, for the READ fast path
 }
 
-func newExport(spec exportSpec, log *slog.Logger) *export {
-	rofs := newROFS(spec.fsys)
+func newExport(spec exportSpec, multi bool, log *slog.Logger) *export {
+	idPrefix := ""
+	if multi {
+		idPrefix = spec.path + "\x00"
+	}
+	rofs := newROFS(spec.fsys, idPrefix)
 	ex := &export{
 		path:  spec.path,
 		id:    exportID(spec.path, rofs.fsys),
@@ -96,7 +100,7 @@ func newHandler(s *Server, specs []exportSpec, multi bool, log *slog.Logger) (*h
 		log:   log,
 	}
 	for _, spec := range specs {
-		ex := newExport(spec, log)
+		ex := newExport(spec, multi, log)
 		if prev, ok := h.byID[ex.id]; ok {
 			// 64 bits of SHA-256 over different paths: not expected to ever happen, but two
 			// exports sharing an ID would share handles.

@@ -1,6 +1,7 @@
-// Package nfs exports the live medium read-only over NFSv3 so initramfs
-// clients (klibc nfsmount for live-boot/casper, dracut's mount.nfs, libnfs)
-// can mount it and loop-mount its squashfs.
+// Package nfs exports the live medium (or several, each under its own path)
+// read-only over NFSv3 so initramfs clients (klibc nfsmount for
+// live-boot/casper, dracut's mount.nfs, libnfs) can mount it and loop-mount
+// its squashfs.
 //
 // NFSv3 and MOUNT v3 come from github.com/willscott/go-nfs, unmodified. This
 // package adds what it lacks: a read-only billy adapter over an fs.FS with
