@@ -3,7 +3,9 @@ package nfs
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"net/netip"
 	"testing"
@@ -55,9 +57,69 @@ func FuzzRPCRecord(f *testing.F) {
 		"live/filesystem.squashfs": {Data: []byte("data"), ModTime: time.Unix(1, 0)},
 		"hello.txt":                {Data: []byte("hi")},
 	}
-	in := newInstance(&Server{FS: fsys, OnEvent: func(netip.Addr, string) {}})
+	single := mustInstance(f, &Server{FS: fsys, OnEvent: func(netip.Addr, string) {}})
+	multi := mustInstance(f, &Server{Exports: fuzzExports(), OnEvent: func(netip.Addr, string) {}})
+	// Real handles of both exports of multi, and one of each export's ID with
+	// the other's path key, in calls that reach the READ fast path and go-nfs.
+	for _, fh := range fuzzHandles(multi) {
+		f.Add(record(callMsg(11, 2, progNFS, 3, nfsRead, append(xdrArgs(func(w *xdrWriter) { w.opaque(fh) }), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0))))
+		f.Add(record(callMsg(12, 2, progNFS, 3, nfsGetattr, xdrArgs(func(w *xdrWriter) { w.opaque(fh) }))))
+	}
+	f.Add(record(callMsg(13, 2, progMount, 3, mountMnt, xdrArgs(func(w *xdrWriter) { w.opaque([]byte("/sharecd/b/live")) }))))
 	peer := netip.MustParseAddr("192.0.2.1")
 	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, in := range []*instance{single, multi} {
+			fuzzRecords(t, in, peer, data)
+		}
+	})
+}
+
+func mustInstance(t testing.TB, s *Server) *instance {
+	t.Helper()
+	in, err := newInstance(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// fuzzExports: two media with the same names and different contents.
+func fuzzExports() map[string]fs.FS {
+	return map[string]fs.FS{
+		"/sharecd/a": fstest.MapFS{
+			"live/filesystem.squashfs": {Data: []byte("AAAA"), ModTime: time.Unix(1, 0)},
+			"only-a.txt":               {Data: []byte("a")},
+		},
+		"/sharecd/b": fstest.MapFS{
+			"live/filesystem.squashfs": {Data: []byte("BBBBBB"), ModTime: time.Unix(2, 0)},
+			"only-b.txt":               {Data: []byte("b")},
+		},
+	}
+}
+
+// fuzzHandles: every path's handle in every export of in, and each of those
+// with every other export's ID in front.
+func fuzzHandles(in *instance) [][]byte {
+	var out [][]byte
+	for _, ex := range in.h.exports {
+		for _, name := range []string{".", "live", "live/filesystem.squashfs", "only-a.txt", "only-b.txt"} {
+			if _, err := fs.Lstat(ex.fs.fsys, name); err != nil {
+				continue // register takes what go-nfs found: only names the export holds
+			}
+			fh := ex.register(name)
+			out = append(out, fh)
+			for _, other := range in.h.exports {
+				if other != ex {
+					out = append(out, append(bytes.Clone(other.id[:]), fh[8:]...))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func fuzzRecords(t *testing.T, in *instance, peer netip.Addr, data []byte) {
+	{
 		r := bytes.NewReader(data)
 		for {
 			rec, err := readRecord(r, nil, maxRecord)
@@ -93,6 +155,42 @@ func FuzzRPCRecord(f *testing.F) {
 		// The gap conn's Read over the same bytes must not panic either.
 		gr := newGapConn(readConn{bytes.NewReader(data)}, in, peer)
 		_, _ = io.Copy(io.Discard, gr)
+	}
+}
+
+// FuzzHandle: any 24 bytes a client sends as a file handle resolve either not
+// at all or to a path of the export whose ID they carry, a path that export
+// handed out (or holds) and whose key they are: never another export's file.
+func FuzzHandle(f *testing.F) {
+	in := mustInstance(f, &Server{Exports: fuzzExports()})
+	for _, fh := range fuzzHandles(in) {
+		f.Add(fh)
+	}
+	f.Add(make([]byte, handleLen))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, fh []byte) {
+		ex, name, err := in.h.resolve(fh)
+		if err != nil {
+			if ex != nil || name != "" {
+				t.Fatalf("failed resolve returned %v %q", ex, name)
+			}
+			if len(fh) != handleLen && !errors.Is(err, errBadHandle) {
+				t.Fatalf("%d-byte handle: %v, want errBadHandle", len(fh), err)
+			}
+			return
+		}
+		if !bytes.Equal(fh[:8], ex.id[:]) {
+			t.Fatalf("handle with ID %x resolved in export %s (ID %x)", fh[:8], ex.path, ex.id)
+		}
+		if k := ex.key(name); !bytes.Equal(fh[8:], k[:]) {
+			t.Fatalf("handle resolved to %q in %s, whose key is %x", name, ex.path, k)
+		}
+		if name != "." && !fs.ValidPath(name) {
+			t.Fatalf("handle resolved to %q, not a path inside the export", name)
+		}
+		if _, err := fs.Lstat(ex.fs.fsys, name); err != nil {
+			t.Fatalf("handle resolved to %q, not in export %s: %v", name, ex.path, err)
+		}
 	})
 }
 

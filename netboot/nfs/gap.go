@@ -216,7 +216,7 @@ func (in *instance) readOnlyReply(c rpcCall, zeros int) []byte {
 		return acceptedReply(c.xid, acceptGarbageArgs)
 	}
 	status := uint32(nfs3ErrROFS)
-	if _, err := in.h.resolve(fh); errors.Is(err, errBadHandle) {
+	if _, _, err := in.h.resolve(fh); errors.Is(err, errBadHandle) {
 		status = nfs3ErrBadHandle
 	} else if err != nil {
 		status = nfs3ErrStale
@@ -267,14 +267,16 @@ func (in *instance) dispatchMount(c rpcCall, peer netip.Addr, recLen int) ([]byt
 	}
 }
 
-// exportReply is the EXPORT answer: our one export, with no group list,
-// which RFC 1813 §5.2.5 reads as "every client may mount it". Which clients
-// may is decided by Allow at accept and at MNT.
+// exportReply is the EXPORT answer: every export, in path order, each with
+// no group list, which RFC 1813 §5.2.5 reads as "every client may mount it".
+// Which clients may is decided by Allow at accept and at MNT.
 func (in *instance) exportReply(xid uint32) []byte {
 	w := xdrWriter{b: acceptedReply(xid, acceptSuccess)}
-	w.u32(1) // an exportnode follows
-	w.opaque([]byte(in.h.export))
-	w.u32(0) // no groups
+	for _, ex := range in.h.exports {
+		w.u32(1) // an exportnode follows
+		w.opaque([]byte(ex.path))
+		w.u32(0) // no groups
+	}
 	w.u32(0) // no more exports
 	return w.b
 }
@@ -285,11 +287,11 @@ func (in *instance) noteRead(peer netip.Addr, fh []byte) {
 	if in.s.OnEvent == nil {
 		return
 	}
-	name, err := in.h.resolve(fh)
+	ex, name, err := in.h.resolve(fh)
 	if err != nil {
 		return
 	}
-	k := readKey{peer, name}
+	k := readKey{peer, ex, name}
 	in.mu.Lock()
 	_, seen := in.reads[k]
 	if !seen && len(in.reads) < maxReadEvents {
@@ -297,12 +299,13 @@ func (in *instance) noteRead(peer netip.Addr, fh []byte) {
 	}
 	in.mu.Unlock()
 	if !seen {
-		in.s.event(peer, "read "+name)
+		in.s.event(peer, in.h.readEvent(ex, name))
 	}
 }
 
 type readKey struct {
 	peer netip.Addr
+	ex   *export
 	name string
 }
 

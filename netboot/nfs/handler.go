@@ -1,10 +1,10 @@
 package nfs
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -24,14 +24,18 @@ import (
 // that boots from the share gets ESTALE once its handle is evicted, or when
 // sharecd restarts, and a live system with its root on NFS cannot recover from
 // that. The medium never changes while it is shared, so a handle here is a pure
-// function of the path:
+// function of the export and the path:
 //
 //	exportID (8 bytes) || SHA-256(exportID || path)[:16]
 //
 // exportID hashes the export path and the medium's root listing, so a handle
 // from a different medium shared under the same path is STALE rather than
-// silently naming another file. Handles we have not handed out since start
-// (a client from before a restart) are found by walking the medium once.
+// silently naming another file. With several exports, exportID is also what
+// picks the export a handle belongs to: the path half is looked up in that
+// export's table only, so a handle never names a file of another export (a
+// forged one, another export's ID with this one's key, is simply STALE).
+// Handles we have not handed out since start (a client from before a restart)
+// are found by walking the medium once.
 const (
 	handleLen   = 24
 	maxNFSFH    = 64      // NFS3_FHSIZE
@@ -43,32 +47,79 @@ var (
 	errStale     = errors.New("stale file handle")
 )
 
-type handler struct {
-	s      *Server
-	fs     *roFS
-	export string
-	id     [8]byte
-	log    *slog.Logger
+// export is one exported medium and the handles handed out for it.
+type export struct {
+	path string // clean, absolute: what clients mount
+	id   [8]byte
+	fs   *roFS
+	log  *slog.Logger
 
 	mu    sync.RWMutex
 	paths map[[16]byte]string
 
-	walk sync.Once
+	walk  sync.Once
+	attrs sync.Map // file name → encoded post_op_attr, for the READ fast path
+}
+
+func newExport(spec exportSpec, multi bool, log *slog.Logger) *export {
+	idPrefix := ""
+	if multi {
+		idPrefix = spec.path + "\x00"
+	}
+	rofs := newROFS(spec.fsys, idPrefix)
+	ex := &export{
+		path:  spec.path,
+		id:    exportID(spec.path, rofs.fsys),
+		fs:    rofs,
+		log:   log,
+		paths: make(map[[16]byte]string),
+	}
+	ex.register(".")
+	return ex
+}
+
+type handler struct {
+	s       *Server
+	exports []*export // sorted by path; one unless Server.Exports is set
+	byID    map[[8]byte]*export
+	byFS    map[*roFS]*export
+	// multi is set when the exports came from Server.Exports: MNT takes only an export's path
+	// or a directory below it, and events name the export.
+	multi bool
+	log   *slog.Logger
 }
 
 var _ gonfs.Handler = (*handler)(nil)
 
-func newHandler(s *Server, rofs *roFS, log *slog.Logger) *handler {
+func newHandler(s *Server, specs []exportSpec, multi bool, log *slog.Logger) (*handler, error) {
 	h := &handler{
-		s:      s,
-		fs:     rofs,
-		export: s.export(),
-		log:    log,
-		paths:  make(map[[16]byte]string),
+		s:     s,
+		byID:  make(map[[8]byte]*export, len(specs)),
+		byFS:  make(map[*roFS]*export, len(specs)),
+		multi: multi,
+		log:   log,
 	}
-	h.id = exportID(h.export, rofs.fsys)
-	h.register(".")
-	return h
+	for _, spec := range specs {
+		ex := newExport(spec, multi, log)
+		if prev, ok := h.byID[ex.id]; ok {
+			// 64 bits of SHA-256 over different paths: not expected to ever happen, but two
+			// exports sharing an ID would share handles.
+			return nil, fmt.Errorf("exports %s and %s hash to the same ID", prev.path, ex.path)
+		}
+		h.exports = append(h.exports, ex)
+		h.byID[ex.id] = ex
+		h.byFS[ex.fs] = ex
+	}
+	return h, nil
+}
+
+// paths lists the export paths, for logs.
+func (h *handler) paths() []string {
+	ps := make([]string, len(h.exports))
+	for i, ex := range h.exports {
+		ps[i] = ex.path
+	}
+	return ps
 }
 
 // exportID identifies this export of this medium: the export path plus the
@@ -94,76 +145,92 @@ func exportID(export string, fsys fs.FS) [8]byte {
 	return id
 }
 
-func (h *handler) key(name string) [16]byte {
-	sum := sha256.Sum256(append(h.id[:], name...))
+func (ex *export) key(name string) [16]byte {
+	sum := sha256.Sum256(append(ex.id[:], name...))
 	var k [16]byte
 	copy(k[:], sum[:])
 	return k
 }
 
-func (h *handler) handleOf(k [16]byte) []byte {
+func (ex *export) handleOf(k [16]byte) []byte {
 	fh := make([]byte, 0, handleLen)
-	fh = append(fh, h.id[:]...)
+	fh = append(fh, ex.id[:]...)
 	return append(fh, k[:]...)
 }
 
 // register records name (already cleaned) and returns its handle.
-func (h *handler) register(name string) []byte {
-	k := h.key(name)
-	h.mu.RLock()
-	_, ok := h.paths[k]
-	h.mu.RUnlock()
+func (ex *export) register(name string) []byte {
+	k := ex.key(name)
+	ex.mu.RLock()
+	_, ok := ex.paths[k]
+	ex.mu.RUnlock()
 	if !ok {
-		h.mu.Lock()
-		h.paths[k] = name
-		h.mu.Unlock()
+		ex.mu.Lock()
+		ex.paths[k] = name
+		ex.mu.Unlock()
 	}
-	return h.handleOf(k)
+	return ex.handleOf(k)
 }
 
-// resolve maps a handle back to its clean path: errBadHandle when it is not
-// one of ours at all, errStale when it is shaped like ours but names nothing.
-func (h *handler) resolve(fh []byte) (string, error) {
+// resolve maps a handle back to its export and clean path: errBadHandle when
+// it is not one of ours at all, errStale when it is shaped like ours but names
+// nothing in the export its ID names.
+func (h *handler) resolve(fh []byte) (*export, string, error) {
 	if len(fh) != handleLen {
-		return "", errBadHandle
+		return nil, "", errBadHandle
 	}
-	if !bytes.Equal(fh[:8], h.id[:]) {
-		return "", errStale
+	ex, ok := h.byID[[8]byte(fh[:8])]
+	if !ok {
+		return nil, "", errStale
 	}
-	var k [16]byte
-	copy(k[:], fh[8:])
-	if name, ok := h.lookup(k); ok {
-		return name, nil
+	k := [16]byte(fh[8:])
+	if name, ok := ex.lookup(k); ok {
+		return ex, name, nil
 	}
-	h.walk.Do(h.walkMedium)
-	if name, ok := h.lookup(k); ok {
-		return name, nil
+	ex.walk.Do(ex.walkMedium)
+	if name, ok := ex.lookup(k); ok {
+		return ex, name, nil
 	}
-	return "", errStale
+	return nil, "", errStale
 }
 
-func (h *handler) lookup(k [16]byte) (string, bool) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	name, ok := h.paths[k]
+func (ex *export) lookup(k [16]byte) (string, bool) {
+	ex.mu.RLock()
+	defer ex.mu.RUnlock()
+	name, ok := ex.paths[k]
 	return name, ok
 }
 
 // walkMedium registers every path on the medium, once, so handles issued by a
 // previous run of sharecd resolve again.
-func (h *handler) walkMedium() {
+func (ex *export) walkMedium() {
 	n := 0
-	err := fs.WalkDir(h.fs.fsys, ".", func(p string, _ fs.DirEntry, err error) error {
+	err := fs.WalkDir(ex.fs.fsys, ".", func(p string, _ fs.DirEntry, err error) error {
 		if err != nil {
 			return nil // unreadable directory: skip it, keep walking
 		}
-		h.register(p)
+		ex.register(p)
 		if n++; n >= maxWalkObjs {
 			return fs.SkipAll
 		}
 		return nil
 	})
-	h.log.Debug("walked medium for file handles", "objects", n, "err", err)
+	ex.log.Debug("walked medium for file handles", "export", ex.path, "objects", n, "err", err)
+}
+
+// mountEvent and readEvent are OnEvent's words; see Server.OnEvent.
+func (h *handler) mountEvent(ex *export) string {
+	if !h.multi {
+		return "mount"
+	}
+	return "mount " + ex.path
+}
+
+func (h *handler) readEvent(ex *export, name string) string {
+	if !h.multi {
+		return "read " + name
+	}
+	return "read " + path.Join(ex.path, name)
 }
 
 // Mount answers MOUNT MNT. go-nfs hands us the (gap-layer wrapped) conn, so
@@ -175,45 +242,65 @@ func (h *handler) Mount(_ context.Context, c net.Conn, req gonfs.MountRequest) (
 		h.log.Info("mount refused: client not allowed", "client", peer, "path", dir)
 		return gonfs.MountStatusErrAcces, nil, nil
 	}
-	sub, status := h.mountDir(dir)
+	ex, sub, status := h.mountDir(dir)
 	if status != gonfs.MountStatusOk {
-		h.log.Info("mount refused", "client", peer, "path", dir, "export", h.export, "status", status)
+		h.log.Info("mount refused", "client", peer, "path", dir, "exports", h.paths(), "status", status)
 		return status, nil, nil
 	}
-	h.log.Debug("mount", "client", peer, "path", dir)
-	h.s.event(peer, "mount")
+	h.log.Debug("mount", "client", peer, "path", dir, "export", ex.path)
+	h.s.event(peer, h.mountEvent(ex))
 	// AUTH_UNIX first: the Linux client and klibc use the first flavour they
 	// support. The server checks neither; the export is public, read-only.
-	return gonfs.MountStatusOk, &mountFS{roFS: h.fs, dir: sub}, []gonfs.AuthFlavor{gonfs.AuthFlavorUnix, gonfs.AuthFlavorNull}
+	return gonfs.MountStatusOk, &mountFS{roFS: ex.fs, dir: sub}, []gonfs.AuthFlavor{gonfs.AuthFlavorUnix, gonfs.AuthFlavorNull}
 }
 
-// mountDir maps a MNT path to a directory of the medium. The export and "/"
-// both name the medium's root ("/" for menus we did not rewrite, or users
-// typing by hand). Like knfsd, a directory below either may be mounted too:
-// libnfs (nfs-cp nfs://server/sharecd/live/file) mounts the URL's directory,
-// not the export.
-func (h *handler) mountDir(dir string) (string, gonfs.MountStatus) {
+// mountDir maps a MNT path to an export and a directory of its medium. Like
+// knfsd, a directory below an export may be mounted too: libnfs
+// (nfs-cp nfs://server/sharecd/live/file) mounts the URL's directory, not the
+// export. With a single medium, "/" names its root as well and any other path
+// is taken from the medium's root ("/" for menus we did not rewrite, or users
+// typing by hand); with several, a path must lie in one of them.
+func (h *handler) mountDir(dir string) (*export, string, gonfs.MountStatus) {
 	if !strings.HasPrefix(dir, "/") {
-		return "", gonfs.MountStatusErrNoEnt
+		return nil, "", gonfs.MountStatusErrNoEnt
 	}
 	clean := path.Clean(dir)
-	var sub string
-	switch {
-	case clean == h.export || clean == "/":
-		return ".", gonfs.MountStatusOk
-	case strings.HasPrefix(clean, h.export+"/"):
-		sub = clean[len(h.export)+1:]
-	default:
-		sub = clean[1:]
+	var ex *export
+	sub := "."
+	if !h.multi {
+		ex = h.exports[0]
+		switch {
+		case clean == ex.path || clean == "/":
+			return ex, ".", gonfs.MountStatusOk
+		case strings.HasPrefix(clean, ex.path+"/"):
+			sub = clean[len(ex.path)+1:]
+		default:
+			sub = clean[1:]
+		}
+	} else {
+		// The longest export path that is clean or a parent of it.
+		for _, e := range h.exports {
+			if clean == e.path || e.path == "/" || strings.HasPrefix(clean, e.path+"/") {
+				if ex == nil || len(e.path) > len(ex.path) {
+					ex = e
+				}
+			}
+		}
+		if ex == nil {
+			return nil, "", gonfs.MountStatusErrNoEnt
+		}
+		if sub = cleanName(strings.TrimPrefix(clean, ex.path)); sub == "." {
+			return ex, ".", gonfs.MountStatusOk
+		}
 	}
-	fi, err := h.fs.Lstat(sub)
+	fi, err := ex.fs.Lstat(sub)
 	switch {
 	case err != nil:
-		return "", gonfs.MountStatusErrNoEnt
+		return nil, "", gonfs.MountStatusErrNoEnt
 	case !fi.IsDir():
-		return "", gonfs.MountStatusErrNotDir
+		return nil, "", gonfs.MountStatusErrNotDir
 	}
-	return sub, gonfs.MountStatusOk
+	return ex, sub, gonfs.MountStatusOk
 }
 
 // mountFS is what Mount returns: go-nfs passes it straight back to ToHandle
@@ -231,11 +318,21 @@ func (h *handler) Change(billy.Filesystem) billy.Change { return nil }
 // WriteCapability.
 func (h *handler) FSStat(context.Context, billy.Filesystem, *gonfs.FSStat) error { return nil }
 
+// ToHandle makes the handle of p in the export fsys belongs to: go-nfs only
+// hands back a filesystem it got from Mount or FromHandle, each an export's.
 func (h *handler) ToHandle(fsys billy.Filesystem, p []string) []byte {
+	dir := ""
 	if m, ok := fsys.(*mountFS); ok {
-		return h.register(cleanName(path.Join(m.dir, path.Join(p...))))
+		fsys, dir = m.roFS, m.dir
 	}
-	return h.register(cleanName(path.Join(p...)))
+	rofs, _ := fsys.(*roFS)
+	ex, ok := h.byFS[rofs]
+	if !ok {
+		// Not reachable; an empty handle is answered as BADHANDLE, never as another export's.
+		h.log.Error("NFS handle asked for a filesystem that is no export", "fs", fmt.Sprintf("%T", fsys))
+		return nil
+	}
+	return ex.register(cleanName(path.Join(dir, path.Join(p...))))
 }
 
 // FromHandle returns the root as [""] rather than []: go-nfs answers LOOKUP ".."
@@ -243,15 +340,15 @@ func (h *handler) ToHandle(fsys billy.Filesystem, p []string) []byte {
 // export should stay at the root (RFC 1813 leaves it to the server; knfsd does
 // this). With [""], go-nfs takes the parent of "" to be the root again.
 func (h *handler) FromHandle(fh []byte) (billy.Filesystem, []string, error) {
-	name, err := h.resolve(fh)
+	ex, name, err := h.resolve(fh)
 	if err != nil {
 		return nil, nil, err
 	}
 	if name == "." {
-		return h.fs, []string{""}, nil
+		return ex.fs, []string{""}, nil
 	}
 	// A fresh slice with len == cap: go-nfs appends to it.
-	return h.fs, slices.Clip(strings.Split(name, "/")), nil
+	return ex.fs, slices.Clip(strings.Split(name, "/")), nil
 }
 
 func (h *handler) InvalidateHandle(billy.Filesystem, []byte) error { return nil }

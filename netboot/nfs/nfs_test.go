@@ -839,11 +839,17 @@ func needTool(t testing.TB, name string) string {
 	return p
 }
 
-func runTool(t testing.TB, name string, args ...string) []byte {
+// execTool runs a libnfs tool and returns its output and how it ended.
+func execTool(t testing.TB, name string, args ...string) ([]byte, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, needTool(t, name), args...).CombinedOutput()
+	return exec.CommandContext(ctx, needTool(t, name), args...).CombinedOutput()
+}
+
+func runTool(t testing.TB, name string, args ...string) []byte {
+	t.Helper()
+	out, err := execTool(t, name, args...)
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}

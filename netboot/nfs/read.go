@@ -69,23 +69,23 @@ func (in *instance) readCall(rec []byte, peer netip.Addr, sendfile bool) func() 
 
 func (in *instance) readReply(xid uint32, fh []byte, off uint64, count uint32, sendfile bool) reply {
 	fail := func(status uint32) reply { return reply{msg: acceptedReply(xid, acceptSuccess, status, 0)} }
-	name, err := in.h.resolve(fh)
+	ex, name, err := in.h.resolve(fh)
 	switch {
 	case errors.Is(err, errBadHandle):
 		return fail(nfs3ErrBadHandle)
 	case err != nil:
 		return fail(nfs3ErrStale)
 	}
-	info, err := in.h.fs.Stat(name)
+	info, err := ex.fs.Stat(name)
 	if err != nil {
 		return fail(nfs3ErrStale)
 	}
 	if !isRegular(info) {
 		return fail(nfs3ErrInval)
 	}
-	f, err := in.h.fs.Open(name)
+	f, err := ex.fs.Open(name)
 	if err != nil {
-		in.log.Debug("READ: opening a medium file failed", "file", name, "err", err)
+		in.log.Debug("READ: opening a medium file failed", "export", ex.path, "file", name, "err", err)
 		return fail(nfs3ErrIO)
 	}
 	closeFile := func() { _ = f.Close() }
@@ -108,7 +108,7 @@ func (in *instance) readReply(xid uint32, fh []byte, off uint64, count uint32, s
 		osf, at, _ = osExtent(rf.sf.ra, int64(off), int64(count))
 	}
 
-	attrs := in.postOpAttrs(name, info)
+	attrs := ex.postOpAttrs(name, info)
 	head := 24 + 4 + len(attrs) + 12
 	var w xdrWriter
 	if osf != nil {
@@ -135,7 +135,7 @@ func (in *instance) readReply(xid uint32, fh []byte, off uint64, count uint32, s
 	n, err := f.ReadAt(w.b[start:], int64(off))
 	if err != nil && !(errors.Is(err, io.EOF) && n == int(count)) {
 		// A failing disc: the client gets an I/O error for this read, the server carries on.
-		in.log.Warn("reading the medium failed", "file", name, "offset", off, "err", err)
+		in.log.Warn("reading the medium failed", "export", ex.path, "file", name, "offset", off, "err", err)
 		releaseReply(w.b)
 		return fail(nfs3ErrIO)
 	}
@@ -181,13 +181,13 @@ func releaseReply(b []byte) {
 
 // postOpAttrs is go-nfs's encoding of a file's attributes, made once per file: the medium does
 // not change, and go-nfs's reflective XDR encoder costs more than the rest of a READ.
-func (in *instance) postOpAttrs(name string, info fs.FileInfo) []byte {
-	if b, ok := in.attrs.Load(name); ok {
+func (ex *export) postOpAttrs(name string, info fs.FileInfo) []byte {
+	if b, ok := ex.attrs.Load(name); ok {
 		return b.([]byte)
 	}
 	var buf bytes.Buffer
 	_ = gonfs.WritePostOpAttrs(&buf, gonfs.ToFileAttribute(info, name)) // writes to memory: no error
-	in.attrs.Store(name, buf.Bytes())
+	ex.attrs.Store(name, buf.Bytes())
 	return buf.Bytes()
 }
 

@@ -160,8 +160,8 @@ func TestReadsBySendfile(t *testing.T) {
 	}{{"directory", dirFS}, {"ISO file", m.FS}} {
 		t.Run(src.name, func(t *testing.T) {
 			s := &Server{FS: src.fsys, Export: "/sharecd"}
-			in := newInstance(s)
-			fh := in.h.register(bigName)
+			in := mustInstance(t, s)
+			fh := in.h.exports[0].register(bigName)
 			for _, rd := range []struct {
 				off   uint64
 				count uint32

@@ -37,6 +37,12 @@ const maxCachedDirs = 4096
 // anyway.
 type roFS struct {
 	fsys fs.FS
+	// idPrefix goes in front of every path whose hash is a fileid: empty for a single medium,
+	// so its fileids are what they always were; the export's path and a NUL with several, so two
+	// media's files of the same name differ in fileid too. (go-nfs sends fsid 0 for every
+	// export: a client that mounts two of them may put both on one superblock, where equal
+	// inode numbers for different files would fool hard-link detection in cp -a, tar, rsync.)
+	idPrefix string
 
 	mu    sync.Mutex
 	files map[string]*sharedFile
@@ -48,13 +54,14 @@ type roFS struct {
 var _ billy.Filesystem = (*roFS)(nil)
 var _ billy.Capable = (*roFS)(nil)
 
-func newROFS(fsys fs.FS) *roFS {
+func newROFS(fsys fs.FS, idPrefix string) *roFS {
 	return &roFS{
-		fsys:  fsys,
-		files: make(map[string]*sharedFile),
-		lstat: make(map[string]fs.FileInfo),
-		stat:  make(map[string]fs.FileInfo),
-		dirs:  make(map[string][]os.FileInfo),
+		fsys:     fsys,
+		idPrefix: idPrefix,
+		files:    make(map[string]*sharedFile),
+		lstat:    make(map[string]fs.FileInfo),
+		stat:     make(map[string]fs.FileInfo),
+		dirs:     make(map[string][]os.FileInfo),
 	}
 }
 
@@ -103,7 +110,7 @@ func (f *roFS) Lstat(name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi = newInfo(name, fi)
+	fi = newInfo(f.idPrefix, name, fi)
 	f.mu.Lock()
 	f.lstat[name] = fi
 	f.mu.Unlock()
@@ -123,7 +130,7 @@ func (f *roFS) Stat(name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi = newInfo(name, fi)
+	fi = newInfo(f.idPrefix, name, fi)
 	f.mu.Lock()
 	f.stat[name] = fi
 	f.mu.Unlock()
@@ -155,7 +162,7 @@ func (f *roFS) ReadDir(name string) ([]os.FileInfo, error) {
 		if err != nil {
 			continue // vanished or unreadable entry: leave it out of the listing
 		}
-		list = append(list, newInfo(path.Join(name, e.Name()), fi))
+		list = append(list, newInfo(f.idPrefix, path.Join(name, e.Name()), fi))
 	}
 	f.mu.Lock()
 	if len(f.dirs) < maxCachedDirs {
@@ -296,8 +303,8 @@ type info struct {
 	sys nfsfile.FileInfo
 }
 
-func newInfo(name string, fi fs.FileInfo) *info {
-	sum := sha256.Sum256([]byte(name))
+func newInfo(idPrefix, name string, fi fs.FileInfo) *info {
+	sum := sha256.Sum256([]byte(idPrefix + name))
 	nlink := uint32(1)
 	if fi.IsDir() {
 		nlink = 2

@@ -1,6 +1,7 @@
-// Package nfs exports the live medium read-only over NFSv3 so initramfs
-// clients (klibc nfsmount for live-boot/casper, dracut's mount.nfs, libnfs)
-// can mount it and loop-mount its squashfs.
+// Package nfs exports the live medium (or several, each under its own path)
+// read-only over NFSv3 so initramfs clients (klibc nfsmount for
+// live-boot/casper, dracut's mount.nfs, libnfs) can mount it and loop-mount
+// its squashfs.
 //
 // NFSv3 and MOUNT v3 come from github.com/willscott/go-nfs, unmodified. This
 // package adds what it lacks: a read-only billy adapter over an fs.FS with
@@ -18,6 +19,8 @@ import (
 	"net"
 	"net/netip"
 	"path"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,16 +49,25 @@ const (
 	DefaultIdleTimeout = 10 * time.Minute
 )
 
-// Server serves one fs.FS read-only as NFSv3 + MOUNT v3 on one TCP listener.
-// Zero fields mean the default.
+// Server serves one fs.FS, or several under their own export paths, read-only
+// as NFSv3 + MOUNT v3 on one TCP listener. Zero fields mean the default.
 type Server struct {
 	// FS is the medium, rooted at its root. It should implement fs.StatFS,
 	// fs.ReadDirFS and fs.ReadLinkFS, and every regular file it opens must
-	// implement io.ReaderAt (READ is served with ReadAt). Required.
+	// implement io.ReaderAt (READ is served with ReadAt). Required unless
+	// Exports is set.
 	FS fs.FS
 	// Export is the path clients mount ("server:/sharecd"); "/" is accepted
 	// too. Empty means DefaultExport.
 	Export string
+	// Exports, when not empty, serves several media at once, each under its
+	// own path: path ("/sharecd/debian-live") → that medium's tree, with the
+	// same requirements as FS. FS and Export must then be unset. A client
+	// mounts an export's path or a directory below it (the longest matching
+	// path wins when exports nest); "/" and any other path are MNT3ERR_NOENT
+	// unless "/" is itself an export. A file handle belongs to the export it
+	// came from: it never resolves in another one.
+	Exports map[string]fs.FS
 	// Allow says whether a client may connect and mount. It is checked when
 	// a connection is accepted and again at MNT. Nil allows everyone.
 	Allow func(netip.Addr) bool
@@ -72,16 +84,53 @@ type Server struct {
 	IdleTimeout time.Duration
 	// OnEvent is told of a client's progress: "mount", and "read <path>" the
 	// first time the client READs a file (paths relative to the medium's
-	// root, e.g. "read live/filesystem.squashfs"). It is called from the
-	// serving goroutines and must not block. Nil means none.
+	// root, e.g. "read live/filesystem.squashfs"). With Exports, both name
+	// the export: "mount /sharecd/debian-live" and, with the export's path in
+	// front of the file's, "read /sharecd/debian-live/live/filesystem.squashfs"
+	// (so these paths start with "/", a single medium's never do). It is
+	// called from the serving goroutines and must not block. Nil means none.
 	OnEvent func(client netip.Addr, what string)
 }
 
-func (s *Server) export() string {
-	if s.Export == "" {
-		return DefaultExport
+// exportSpec is one export as configured: its clean path and its tree.
+type exportSpec struct {
+	path string
+	fsys fs.FS
+}
+
+// exportSpecs checks FS/Export/Exports and returns the exports to serve,
+// sorted by path, and whether they came from Exports.
+func (s *Server) exportSpecs() (specs []exportSpec, multi bool, err error) {
+	if len(s.Exports) == 0 {
+		if s.FS == nil {
+			return nil, false, errors.New("no filesystem")
+		}
+		ex := DefaultExport
+		if s.Export != "" {
+			ex = path.Clean("/" + s.Export)
+		}
+		return []exportSpec{{ex, s.FS}}, false, nil
 	}
-	return path.Clean("/" + s.Export)
+	if s.FS != nil || s.Export != "" {
+		return nil, true, errors.New("both FS/Export and Exports set")
+	}
+	seen := make(map[string]string, len(s.Exports))
+	for p, fsys := range s.Exports {
+		if p == "" || fsys == nil {
+			return nil, true, fmt.Errorf("export %q: empty path or no filesystem", p)
+		}
+		clean := path.Clean("/" + p)
+		if len(clean) > maxMountPath {
+			return nil, true, fmt.Errorf("export %q: path longer than MNTPATHLEN (%d)", p, maxMountPath)
+		}
+		if prev, dup := seen[clean]; dup {
+			return nil, true, fmt.Errorf("exports %q and %q are the same path", prev, p)
+		}
+		seen[clean] = p
+		specs = append(specs, exportSpec{clean, fsys})
+	}
+	slices.SortFunc(specs, func(a, b exportSpec) int { return strings.Compare(a.path, b.path) })
+	return specs, true, nil
 }
 
 func (s *Server) allowed(ip netip.Addr) bool {
@@ -111,19 +160,25 @@ type instance struct {
 	conns  map[*gapConn]struct{}
 	closed bool
 	reads  map[readKey]struct{}
-	attrs  sync.Map // file name → encoded post_op_attr, for the READ fast path
 }
 
-func newInstance(s *Server) *instance {
+func newInstance(s *Server) (*instance, error) {
 	log := s.logger()
-	rofs := newROFS(s.FS)
+	specs, multi, err := s.exportSpecs()
+	if err != nil {
+		return nil, err
+	}
+	h, err := newHandler(s, specs, multi, log)
+	if err != nil {
+		return nil, err
+	}
 	return &instance{
 		s:     s,
-		h:     newHandler(s, rofs, log),
+		h:     h,
 		log:   log,
 		conns: make(map[*gapConn]struct{}),
 		reads: make(map[readKey]struct{}),
-	}
+	}, nil
 }
 
 func (in *instance) track(c *gapConn) bool {
@@ -155,17 +210,19 @@ func (in *instance) shutdown() {
 	for _, c := range conns {
 		_ = c.Close()
 	}
-	in.h.fs.close()
+	for _, ex := range in.h.exports {
+		ex.fs.close()
+	}
 }
 
 // Serve serves NFS and MOUNT on l until ctx is done, then closes l and every
 // connection and returns nil. Another failure of l is returned.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	if s.FS == nil {
+	in, err := newInstance(s)
+	if err != nil {
 		_ = l.Close()
-		return errors.New("serving NFS: no filesystem")
+		return fmt.Errorf("serving NFS: %w", err)
 	}
-	in := newInstance(s)
 	l = &connlimit.Listener{
 		Listener:  l,
 		Name:      "NFS",
@@ -174,13 +231,12 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		Idle:      orDefault(s.IdleTimeout, DefaultIdleTimeout),
 		Log:       in.log,
 	}
-	srv := &gonfs.Server{Handler: in.h, ID: in.h.id, Context: ctx}
-	in.log.Debug("serving NFS", "addr", l.Addr(), "export", in.h.export)
+	srv := &gonfs.Server{Handler: in.h, ID: in.h.exports[0].id, Context: ctx}
+	in.log.Debug("serving NFS", "addr", l.Addr(), "exports", in.h.paths())
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(&gapListener{Listener: l, in: in}) }()
 
-	var err error
 	select {
 	case <-ctx.Done():
 		_ = l.Close()
