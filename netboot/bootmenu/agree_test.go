@@ -161,7 +161,8 @@ func ipxeFile(u string) string {
 	if rest, ok := strings.CutPrefix(u, "http://"); ok {
 		_, u, _ = strings.Cut(rest, "/")
 	}
-	return u
+	// A medium served under a prefix names its files from the server's root (RenderIPXE).
+	return strings.TrimPrefix(u, "/")
 }
 
 // plainArgs are command lines every loader writes as they are; the loaders keep other text
@@ -316,6 +317,9 @@ func realMenus(t *testing.T) map[string]*Menu {
 			out[name+"/"+how] = m
 			if rw, err := RewriteForNetwork(m, DetectFamily(fsys, m), testRoot, 5); err == nil {
 				out[name+"/"+how+"/rewritten"] = rw
+			}
+			if rw, err := RewriteForNetwork(m, DetectFamily(fsys, m), prefixRoot("arch"), 5); err == nil {
+				out[name+"/"+how+"/rewritten-prefixed"] = rw
 			}
 		}
 		if w, ok := syslinuxWant[name]; ok && w.config != "" {

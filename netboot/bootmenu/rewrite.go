@@ -136,7 +136,11 @@ var netCOM32 = map[string]bool{
 //
 // The default stays the medium's default when that is a live entry, else it
 // is the first live entry. The result is in canonical form: rewriting it again
-// changes nothing, and ParseSyslinux(RenderPxelinux(result)) gives it back.
+// changes nothing, and ParseSyslinux(RenderPxelinux(result)) gives it back (but for
+// Menu.Prefix, which no line of the file holds: the paths read back carry the prefix).
+//
+// With root.Prefix, every file the menu names on the server is served under it (see
+// NetRoot.Prefix); an invalid prefix is an error that wraps ErrBadPrefix.
 func RewriteForNetwork(m *Menu, fam Family, root NetRoot, timeoutSeconds int) (*Menu, error) {
 	rules, ok := familyRules[fam]
 	if !ok {
