@@ -434,6 +434,9 @@ func FuzzRenderersAgree(f *testing.F) {
 				if rw, err := RewriteForNetwork(m, fam, testRoot, 7); err == nil {
 					menus = append(menus, rw)
 				}
+				if rw, err := RewriteForNetwork(m, fam, prefixRoot("arch"), 7); err == nil {
+					menus = append(menus, rw)
+				}
 			}
 		}
 		for _, m := range menus {
