@@ -66,12 +66,12 @@ func topFor(items []TopItem, timeoutSeconds int) topMenu {
 		if it.Prefix == "" || CheckPrefix(it.Prefix) != nil {
 			continue
 		}
-		label := oneLine(it.Label)
+		label := topText(it.Label)
 		if label == "" {
 			label = it.Prefix
 		}
 		it.Label = uniqueLabel(label, used)
-		if it.Title = oneLine(it.Title); it.Title == "" {
+		if it.Title = topText(it.Title); it.Title == "" {
 			it.Title = it.Label
 		}
 		t.Items = append(t.Items, it)
@@ -81,6 +81,11 @@ func topFor(items []TopItem, timeoutSeconds int) topMenu {
 	}
 	return t
 }
+
+// topText is a label or title on one line, as a medium's are, without NUL bytes: GRUB's parser
+// cannot read a grub.cfg with one, even quoted (grub-script-check 2.12 fails "out of memory"),
+// and a top menu's names come from volume labels and file names, not from a boot menu GRUB read.
+func topText(s string) string { return oneLine(strings.ReplaceAll(s, "\x00", "")) }
 
 // RenderTopPxelinux writes the top menu pxelinux reads as pxelinux.cfg/default: each item loads
 // its medium's menu with CONFIG PxelinuxMenuPath(prefix). CONFIG is given no second argument,
