@@ -161,7 +161,8 @@ func ipxeFile(u string) string {
 	if rest, ok := strings.CutPrefix(u, "http://"); ok {
 		_, u, _ = strings.Cut(rest, "/")
 	}
-	return u
+	// A medium served under a prefix names its files from the server's root (RenderIPXE).
+	return strings.TrimPrefix(u, "/")
 }
 
 // plainArgs are command lines every loader writes as they are; the loaders keep other text
@@ -317,6 +318,9 @@ func realMenus(t *testing.T) map[string]*Menu {
 			if rw, err := RewriteForNetwork(m, DetectFamily(fsys, m), testRoot, 5); err == nil {
 				out[name+"/"+how+"/rewritten"] = rw
 			}
+			if rw, err := RewriteForNetwork(m, DetectFamily(fsys, m), prefixRoot("arch"), 5); err == nil {
+				out[name+"/"+how+"/rewritten-prefixed"] = rw
+			}
 		}
 		if w, ok := syslinuxWant[name]; ok && w.config != "" {
 			m, err := ParseSyslinux(fsys, w.config, filepath.Dir(w.config))
@@ -428,6 +432,9 @@ func FuzzRenderersAgree(f *testing.F) {
 		for _, m := range menus {
 			for _, fam := range []Family{FamilyLiveBoot, FamilyCasper} {
 				if rw, err := RewriteForNetwork(m, fam, testRoot, 7); err == nil {
+					menus = append(menus, rw)
+				}
+				if rw, err := RewriteForNetwork(m, fam, prefixRoot("arch"), 7); err == nil {
 					menus = append(menus, rw)
 				}
 			}

@@ -122,6 +122,12 @@ type Menu struct {
 	// kernels and initrds from that HTTP server instead of over TFTP, which GRUB 2.06 reads
 	// one block per round trip (it crawls when sent ahead of its ACKs).
 	HTTPHost string
+	// Prefix is the NetRoot.Prefix RewriteForNetwork served the menu under: every file the
+	// menu names on the server (Kernel, Initrds, HelpFiles) already starts with it, so a later
+	// rewrite takes it off before putting its own on. "" for a medium's own menu. No loader's
+	// file says it: set it on a menu read back from rendered output to rewrite that again.
+	// Omitted from JSON when empty, so a parsed menu's JSON is what it always was.
+	Prefix string `json:",omitempty"`
 }
 
 // DefaultEntry returns the entry named by m.Default, or nil.

@@ -54,14 +54,26 @@ func FuzzParseSyslinux(f *testing.F) {
 			t.Fatalf("render not stable:\n%s\n---\n%s", r1, r2)
 		}
 		_ = Modules(m)
-		for _, fam := range []Family{DetectFamily(fsys, m), FamilyCasper} {
-			rw, err := RewriteForNetwork(m, fam, testRoot, 7)
+		for _, fr := range []struct {
+			fam  Family
+			root NetRoot
+		}{{DetectFamily(fsys, m), testRoot}, {FamilyCasper, testRoot}, {DetectFamily(fsys, m), prefixRoot("arch")}} {
+			fam, root := fr.fam, fr.root
+			rw, err := RewriteForNetwork(m, fam, root, 7)
 			if err != nil {
 				continue
 			}
-			again, err := RewriteForNetwork(rw, fam, testRoot, 7)
+			again, err := RewriteForNetwork(rw, fam, root, 7)
 			if err != nil || !reflect.DeepEqual(again, rw) {
 				t.Fatalf("rewrite not idempotent (%v):\n%+v\n%+v", err, rw, again)
+			}
+			if root.Prefix != "" {
+				// Without the prefix again: the menu rewritten with none at once.
+				plain, err1 := RewriteForNetwork(m, fam, testRoot, 7)
+				back, err2 := RewriteForNetwork(rw, fam, testRoot, 7)
+				if err1 != nil || err2 != nil || !reflect.DeepEqual(RenderPxelinux(plain), RenderPxelinux(back)) {
+					t.Fatalf("prefix not taken off (%v, %v):\n%s\n---\n%s", err1, err2, RenderPxelinux(plain), RenderPxelinux(back))
+				}
 			}
 			if err := checkIPXE(RenderIPXE(rw)); err != nil {
 				t.Fatalf("iPXE script: %v\n%s", err, RenderIPXE(rw))
@@ -70,6 +82,9 @@ func FuzzParseSyslinux(f *testing.F) {
 			back, err := ParseSyslinux(fstest.MapFS{"d": {Data: out}}, "d", "")
 			if errors.Is(err, ErrLimit) {
 				continue
+			}
+			if back != nil {
+				back.Prefix = rw.Prefix // no line of the file says it
 			}
 			if err != nil || !reflect.DeepEqual(back, rw) {
 				t.Fatalf("round trip (%v):\n%+v\n%+v\n%s", err, rw, back, out)

@@ -11,7 +11,11 @@ import (
 // iPXE (QEMU, KVM and many servers), and UEFI clients, which are given iPXE to run. iPXE fetches
 // the kernel and initrds itself, over HTTP from m.HTTPHost when that is set, which takes far
 // fewer round trips than pxelinux's TFTP. Without an HTTPHost the names stay relative, and iPXE
-// resolves them against the script's own TFTP URL.
+// resolves them against the script's own TFTP URL. A menu served under a prefix (Menu.Prefix) is
+// the script of one medium among several, served at IPXEScriptPath(prefix, …), inside the
+// prefix: there its names are written from the root ("/ubuntu/casper/vmlinuz"), which iPXE
+// resolves against the script's server and scheme alike (RFC 3986; iPXE's resolve_path keeps
+// an absolute path as it is), where a relative name would get the prefix a second time.
 //
 // The menu is iPXE's own (menu/item/choose), so it draws on a serial console as well. Entries
 // iPXE cannot run (COM32 modules, KindOther) are left out; a local-boot entry exits back to the
@@ -58,7 +62,7 @@ func RenderIPXE(m *Menu) []byte {
 			b.WriteString("exit\n")
 			continue
 		}
-		line := "kernel " + ipxeURL(m.HTTPHost, e.Kernel)
+		line := "kernel " + ipxeURL(m, e.Kernel)
 		for _, f := range e.Initrds {
 			// iPXE on UEFI starts the kernel through its EFI stub, which loads the initrds
 			// the command line names from iPXE's file system, where each image is the last
@@ -78,17 +82,21 @@ func RenderIPXE(m *Menu) []byte {
 		}
 		b.WriteString(line + "\n")
 		for _, f := range e.Initrds {
-			fmt.Fprintf(&b, "initrd %s\n", ipxeURL(m.HTTPHost, f))
+			fmt.Fprintf(&b, "initrd %s\n", ipxeURL(m, f))
 		}
 		b.WriteString("boot\n")
 	}
 	return b.Bytes()
 }
 
-// ipxeURL names file on host over HTTP, or leaves it relative to the script's TFTP URL.
-func ipxeURL(host, file string) string {
-	if host = firstWord(oneLine(host)); host != "" {
+// ipxeURL names file on m's HTTPHost, or relative to the script's own URL: to its directory for
+// a medium served at the root, from the server's root for one served under a prefix.
+func ipxeURL(m *Menu, file string) string {
+	if host := firstWord(oneLine(m.HTTPHost)); host != "" {
 		return ipxeText("http://" + host + "/" + cleanPath(file))
+	}
+	if m.Prefix != "" {
+		return ipxeText("/" + cleanPath(file))
 	}
 	return ipxeText(cleanPath(file))
 }

@@ -43,7 +43,8 @@ func checkIPXE(script []byte) error {
 			if i := strings.Index(l, " || goto "); i >= 0 {
 				jumps = append(jumps, l[i+len(" || goto "):])
 			}
-		case f[0] == "goto", f[0] == "kernel", f[0] == "initrd", f[0] == "boot", f[0] == "exit", f[0] == "echo":
+		case f[0] == "goto", f[0] == "kernel", f[0] == "initrd", f[0] == "boot", f[0] == "exit", f[0] == "echo",
+			f[0] == "chain": // RenderTopIPXE's
 		default:
 			return fmt.Errorf("line %q: not a command the renderer writes", l)
 		}

@@ -1,6 +1,7 @@
 package bootmenu
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"path"
@@ -19,12 +20,90 @@ type NetRoot struct {
 	// BootOverHTTP: the menu's HTTPHost is this server, so that GRUB fetches kernels and
 	// initrds over HTTP, not TFTP.
 	BootOverHTTP bool
+	// Prefix is the directory, relative to the TFTP and HTTP roots, under which the medium's
+	// files are served ("ubuntu": casper/vmlinuz is fetched as ubuntu/casper/vmlinuz), so that
+	// one share can serve several media that have the same file names. "" serves the medium at
+	// the roots, as a share of one medium does. It must pass CheckPrefix.
+	//
+	// Only the files the client fetches from the TFTP/HTTP server get it: kernels, initrds,
+	// help screens, dracut's root=live: URL. The NFS root is Export alone (a share of several
+	// media exports each one on its own, "/sharecd/ubuntu"), and the syslinux modules
+	// (menu.c32, hdt.c32, ...) are not the medium's: sharecd serves one set of them at the
+	// TFTP root for every medium, where pxelinux looks for them (its working directory, which
+	// the top menu's CONFIG leaves at the root).
+	Prefix string
 }
 
 func (r NetRoot) nfs() string { return r.Server.String() + ":" + path.Clean(r.Export) }
 
 func (r NetRoot) url(file string) string {
-	return "http://" + r.host() + "/" + strings.TrimPrefix(path.Clean("/"+file), "/")
+	return "http://" + r.host() + "/" + served(r.Prefix, strings.TrimPrefix(path.Clean("/"+file), "/"))
+}
+
+// ErrBadPrefix: a NetRoot.Prefix or TopItem.Prefix that cannot be written into a menu.
+var ErrBadPrefix = errors.New("bad path prefix")
+
+// maxPrefix bounds a prefix so that the paths it starts stay far below pxelinux's file name
+// limit (FILENAME_MAX, 256 bytes with its NUL) and GRUB's and iPXE's line lengths.
+const maxPrefix = 64
+
+// CheckPrefix says whether prefix can be a NetRoot.Prefix: "" (none), or a clean relative
+// directory ("ubuntu", "media/fedora-43") of ASCII letters, digits, '.', '_', '-' and '/'
+// separators, at most 64 bytes. The character set is what every loader reads as a plain word:
+// a space ends a pxelinux or iPXE file name, a quote or ';' is syntax to GRUB, '$' expands in
+// GRUB and iPXE, ',' separates pxelinux initrds, '#' starts comments. Absolute prefixes and ".."
+// are refused because the prefix must name a directory under the server's root, never above it.
+func CheckPrefix(prefix string) error {
+	bad := func(why string) error { return fmt.Errorf("path prefix %q %s: %w", prefix, why, ErrBadPrefix) }
+	switch {
+	case prefix == "":
+		return nil
+	case len(prefix) > maxPrefix:
+		return bad(fmt.Sprintf("is longer than %d bytes", maxPrefix))
+	case strings.HasPrefix(prefix, "/"):
+		return bad("is absolute; it must be relative to the server's root")
+	case strings.Contains(prefix, ".."):
+		return bad(`contains ".."`)
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := prefix[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._-/", c) >= 0) {
+			return bad(fmt.Sprintf("contains %q; only letters, digits, '.', '_', '-' and '/' are safe in every loader's menu", c))
+		}
+	}
+	if path.Clean(prefix) != prefix || prefix == "." {
+		return bad(`is not a clean directory name (no "./", "//" or trailing '/')`)
+	}
+	return nil
+}
+
+// served is where the client fetches a medium's file under prefix. file is medium-relative
+// (clean, no leading '/') or a name the renderers would not write as a file at all (see
+// writtenName), which stays as it is.
+func served(prefix, file string) string {
+	if prefix == "" {
+		return file // byte for byte what a share of one medium has always written
+	}
+	w := writtenName(file)
+	if w == "" {
+		return file
+	}
+	// cleanPath keeps the file under the prefix: "../x" names /x of the medium, as on the medium.
+	return prefix + "/" + cleanPath(w)
+}
+
+// unserved undoes served: the medium's file a path of a menu rewritten with prefix names.
+// Only a path served could have written is taken apart, so that rewriting a rewritten menu
+// gives every path back exactly (a medium whose own directory is called like the prefix,
+// arch/ under the prefix "arch", is no exception: its path was prefixed once, and is unprefixed once).
+func unserved(prefix, file string) string {
+	if prefix == "" {
+		return file
+	}
+	if rest, ok := strings.CutPrefix(file, prefix+"/"); ok && rest != "" && served(prefix, rest) == file {
+		return rest
+	}
+	return file
 }
 
 func (r NetRoot) host() string {
@@ -57,7 +136,11 @@ var netCOM32 = map[string]bool{
 //
 // The default stays the medium's default when that is a live entry, else it
 // is the first live entry. The result is in canonical form: rewriting it again
-// changes nothing, and ParseSyslinux(RenderPxelinux(result)) gives it back.
+// changes nothing, and ParseSyslinux(RenderPxelinux(result)) gives it back (but for
+// Menu.Prefix, which no line of the file holds: the paths read back carry the prefix).
+//
+// With root.Prefix, every file the menu names on the server is served under it (see
+// NetRoot.Prefix); an invalid prefix is an error that wraps ErrBadPrefix.
 func RewriteForNetwork(m *Menu, fam Family, root NetRoot, timeoutSeconds int) (*Menu, error) {
 	rules, ok := familyRules[fam]
 	if !ok {
@@ -70,13 +153,22 @@ func RewriteForNetwork(m *Menu, fam Family, root NetRoot, timeoutSeconds int) (*
 	if !strings.HasPrefix(root.Export, "/") || strings.ContainsAny(root.Export, " \t\r\n\",") {
 		return nil, fmt.Errorf("rewriting menu: NFS export %q must be an absolute path without spaces, quotes or commas", root.Export)
 	}
+	if err := CheckPrefix(root.Prefix); err != nil {
+		return nil, fmt.Errorf("rewriting menu: %w", err)
+	}
 	if m == nil {
 		return nil, ErrNoLinuxEntry
 	}
+	// A rewritten menu's paths already carry its prefix: take it off, then put root's on, so
+	// that rewriting a rewritten menu changes nothing, and a new prefix replaces the old one.
+	file := func(f string) string { return served(root.Prefix, unserved(m.Prefix, f)) }
 	out := &Menu{
-		Title:     oneLine(m.Title),
-		Timeout:   min(max(timeoutSeconds, 0), maxTimeout/10) * 10,
-		HelpFiles: append([]HelpFile(nil), m.HelpFiles...),
+		Title:   oneLine(m.Title),
+		Timeout: min(max(timeoutSeconds, 0), maxTimeout/10) * 10,
+		Prefix:  root.Prefix,
+	}
+	for _, h := range m.HelpFiles {
+		out.HelpFiles = append(out.HelpFiles, HelpFile{Key: h.Key, Path: file(h.Path)})
 	}
 	if root.BootOverHTTP {
 		out.HTTPHost = root.host()
@@ -87,6 +179,13 @@ func RewriteForNetwork(m *Menu, fam Family, root NetRoot, timeoutSeconds int) (*
 		ne, live, ok := rewriteEntry(e, fam, rules, root)
 		if !ok {
 			continue
+		}
+		if ne.Kind == KindLinux {
+			// COM32 modules are not the medium's (rewriteEntry): served at the TFTP root.
+			ne.Kernel = file(ne.Kernel)
+			for i, f := range ne.Initrds {
+				ne.Initrds[i] = file(f)
+			}
 		}
 		ne.Label = uniqueLabel(ne.Label, used)
 		ne.Title = oneLine(ne.Title)
