@@ -63,7 +63,7 @@ type NetbootEngine struct {
 
 // Detect implements Engine with netboot.Describe, what `sharecd --detect` prints.
 func (e *NetbootEngine) Detect(source string) (MediumInfo, error) {
-	d, err := netboot.Describe(source)
+	ds, _, err := netboot.Describe(source)
 	if errors.Is(err, medium.ErrNoLiveMedium) {
 		return MediumInfo{}, ErrNoMedium
 	}
@@ -74,6 +74,7 @@ func (e *NetbootEngine) Detect(source string) (MediumInfo, error) {
 	if err != nil {
 		return MediumInfo{}, err
 	}
+	d := ds[0]
 	info := MediumInfo{Source: d.Source, Name: strings.TrimSpace(d.Label), Family: string(d.Family),
 		Kind: string(d.Kind), SecureBootOK: d.SecureBoot.Works}
 	if info.Name == "" {
@@ -149,6 +150,6 @@ func checkWords(c netboot.LANCheck) CheckResult {
 // Share implements Engine with netboot.Share.Run, exactly what `sharecd --share` runs.
 func (e *NetbootEngine) Share(ctx context.Context, source, iface string, serving func(), onEvent func(netboot.Event)) error {
 	s := e.Settings
-	s.Source, s.Iface, s.OnServing, s.OnEvent = source, iface, serving, onEvent
+	s.Sources, s.Iface, s.OnServing, s.OnEvent = []string{source}, iface, serving, onEvent
 	return s.Run(ctx)
 }

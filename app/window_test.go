@@ -431,6 +431,7 @@ func TestFirewallBlocker(t *testing.T) {
 	if !strings.Contains(d, "firewall blocks") || !strings.Contains(d, "firewall settings") || strings.Contains(d, "--") {
 		t.Errorf("dialog %q: want the blocker and the window's fix, no flags", d)
 	}
+	h.snapshot("blocked")
 	if h.u.Sharing() {
 		t.Error("still shows sharing")
 	}

@@ -25,6 +25,11 @@ type Description struct {
 	// SecureBoot: can clients with Secure Boot on boot the kernel UEFI clients get by default?
 	SecureBoot SecureBoot `json:"secure_boot"`
 	Warnings   []string   `json:"warnings,omitempty"`
+	// Where a share serves it: the top-level menu's title, its directory in the boot tree ("" when
+	// it is the only medium) and its NFS export.
+	Title  string `json:"title"`
+	Prefix string `json:"prefix,omitempty"`
+	Export string `json:"export"`
 }
 
 // EntryInfo is one boot entry as the medium has it.
@@ -38,54 +43,62 @@ type EntryInfo struct {
 	Default bool     `json:"default,omitempty"`
 }
 
-// Describe opens a source ("" = the running live medium) and reports its family and menu, and
-// the Secure Boot verdict of the plan a share of it would serve.
-func Describe(source string) (*Description, error) {
-	src, err := openSource(source)
+// Describe opens the sources as a share would (none = the running live medium) and reports
+// each medium's family and menu, and the Secure Boot verdict of the plan a share of them would
+// serve. Skipped names the ISO files of a directory that are not live media.
+func Describe(sources ...string) (_ []*Description, skipped []string, _ error) {
+	srcs, skipped, err := openSources(sources)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer src.Close()
+	defer closeSources(srcs)
 	// The verdict is read from the plan itself, so that --detect and the share name the same
 	// kernel; where the share will be reached (here a documentation address, RFC 5737) does not
 	// change which kernel that is.
-	p, err := (&Share{}).plan(src, Network{Iface: Iface{Addr: netip.MustParsePrefix("192.0.2.1/32")}, DHCP: DHCPProxy})
+	p, err := (&Share{}).plan(srcs, Network{Iface: Iface{Addr: netip.MustParsePrefix("192.0.2.1/32")}, DHCP: DHCPProxy})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	med := src.med
-	d := &Description{Source: med.Source, Kind: med.Kind, Label: med.Label, Family: src.fam,
-		Menu: src.menuPath, Running: src.running, Timeout: src.menu.Timeout,
-		SecureBoot: p.SecureBoot, Warnings: p.Warnings}
-	def := src.menu.DefaultEntry()
-	for _, e := range src.menu.Entries {
-		d.Entries = append(d.Entries, EntryInfo{Label: e.Label, Title: e.PlainTitle(), Kind: string(e.Kind),
-			Kernel: e.Kernel, Initrds: e.Initrds, Append: e.Append, Default: def != nil && def.Label == e.Label})
+	var out []*Description
+	for i, src := range srcs {
+		med, sv := src.med, p.Media[i]
+		d := &Description{Source: med.Source, Kind: med.Kind, Label: med.Label, Family: src.fam,
+			Menu: src.menuPath, Running: src.running, Timeout: src.menu.Timeout,
+			SecureBoot: sv.SecureBoot, Warnings: src.warnings, Title: sv.Title, Prefix: sv.Prefix, Export: sv.Export}
+		def := src.menu.DefaultEntry()
+		for _, e := range src.menu.Entries {
+			d.Entries = append(d.Entries, EntryInfo{Label: e.Label, Title: e.PlainTitle(), Kind: string(e.Kind),
+				Kernel: e.Kernel, Initrds: e.Initrds, Append: e.Append, Default: def != nil && def.Label == e.Label})
+		}
+		out = append(out, d)
 	}
-	return d, nil
+	return out, skipped, nil
 }
 
 // WriteBootTree writes every file a client boots with (loaders, generated menus, kernels and
 // initrds) into dir, for admins who serve them with their own TFTP and DHCP servers: the plan of
-// a share from server with DHCP off and everything over TFTP.
-// Warnings name the medium's menu entries left out because a file they load is missing.
-func WriteBootTree(source, dir string, server netip.Addr, timeout int) (files, warnings []string, _ error) {
-	src, err := openSource(source)
+// a share of the sources from server with DHCP off and everything over TFTP. Warnings name the
+// menu entries left out because a file they load is missing, and the ISO files skipped.
+func WriteBootTree(sources []string, dir string, server netip.Addr, timeout int) (files, warnings []string, exports []string, _ error) {
+	srcs, skipped, err := openSources(sources)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	defer src.Close()
+	defer closeSources(srcs)
 	s := &Share{MenuTimeout: timeout, TFTPBoot: true}
-	p, err := s.plan(src, Network{Iface: Iface{Addr: netip.PrefixFrom(server, 32)}, DHCP: DHCPOff})
+	p, err := s.plan(srcs, Network{Iface: Iface{Addr: netip.PrefixFrom(server, 32)}, DHCP: DHCPOff})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for _, name := range p.Files {
 		if err := copyOut(p.Tree, name, filepath.Join(dir, filepath.FromSlash(name))); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return p.Files, p.Warnings, nil
+	for _, m := range p.Media {
+		exports = append(exports, m.Export+" ← "+m.Medium.Source)
+	}
+	return p.Files, append(skipped, p.Warnings...), exports, nil
 }
 
 func copyOut(fsys fs.FS, name, dst string) error {

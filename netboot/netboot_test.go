@@ -24,9 +24,13 @@ import (
 const labMedium = "testdata/debian-live-lab"
 
 func TestDescribe(t *testing.T) {
-	d, err := Describe(labMedium)
-	if err != nil {
-		t.Fatal(err)
+	ds, _, err := Describe(labMedium)
+	if err != nil || len(ds) != 1 {
+		t.Fatal(err, ds)
+	}
+	d := ds[0]
+	if d.Export != "/sharecd" || d.Prefix != "" {
+		t.Errorf("a lone medium is served as it is: export %q, prefix %q", d.Export, d.Prefix)
 	}
 	if d.Family != "live-boot" || d.Kind != "dir" || d.Menu != "isolinux/isolinux.cfg" {
 		t.Errorf("got %+v", d)
@@ -40,7 +44,7 @@ func TestDescribe(t *testing.T) {
 	if len(d.Entries) < 2 || len(defaults) != 1 || defaults[0] != "live-amd64" {
 		t.Errorf("entries %+v, defaults %v", d.Entries, defaults)
 	}
-	if _, err := Describe("testdata-that-does-not-exist"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+	if _, _, err := Describe("testdata-that-does-not-exist"); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing source: %v", err)
 	}
 }
@@ -56,24 +60,25 @@ func TestDescribeAndShareAgreeOnSecureBoot(t *testing.T) {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			continue
 		}
-		d, err := Describe(dir)
+		ds, _, err := Describe(dir)
 		if err != nil {
 			continue // not a medium
 		}
+		d := ds[0]
 		for _, s := range []Share{{}, {TFTPBoot: true}} {
 			for _, mode := range []DHCPMode{DHCPProxy, DHCPFull} {
 				src, err := openSource(dir)
 				if err != nil {
 					t.Fatal(err)
 				}
-				p, err := s.plan(src, Network{Iface: Iface{Addr: netip.MustParsePrefix("10.0.0.1/24")}, DHCP: mode})
+				p, err := s.plan([]*source{src}, Network{Iface: Iface{Addr: netip.MustParsePrefix("10.0.0.1/24")}, DHCP: mode})
 				src.Close()
 				if err != nil {
 					t.Fatal(err)
 				}
 				described++
-				if p.SecureBoot != d.SecureBoot {
-					t.Errorf("%s, %s: share says %+v, --detect %+v", dir, mode, p.SecureBoot, d.SecureBoot)
+				if p.First().SecureBoot != d.SecureBoot {
+					t.Errorf("%s, %s: share says %+v, --detect %+v", dir, mode, p.First().SecureBoot, d.SecureBoot)
 				}
 			}
 		}
@@ -85,7 +90,7 @@ func TestDescribeAndShareAgreeOnSecureBoot(t *testing.T) {
 
 func TestWriteBootTree(t *testing.T) {
 	dir := t.TempDir()
-	files, warnings, err := WriteBootTree(labMedium, dir, netip.MustParseAddr("192.0.2.7"), 5)
+	files, warnings, _, err := WriteBootTree([]string{labMedium}, dir, netip.MustParseAddr("192.0.2.7"), 5)
 	if err != nil || len(warnings) != 0 {
 		t.Fatal(err, warnings)
 	}
@@ -132,7 +137,7 @@ func TestBootTreeLeavesOutMissingFiles(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	files, warnings, err := WriteBootTree(med, dir, netip.MustParseAddr("192.0.2.7"), 5)
+	files, warnings, _, err := WriteBootTree([]string{med}, dir, netip.MustParseAddr("192.0.2.7"), 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +239,7 @@ func TestBootPaths(t *testing.T) {
 			}
 			defer src.Close()
 			n := Network{Iface: Iface{Addr: netip.MustParsePrefix("192.0.2.7/24")}, DHCP: tc.mode}
-			p, err := tc.share.plan(src, n)
+			p, err := tc.share.plan([]*source{src}, n)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -266,7 +271,7 @@ func TestStageOf(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	p, err := (&Share{}).plan(src, Network{Iface: Iface{Addr: netip.MustParsePrefix("192.0.2.7/24")}, DHCP: DHCPProxy})
+	p, err := (&Share{}).plan([]*source{src}, Network{Iface: Iface{Addr: netip.MustParsePrefix("192.0.2.7/24")}, DHCP: DHCPProxy})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,9 @@ func DefaultPorts() Ports {
 // Share serves one live medium to the LAN behind one interface. Zero fields mean "default".
 // Only cmd fills it from flags and the environment; nothing in the engine reads either.
 type Share struct {
-	Source      string         // directory, ISO file or block device; "" = the running live medium
+	// Sources are the media to share, in menu order: directories, ISO files, block devices,
+	// directories of ISO files, or Running; none = the running live medium.
+	Sources     []string
 	Iface       string         // "" = the only usable interface
 	MenuTimeout int            // seconds before the default entry boots; 0 = 10
 	Allow       []netip.Prefix // clients served besides the interface's own subnet
@@ -106,16 +108,19 @@ type Share struct {
 // saying what is wrong: the medium first (a wrong --source is the likelier mistake), then the
 // interface and the LAN, and only then are menus built and sockets opened.
 func (s *Share) Run(ctx context.Context) error {
-	src, err := openSource(s.Source) // step 1
+	srcs, skipped, err := openSources(s.Sources) // step 1
 	if err != nil {
 		return err
 	}
-	defer src.Close()
+	defer closeSources(srcs)
+	for _, line := range skipped {
+		s.logger().Warn(line)
+	}
 	n, err := s.network(ctx) // step 2
 	if err != nil {
 		return err
 	}
-	p, err := s.plan(src, n) // step 3
+	p, err := s.plan(srcs, n) // step 3
 	if err != nil {
 		return err
 	}

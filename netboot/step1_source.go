@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/sharecd/sharecd/netboot/bootmenu"
@@ -53,6 +55,100 @@ func openSource(name string) (*source, error) {
 }
 
 func (src *source) Close() error { return src.med.Close() }
+
+// Running names the running live medium among several sources ("--source running").
+const Running = "running"
+
+// openSources opens every named source in order: a medium (directory, ISO file, block
+// device), Running, or a directory of ISO files, whose live ISOs are opened in name order and
+// whose others are skipped, each with a line in skipped saying why. No name at all is the
+// running live medium. The caller closes the sources.
+func openSources(names []string) (srcs []*source, skipped []string, err error) {
+	if len(names) == 0 {
+		names = []string{Running}
+	}
+	for _, name := range names {
+		if name == Running {
+			name = ""
+		}
+		src, err := openSource(name)
+		if err != nil && name != "" {
+			isos, _ := filepath.Glob(filepath.Join(name, "*.[iI][sS][oO]"))
+			if fi, serr := os.Stat(name); serr == nil && fi.IsDir() && len(isos) > 0 {
+				for _, iso := range isos {
+					s, err := openSource(iso)
+					if err != nil {
+						skipped = append(skipped, fmt.Sprintf("skipping %s: %v", iso, err))
+						continue
+					}
+					srcs = append(srcs, s)
+				}
+				continue
+			}
+		}
+		if err != nil {
+			closeSources(srcs)
+			return nil, nil, err
+		}
+		srcs = append(srcs, src)
+	}
+	if len(srcs) == 0 {
+		return nil, skipped, fmt.Errorf("no live medium among %s", strings.Join(names, ", "))
+	}
+	return srcs, skipped, nil
+}
+
+func closeSources(srcs []*source) {
+	for _, s := range srcs {
+		s.Close()
+	}
+}
+
+// mediumTitle is how a top-level menu lists a medium: its label (the volume ID, or .disk/info's
+// line), else its file or directory name.
+func mediumTitle(src *source) string {
+	if t := strings.TrimSpace(src.med.Label); t != "" {
+		return t
+	}
+	return filepath.Base(src.med.Source)
+}
+
+// mediumPrefixes gives each medium the directory its files are served under: none for a lone
+// medium (its paths as they are), else a short name from its title, made unique. Names keep to
+// letters, digits and dashes, which every loader's menu syntax takes as they are.
+func mediumPrefixes(srcs []*source) []string {
+	out := make([]string, len(srcs))
+	if len(srcs) < 2 {
+		return out
+	}
+	// The tree's own directories are not free: grub/ holds the GRUB menus, secureboot/ the signed loaders.
+	used := map[string]bool{"grub": true, "secureboot": true}
+	for i, src := range srcs {
+		var b strings.Builder
+		for _, r := range strings.ToLower(mediumTitle(src)) {
+			switch {
+			case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+				b.WriteRune(r)
+			case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+				b.WriteByte('-')
+			}
+		}
+		base := strings.Trim(b.String(), "-")
+		if len(base) > 24 {
+			base = strings.Trim(base[:24], "-")
+		}
+		if base == "" {
+			base = string(src.fam)
+		}
+		name := base
+		for n := 2; used[name]; n++ {
+			name = fmt.Sprintf("%s-%d", base, n)
+		}
+		used[name] = true
+		out[i] = name
+	}
+	return out
+}
 
 func familyList() string {
 	var names []string

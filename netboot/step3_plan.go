@@ -13,65 +13,61 @@ import (
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
 
-// Plan is what a share serves, built once from the medium and the settled network before any
+// Plan is what a share serves, built once from the media and the settled network before any
 // socket is opened, and never changed after: the share, --detect and --boot-tree read the same
 // plan, so they cannot disagree on a menu, a loader or a Secure Boot verdict.
 type Plan struct {
 	Network
-	Medium *medium.Medium
-	Family bootmenu.Family
-	Menu   *bootmenu.Menu // the BIOS menu, rewritten for the network
-	// UEFIMenu is the menu UEFI clients get: the medium's GRUB menu, else Menu's source,
-	// rewritten as the chain the DHCP mode offers UEFI clients can fetch it.
-	UEFIMenu *bootmenu.Menu
+	// Media are the shared media in menu order; clients that choose nothing boot the first.
+	Media []*Served
 
-	Tree  fs.FS    // the TFTP root: generated menus over the loaders over the medium
+	Tree  fs.FS    // the TFTP root: generated menus over the loaders over the media
 	Files []string // every file of Tree a client may boot with: loaders, menus, kernels, initrds
-	// Warnings are the medium's menu entries left out because a file they load is missing.
+	// Warnings are the media's menu entries left out because a file they load is missing.
 	Warnings []string
-	// HTTP: GRUB and iPXE fetch kernels and initrds by URL, or the family's initrd its root
+	// HTTP: GRUB and iPXE fetch kernels and initrds by URL, or a family's initrd its root
 	// image (dracut), so the share also serves Tree over HTTP.
 	HTTP bool
 	// BootFile is the loader offered to a client (see bootFileFor).
 	BootFile func(dhcp.Client) (string, bool)
-	// SecureBoot says whether clients with Secure Boot on can boot UEFIMenu's default kernel.
-	SecureBoot SecureBoot
 
-	kernels, initrds map[string]bool // of Menu and UEFIMenu: which fetch is which boot stage
+	kernels, initrds map[string]bool // which fetch is which boot stage, by path in Tree
 }
 
-// plan rewrites the medium's menus for clients of network n and stacks the TFTP tree.
-func (s *Share) plan(src *source, n Network) (*Plan, error) {
+// Served is one medium of a plan.
+type Served struct {
+	Medium *medium.Medium
+	Family bootmenu.Family
+	Title  string // how the top-level menu lists it
+	// Prefix is the directory of Tree its files are under; "" when it is the only medium, so a
+	// one-medium share serves exactly the paths the medium has.
+	Prefix string
+	Export string         // its NFS export
+	Menu   *bootmenu.Menu // the BIOS menu, rewritten for the network
+	// UEFIMenu is the menu UEFI clients get: the medium's GRUB menu, else Menu's source,
+	// rewritten as the chain the DHCP mode offers UEFI clients can fetch it.
+	UEFIMenu *bootmenu.Menu
+	// SecureBoot says whether clients with Secure Boot on can boot UEFIMenu's default kernel.
+	SecureBoot SecureBoot
+}
+
+// First is the medium clients boot when they choose nothing.
+func (p *Plan) First() *Served { return p.Media[0] }
+
+// plan rewrites the media's menus for clients of network n and stacks the TFTP tree. One
+// medium is served as it is; several each under a directory of their own, with top-level
+// menus listing them.
+func (s *Share) plan(srcs []*source, n Network) (*Plan, error) {
 	timeout := s.MenuTimeout
 	if timeout <= 0 {
 		timeout = 10
 	}
 	overHTTP := !s.TFTPBoot
-	root := bootmenu.NetRoot{Server: n.Iface.Addr.Addr(), Export: Export, BootOverHTTP: overHTTP}
-	netMenu, err := bootmenu.RewriteForNetwork(src.menu, src.fam, root, timeout)
-	if err != nil {
-		return nil, fmt.Errorf("rewriting %s for a network boot: %w", src.menuPath, err)
-	}
-	uefiMenu, uefiWarnings, err := uefiMenu(src, root, timeout)
-	if err != nil {
-		return nil, err
-	}
-	grubMenu := uefiMenu
-	if signedChain(n.DHCP) && uefiMenu.HTTPHost != "" {
-		// Debian's signed GRUB has no HTTP: the same menu with kernels on TFTP.
-		m := *uefiMenu
-		m.HTTPHost = ""
-		grubMenu = &m
-	}
-	// pxelinux always reads its kernels over TFTP; the iPXE scripts over HTTP where there is HTTP.
-	generated := tftp.Files{
-		"pxelinux.cfg/default": bootmenu.RenderPxelinux(netMenu),
-		BIOSScript:             bootmenu.RenderIPXE(netMenu),
-		UEFIMenuFile:           bootmenu.RenderGrub(grubMenu),
-		UEFIScript:             bootmenu.RenderIPXE(uefiMenu),
-		UEFIIPXE:               assets.UEFIIPXE(),
-	}
-	if generated[UEFILoader], err = assets.UEFIx64(root.Server); err != nil {
+	p := &Plan{Network: n, kernels: map[string]bool{}, initrds: map[string]bool{},
+		BootFile: bootFileFor(n.DHCP, overHTTP && !s.NoIPXEScript)}
+	generated := tftp.Files{UEFIIPXE: assets.UEFIIPXE()}
+	var err error
+	if generated[UEFILoader], err = assets.UEFIx64(n.Iface.Addr.Addr()); err != nil {
 		return nil, err
 	}
 	for _, name := range []string{"shimx64.efi", "grubx64.efi", "mmx64.efi"} {
@@ -81,34 +77,75 @@ func (s *Share) plan(src *source, n Network) (*Plan, error) {
 		}
 		generated[path.Join(path.Dir(SignedLoader), name)] = b
 	}
-	warnings := slices.Clone(src.warnings)
-	for _, w := range uefiWarnings {
-		if !slices.Contains(warnings, w) {
-			warnings = append(warnings, w)
+	prefixes := mediumPrefixes(srcs)
+	layers := []fs.FS{generated, nil} // the loaders' layer is known once every menu is
+	modules := []string{BIOSLoader}
+	var top []bootmenu.TopItem
+	for i, src := range srcs {
+		sv := &Served{Medium: src.med, Family: src.fam, Title: mediumTitle(src), Prefix: prefixes[i],
+			Export: path.Join(Export, prefixes[i])}
+		root := bootmenu.NetRoot{Server: n.Iface.Addr.Addr(), Export: sv.Export, BootOverHTTP: overHTTP, Prefix: sv.Prefix}
+		if sv.Menu, err = bootmenu.RewriteForNetwork(src.menu, src.fam, root, timeout); err != nil {
+			return nil, fmt.Errorf("rewriting %s of %s for a network boot: %w", src.menuPath, src.med.Source, err)
 		}
+		uefi, uefiWarnings, err := uefiMenu(src, root, timeout)
+		if err != nil {
+			return nil, err
+		}
+		sv.UEFIMenu = uefi
+		grubMenu := uefi
+		if signedChain(n.DHCP) && uefi.HTTPHost != "" {
+			// Debian's signed GRUB has no HTTP: the same menu with kernels on TFTP.
+			m := *uefi
+			m.HTTPHost = ""
+			grubMenu = &m
+		}
+		// pxelinux always reads its kernels over TFTP; the iPXE scripts over HTTP where there is HTTP.
+		generated[path.Join(sv.Prefix, "pxelinux.cfg/default")] = bootmenu.RenderPxelinux(sv.Menu)
+		generated[path.Join(sv.Prefix, BIOSScript)] = bootmenu.RenderIPXE(sv.Menu)
+		generated[path.Join(sv.Prefix, UEFIScript)] = bootmenu.RenderIPXE(uefi)
+		generated[bootmenu.GrubMenuPath(sv.Prefix)] = bootmenu.RenderGrub(grubMenu)
+
+		tree := src.med.FS
+		if sv.Prefix != "" {
+			tree = tftp.Under(sv.Prefix, src.med.FS)
+		}
+		layers = append(layers, tree)
+		sv.SecureBoot = checkSecureBoot(tree, uefi)
+		for _, w := range append(slices.Clone(src.warnings), uefiWarnings...) {
+			if !slices.Contains(p.Warnings, w) {
+				p.Warnings = append(p.Warnings, w)
+			}
+		}
+		modules = append(modules, bootmenu.Modules(sv.Menu)...)
+		addBootFiles(p.kernels, p.initrds, sv.Menu, uefi)
+		p.HTTP = p.HTTP || overHTTP || src.fam == bootmenu.FamilyDracut
+		p.Media = append(p.Media, sv)
+		top = append(top, bootmenu.TopItem{Label: sv.Prefix, Title: sv.Title, Prefix: sv.Prefix})
 	}
-	loaderNames := append([]string{BIOSLoader}, bootmenu.Modules(netMenu)...)
-	files := append([]string{}, loaderNames...)
+	if len(srcs) > 1 {
+		generated["pxelinux.cfg/default"] = bootmenu.RenderTopPxelinux(top, timeout)
+		generated[BIOSScript] = bootmenu.RenderTopIPXE(top, timeout, BIOSScript)
+		generated[UEFIScript] = bootmenu.RenderTopIPXE(top, timeout, UEFIScript)
+		generated[UEFIMenuFile] = bootmenu.RenderTopGrub(top, timeout)
+	}
+	slices.Sort(modules)
+	modules = slices.Compact(modules)
+	layers[1] = tftp.Only(assets.BIOS(), modules...)
+	p.Tree = tftp.Overlay(layers)
+
+	files := slices.Clone(modules)
 	for name := range generated {
 		files = append(files, name)
 	}
-	kernels, initrds := bootFiles(netMenu, uefiMenu)
-	for _, set := range []map[string]bool{kernels, initrds} {
+	for _, set := range []map[string]bool{p.kernels, p.initrds} {
 		for name := range set {
 			files = append(files, name)
 		}
 	}
 	slices.Sort(files)
-	return &Plan{
-		Network: n, Medium: src.med, Family: src.fam, Menu: netMenu, UEFIMenu: uefiMenu, Warnings: warnings,
-		Tree:       tftp.Overlay{generated, tftp.Only(assets.BIOS(), loaderNames...), src.med.FS},
-		Files:      slices.Compact(files),
-		HTTP:       overHTTP || src.fam == bootmenu.FamilyDracut,
-		BootFile:   bootFileFor(n.DHCP, overHTTP && !s.NoIPXEScript),
-		SecureBoot: checkSecureBoot(src.med.FS, uefiMenu),
-		kernels:    kernels,
-		initrds:    initrds,
-	}, nil
+	p.Files = slices.Compact(files)
+	return p, nil
 }
 
 // uefiMenu is the one place that says which menu UEFI clients boot: the medium's GRUB menu as
@@ -124,13 +161,12 @@ func uefiMenu(src *source, root bootmenu.NetRoot, timeout int) (_ *bootmenu.Menu
 	}
 	m, err := bootmenu.RewriteForNetwork(src.menu, src.fam, root, timeout)
 	if err != nil {
-		return nil, nil, fmt.Errorf("rewriting %s for UEFI clients: %w", src.menuPath, err)
+		return nil, nil, fmt.Errorf("rewriting %s of %s for UEFI clients: %w", src.menuPath, src.med.Source, err)
 	}
 	return m, nil, nil
 }
 
-func bootFiles(menus ...*bootmenu.Menu) (kernels, initrds map[string]bool) {
-	kernels, initrds = map[string]bool{}, map[string]bool{}
+func addBootFiles(kernels, initrds map[string]bool, menus ...*bootmenu.Menu) {
 	for _, m := range menus {
 		for _, e := range m.Entries {
 			if e.Kernel != "" {
@@ -141,5 +177,4 @@ func bootFiles(menus ...*bootmenu.Menu) (kernels, initrds map[string]bool) {
 			}
 		}
 	}
-	return kernels, initrds
 }

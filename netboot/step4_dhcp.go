@@ -33,7 +33,7 @@ func (s *Share) dhcpServers(p *Plan, allow func(netip.Addr) bool, tr *tracker, l
 		}
 		a, _ := netip.AddrFromSlice(e.IP.To4())
 		if tr.report(e.MAC, a, StageOffered, e.BootFile) && e.Kind == dhcp.EventOffer {
-			logChain(log, e, p.SecureBoot)
+			logChain(log, e, p.First().SecureBoot)
 		}
 	}
 	d := &dhcpSide{mode: p.DHCP, proxy: &dhcp.Proxy{

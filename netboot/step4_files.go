@@ -2,6 +2,7 @@ package netboot
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"path"
@@ -44,31 +45,37 @@ func (s *Share) fileServers(p *Plan, ports Ports, allow func(netip.Addr) bool, t
 			OnStart: func(client netip.Addr, file string) {
 				if st, ok := p.stageOf(file); ok {
 					tr.report(nil, client, st, file)
-				} else if p.Family == bootmenu.FamilyDracut {
+				} else if p.mediumOf(file).Family == bootmenu.FamilyDracut {
 					// dracut's initrd fetching its live image by URL: it has reached its root.
 					tr.report(nil, client, StageMounted, file)
 				}
 			},
 			OnDone: func(client netip.Addr, file string) {
-				if _, ok := p.stageOf(file); !ok && p.Family == bootmenu.FamilyDracut {
+				if _, ok := p.stageOf(file); !ok && p.mediumOf(file).Family == bootmenu.FamilyDracut {
 					tr.report(nil, client, StageRunning, file) // the image is in RAM: the system starts
 				}
 			},
 		},
 		nfs: &nfs.Server{
-			FS:     p.Medium.FS,
-			Export: Export,
-			Allow:  allow,
+			Allow: allow,
 			Log:    log.With("server", "nfs"),
 			OnEvent: func(client netip.Addr, what string) {
 				if file, ok := strings.CutPrefix(what, "read "); ok {
 					tr.report(nil, client, StageRunning, file)
+				} else if export, ok := strings.CutPrefix(what, "mount "); ok {
+					tr.report(nil, client, StageMounted, export)
 				} else {
 					tr.report(nil, client, StageMounted, Export)
 				}
 			},
 		},
 		pm: &nfs.Portmapper{NFSPort: ports.NFS, MountPort: ports.NFS, Allow: allow, Log: log.With("server", "portmap")},
+	}
+	// A lone medium is the one export, exactly as before there could be several.
+	if len(p.Media) == 1 {
+		f.nfs.FS, f.nfs.Export = p.First().Medium.FS, p.First().Export
+	} else {
+		f.nfs.Exports = p.exports()
 	}
 	if nofile := fileLimit(); nofile > 0 {
 		if b := boundsFor(nofile); b != (serverBounds{}) {
@@ -90,11 +97,15 @@ func (f *fileSide) start(ctx context.Context, g *errgroup.Group, socks *sockets)
 }
 
 // stageOf says which boot stage fetching a file of the boot tree marks, over TFTP or HTTP alike.
+// Menus are the top-level ones or a medium's own, under its prefix.
 func (p *Plan) stageOf(file string) (Stage, bool) {
+	base := path.Base(file)
 	switch {
 	case file == BIOSLoader, file == UEFILoader, file == UEFIIPXE, file == SignedLoader:
 		return StageLoader, true
-	case path.Dir(file) == "pxelinux.cfg", file == UEFIMenuFile, file == BIOSScript, file == UEFIScript:
+	case path.Base(path.Dir(file)) == "pxelinux.cfg", base == BIOSScript, base == UEFIScript,
+		path.Dir(file) == path.Dir(UEFIMenuFile) && base == path.Base(UEFIMenuFile),
+		path.Dir(path.Dir(file)) == path.Dir(UEFIMenuFile) && base == path.Base(UEFIMenuFile):
 		return StageMenu, true
 	case p.kernels[file]:
 		return StageKernel, true
@@ -102,4 +113,24 @@ func (p *Plan) stageOf(file string) (Stage, bool) {
 		return StageInitrd, true
 	}
 	return "", false
+}
+
+// mediumOf is the medium a file of the tree belongs to: the one whose prefix it is under (the
+// first for a lone medium, or for the shared loaders and menus).
+func (p *Plan) mediumOf(file string) *Served {
+	for _, m := range p.Media {
+		if m.Prefix != "" && strings.HasPrefix(file, m.Prefix+"/") {
+			return m
+		}
+	}
+	return p.First()
+}
+
+// exports are the NFS exports of the plan's media.
+func (p *Plan) exports() map[string]fs.FS {
+	out := map[string]fs.FS{}
+	for _, m := range p.Media {
+		out[m.Export] = m.Medium.FS
+	}
+	return out
 }

@@ -126,9 +126,11 @@ func (s *Share) serve(ctx context.Context, p *Plan, ports Ports) error {
 	ipxe, _ := p.BootFile(dhcp.Client{Arch: iana.INTEL_X86PC, IPXE: true})
 	uefi, _ := p.BootFile(dhcp.Client{Arch: iana.EFI_X86_64})
 	ip := p.Iface.Addr.Addr()
-	log.Info("sharing", "medium", p.Medium.Source, "family", p.Family, "iface", p.Iface.Name,
-		"server", ip, "boot", bios, "ipxe", ipxe, "uefi", uefi, "nfsroot", ip.String()+":"+Export,
-		"secure_boot", p.SecureBoot.Note)
+	for _, m := range p.Media {
+		log.Info("sharing", "medium", m.Medium.Source, "family", m.Family, "iface", p.Iface.Name,
+			"server", ip, "boot", bios, "ipxe", ipxe, "uefi", uefi, "nfsroot", ip.String()+":"+m.Export,
+			"secure_boot", m.SecureBoot.Note)
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	// From here each server owns and closes its sockets.

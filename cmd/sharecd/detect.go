@@ -11,21 +11,40 @@ import (
 	"github.com/sharecd/sharecd/netboot"
 )
 
-func runDetect(source string, asJSON bool, stdout, stderr io.Writer) int {
-	d, err := netboot.Describe(source)
+// runDetect prints what a share of the sources would serve: each medium in menu order. JSON is
+// one object for one medium, as scripts written for one medium read it, and an array for several.
+func runDetect(sources []string, asJSON bool, stdout, stderr io.Writer) int {
+	ds, skipped, err := netboot.Describe(sources...)
 	if err != nil {
 		fmt.Fprintln(stderr, "sharecd:", oneLine(err))
 		return 1
 	}
+	for _, line := range skipped {
+		fmt.Fprintln(stderr, "sharecd:", line)
+	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(d); err != nil {
+		var v any = ds
+		if len(ds) == 1 {
+			v = ds[0]
+		}
+		if err := enc.Encode(v); err != nil {
 			fmt.Fprintln(stderr, "sharecd:", err)
 			return 1
 		}
 		return 0
 	}
+	for i, d := range ds {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		writeDescription(stdout, d, len(ds) > 1)
+	}
+	return 0
+}
+
+func writeDescription(stdout io.Writer, d *netboot.Description, several bool) {
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "medium:\t%s (%s)\n", d.Source, d.Kind)
 	if d.Label != "" {
@@ -46,6 +65,9 @@ func runDetect(source string, asJSON bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(w, "found as:\t%s\n", how)
 	}
 	fmt.Fprintf(w, "boot menu:\t%s\n", d.Menu)
+	if several {
+		fmt.Fprintf(w, "served as:\t%q in the top menu, files under %s/, NFS export %s\n", d.Title, d.Prefix, d.Export)
+	}
 	fmt.Fprintf(w, "Secure Boot:\t%s\n", d.SecureBoot.Note)
 	w.Flush()
 	fmt.Fprintln(stdout, "entries:")
@@ -61,16 +83,15 @@ func runDetect(source string, asJSON bool, stdout, stderr io.Writer) int {
 	for _, warn := range d.Warnings {
 		fmt.Fprintln(stdout, "warning:", warn)
 	}
-	return 0
 }
 
-func runBootTree(source, dir, serverIP string, timeout int, stdout, stderr io.Writer) int {
+func runBootTree(sources []string, dir, serverIP string, timeout int, stdout, stderr io.Writer) int {
 	ip, err := netip.ParseAddr(serverIP)
 	if err != nil || !ip.Is4() {
 		fmt.Fprintln(stderr, "sharecd: --boot-tree needs --server-ip with this machine's IPv4 address on the LAN")
 		return 2
 	}
-	files, warnings, err := netboot.WriteBootTree(source, dir, ip, timeout)
+	files, warnings, exports, err := netboot.WriteBootTree(sources, dir, ip, timeout)
 	if err != nil {
 		fmt.Fprintln(stderr, "sharecd:", oneLine(err))
 		return 1
@@ -81,7 +102,7 @@ func runBootTree(source, dir, serverIP string, timeout int, stdout, stderr io.Wr
 	for _, f := range files {
 		fmt.Fprintln(stdout, f)
 	}
-	fmt.Fprintf(stderr, "wrote %d files to %s; serve it with TFTP, point DHCP at %s with boot file %s, and export the medium over NFS as %s\n",
-		len(files), dir, ip, netboot.BIOSLoader, netboot.Export)
+	fmt.Fprintf(stderr, "wrote %d files to %s; serve it with TFTP, point DHCP at %s with boot file %s, and export over NFS: %s\n",
+		len(files), dir, ip, netboot.BIOSLoader, strings.Join(exports, "; "))
 	return 0
 }

@@ -51,8 +51,10 @@ Usage:
   --boot-tree DIR      write the TFTP tree (loaders, network menus, kernels, initrds) into DIR
                        for your own TFTP/DHCP servers, and exit
   --server-ip IP       with --boot-tree: the address clients reach this machine's NFS export at
-  --source PATH        a mounted medium directory, an ISO file, or a block device such as /dev/sr0
-                       (default: the live medium this system booted from)
+  --source PATH        a mounted medium directory, an ISO file, a block device such as /dev/sr0,
+                       or a directory of ISO files (each live ISO in it); repeat it to share
+                       several media from one menu; "running" is the live medium this system
+                       booted from, the default when no --source is given
   --iface NAME         the LAN interface to serve on (default: the only one that is up with IPv4)
   --menu-timeout SECS  seconds before clients boot the default entry (default 10)
   --allow CIDR         also serve clients from this network (repeatable)
@@ -102,7 +104,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		allow                        prefixes
 	)
 	fl.BoolVar(&share, "share", false, "")
-	fl.StringVar(&s.Source, "source", "", "")
+	fl.Func("source", "", func(v string) error {
+		if v == "" {
+			return errors.New("empty path")
+		}
+		s.Sources = append(s.Sources, v)
+		return nil
+	})
 	fl.StringVar(&s.Iface, "iface", "", "")
 	fl.IntVar(&s.MenuTimeout, "menu-timeout", 10, "")
 	fl.Var(&allow, "allow", "")
@@ -165,11 +173,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	s.StateDir, s.RunDir = stateDirs(os.Getenv, os.Geteuid())
 	switch {
 	case detect:
-		return runDetect(s.Source, asJSON, stdout, stderr)
+		return runDetect(s.Sources, asJSON, stdout, stderr)
 	case checkDHCP:
 		return runCheckDHCP(s, asJSON, stdout, stderr)
 	case bootTree != "":
-		return runBootTree(s.Source, bootTree, serverIP, s.MenuTimeout, stdout, stderr)
+		return runBootTree(s.Sources, bootTree, serverIP, s.MenuTimeout, stdout, stderr)
 	case !share && !*tray && !hasDisplay():
 		fmt.Fprint(stderr, usage)
 		return 2

@@ -461,3 +461,25 @@ func (m messages) wait(t *testing.T, want string, d time.Duration) {
 		}
 	}
 }
+
+func TestUnder(t *testing.T) {
+	inner := Files{"casper/vmlinuz": []byte("k"), "a": []byte("a")}
+	u := Under("ubuntu", inner)
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"ubuntu/casper/vmlinuz", true},
+		{"ubuntu/a", true},
+		{"casper/vmlinuz", false}, // not below the prefix
+		{"ubuntu", false},         // the prefix itself
+		{"ubuntux/a", false},      // a sibling sharing the prefix's first letters
+		{"ubuntu/../a", false},    // not a valid path
+		{"debian/casper/vmlinuz", false},
+	} {
+		_, err := u.Open(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("Open(%q): %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}

@@ -85,3 +85,21 @@ func (o onlyFS) Open(name string) (fs.File, error) {
 	}
 	return o.FS.Open(name)
 }
+
+// Under serves fsys's files below dir ("ubuntu": fsys's casper/vmlinuz is ubuntu/casper/vmlinuz)
+// and nothing else, so that two media with the same paths share one tree without colliding and
+// a client asking for one medium's files never gets another's.
+func Under(dir string, fsys fs.FS) fs.FS { return underFS{dir: path.Clean(dir), fsys: fsys} }
+
+type underFS struct {
+	dir  string
+	fsys fs.FS
+}
+
+func (u underFS) Open(name string) (fs.File, error) {
+	rest, ok := strings.CutPrefix(name, u.dir+"/")
+	if !fs.ValidPath(name) || !ok || !fs.ValidPath(rest) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return u.fsys.Open(rest)
+}
