@@ -58,7 +58,7 @@ func (s *Share) fileServers(p *Plan, ports Ports, allow func(netip.Addr) bool, t
 		},
 		nfs: &nfs.Server{
 			Allow: allow,
-			Log:    log.With("server", "nfs"),
+			Log:   log.With("server", "nfs"),
 			OnEvent: func(client netip.Addr, what string) {
 				if file, ok := strings.CutPrefix(what, "read "); ok {
 					tr.report(nil, client, StageRunning, file)

@@ -130,4 +130,3 @@ func TestMerge(t *testing.T) {
 		t.Errorf("a second MAC was merged into the first: %+v", rs)
 	}
 }
-
