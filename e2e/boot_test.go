@@ -161,7 +161,7 @@ func probeLines(serial string) []string {
 // /cdrom; casper made its live user (uid 999, the name in its casper.conf); and each layer of
 // the root read back whole over NFS has the checksum it has on the medium, so an installer
 // copying it from the netbooted client would copy it right.
-func checkCasperClient(t *testing.T, name, serial, server, sums string) {
+func checkCasperClient(t *testing.T, name, serial, server, export, sums string) {
 	t.Helper()
 	lines := probeLines(serial)
 	if !slices.Contains(lines, "done") {
@@ -171,12 +171,12 @@ func checkCasperClient(t *testing.T, name, serial, server, sums string) {
 	has := func(prefix string) bool {
 		return slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, prefix) })
 	}
-	for _, want := range []string{"medium " + server + ":/sharecd on /cdrom type nfs", "user ubuntu:x:999:999:", "casper log "} {
+	for _, want := range []string{"medium " + server + ":" + export + " on /cdrom type nfs", "user ubuntu:x:999:999:", "casper log "} {
 		if !has(want) {
 			t.Errorf("%s: the probe printed no %q:\n%s", name, want, strings.Join(lines, "\n"))
 		}
 	}
-	if has("medium " + server + ":/sharecd on /run/live") {
+	if has("medium " + server + ":" + export + " on /run/live") {
 		t.Errorf("%s: live-boot mounted the medium", name)
 	}
 	want, err := os.ReadFile(sums)
@@ -231,7 +231,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 	bin := sharecd(t)
 
 	type client struct{ name, mac string }
-	const dracut = "dracut"
+	const dracut, twoMedia = "dracut", "two-media"
 	casper := func(t *testing.T, args ...string) []string {
 		return append([]string{bin, "--share", "--source", casperMedium.get(t), "--iface", "s0", "--menu-timeout", "2", "--debug"}, args...)
 	}
@@ -269,9 +269,15 @@ func TestClientsBootLiveSystem(t *testing.T) {
 		// clients get their menu from GRUB's too. The iPXE ROM boots boot.ipxe, OVMF snponly.efi.
 		{"casper", "10.77.4", func(t *testing.T, _ string) []string { return casper(t) },
 			false, false, []client{{"bios", "52:54:00:5c:d0:08"}, {"uefi", "52:54:00:5c:d0:09"}}, 0},
-		// The same medium to a BIOS client through pxelinux.0, as ROMs other than iPXE get it.
-		{"casper-pxelinux", "10.77.5", func(t *testing.T, _ string) []string { return casper(t, "--no-ipxe-script") },
-			false, false, []client{{"bios", "52:54:00:5c:d0:0a"}}, 0},
+		// Two media in one share, the Debian live ISO first and the casper medium second, with
+		// pxelinux.0 for BIOS ROMs and GRUB for UEFI (--no-ipxe-script): the UEFI client boots
+		// the first medium's default unattended; at the BIOS client a person chooses the second
+		// in the top menu (down, enter), which then boots casper's default, as ROMs other than
+		// iPXE get it.
+		{twoMedia, "10.77.5", func(t *testing.T, _ string) []string {
+			return []string{bin, "--share", "--source", iso, "--source", casperMedium.get(t), "--iface", "s0",
+				"--menu-timeout", "8", "--debug", "--no-ipxe-script"}
+		}, false, false, []client{{"bios", "52:54:00:5c:d0:0a"}, {"uefi-grub", "52:54:00:5c:d0:0d"}}, 0},
 		// Arch's mkinitcpio with archiso's hooks in the initrd, archiso's syslinux menus: the
 		// UEFI client gets them too (systemd-boot cannot netboot).
 		{"archiso", "10.77.6", func(t *testing.T, _ string) []string {
@@ -306,6 +312,22 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				} else {
 					vms[c.name] = l.startClient(c.name, tap, c.mac)
 				}
+			}
+			if tc.name == twoMedia {
+				// The BIOS client's person: once pxelinux has the top menu and its menu.c32,
+				// down and enter choose the second medium before the timeout boots the first.
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+					defer cancel()
+					if err := waitFor(ctx, serverLog, `file=menu.c32`); err != nil {
+						t.Errorf("the BIOS client never loaded menu.c32: %v", err)
+						return
+					}
+					time.Sleep(2 * time.Second) // the menu is drawn after its libraries load
+					if err := pressKeys(vms["bios"], "down", "ret"); err != nil {
+						t.Errorf("typing on the BIOS client: %v", err)
+					}
+				}()
 			}
 			start := time.Now()
 
@@ -347,15 +369,33 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			logText, _ := os.ReadFile(firstLog)
 			want := []string{"client offered", "client loader", "client menu", "client kernel", "client initrd", "client root mounted"}
 			switch {
+			case tc.name == twoMedia:
+				// Each client got its medium: kernels from two directories, roots from two exports.
+				exports := map[string]string{}
+				for _, line := range strings.Split(string(logText), "\n") {
+					if strings.Contains(line, "msg=sharing") {
+						fam, exp := logField(line, "family"), logField(line, "nfsroot")
+						exports[fam] = strings.TrimPrefix(exp, tc.subnet+".2:")
+					}
+				}
+				if len(exports) != 2 || exports["casper"] == exports["live-boot"] || !strings.HasPrefix(exports["casper"], "/sharecd/") {
+					t.Errorf("want two exports under /sharecd, one a medium: %v", exports)
+				}
+				checkCasperClient(t, "bios", vms["bios"].serial, tc.subnet+".2", exports["casper"], casperMedium.get(t)+".sha256")
+				for _, c := range []struct{ mac, kernel, export string }{
+					{"52:54:00:5c:d0:0a", "/casper/vmlinuz", exports["casper"]},
+					{"52:54:00:5c:d0:0d", "/live/vmlinuz", exports["live-boot"]},
+				} {
+					if !clientLogged(string(logText), c.mac, "client kernel", c.kernel) || !clientLogged(string(logText), c.mac, "client root mounted", c.export) {
+						t.Errorf("client %s did not boot its medium (kernel *%s, root %s)", c.mac, c.kernel, c.export)
+					}
+				}
+				want = append(want, "file=pxelinux.0", "file=grubx64.efi", "file=grub/grub.cfg", "UEFI x86-64: unsigned GRUB")
 			case strings.HasPrefix(tc.name, "casper"):
 				// The medium's memory test is not on it: left out, and the rest boots.
 				want = append(want, "family=casper", `menu entry \"Test memory\" left out: boot/memtest86+x64.bin is not on the medium`)
 				for _, c := range tc.clients {
-					checkCasperClient(t, c.name, vms[c.name].serial, tc.subnet+".2", casperMedium.get(t)+".sha256")
-				}
-				if tc.name == "casper-pxelinux" {
-					want = append(want, "file=pxelinux.0", "file=casper/initrd")
-					break
+					checkCasperClient(t, c.name, vms[c.name].serial, tc.subnet+".2", "/sharecd", casperMedium.get(t)+".sha256")
 				}
 				want = append(want, "file=boot.ipxe", "BIOS, iPXE ROM")
 			case tc.name == "archiso":
@@ -423,4 +463,29 @@ func TestBuiltPath(t *testing.T) {
 			t.Errorf("builtPath(%q) = %q, want %q", tc.out, got, tc.want)
 		}
 	}
+}
+
+// logField is one key's value in a slog text line ("" when absent).
+func logField(line, key string) string {
+	_, rest, ok := strings.Cut(line, " "+key+"=")
+	if !ok {
+		return ""
+	}
+	if strings.HasPrefix(rest, `"`) {
+		v, _, _ := strings.Cut(rest[1:], `"`)
+		return v
+	}
+	v, _, _ := strings.Cut(rest, " ")
+	return v
+}
+
+// clientLogged says whether the server logged msg for the client with this MAC and a file
+// ending in suffix.
+func clientLogged(log, mac, msg, suffix string) bool {
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, `msg="`+msg+`"`) && logField(line, "mac") == mac && strings.HasSuffix(logField(line, "file"), suffix) {
+			return true
+		}
+	}
+	return false
 }

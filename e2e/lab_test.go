@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -232,7 +234,57 @@ func (l *lab) startClient(name, tap, mac string) vm {
 // serial console written to serial.
 func pcArgs(machine, serial string) []string {
 	return []string{"-machine", machine, "-cpu", "max", "-m", "1024", "-smp", "1",
-		"-display", "none", "-monitor", "none", "-serial", "file:" + serial}
+		"-display", "none", "-monitor", "none", "-serial", "file:" + serial,
+		"-qmp", "unix:" + qmpSocket(serial) + ",server=on,wait=off"}
+}
+
+// qmpSocket is where a client's QMP socket is, beside its serial log: the test types on the
+// client's keyboard through it (pressKeys).
+func qmpSocket(serial string) string { return strings.TrimSuffix(serial, "-serial.log") + ".qmp" }
+
+// pressKeys types keys (QEMU qcodes: "down", "ret") on a client's keyboard, as a person at it
+// would, through QMP's send-key.
+func pressKeys(v vm, keys ...string) error {
+	c, err := net.DialTimeout("unix", qmpSocket(v.serial), 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	dec, enc := json.NewDecoder(c), json.NewEncoder(c)
+	var greeting map[string]any
+	if err := dec.Decode(&greeting); err != nil {
+		return fmt.Errorf("QMP greeting: %w", err)
+	}
+	call := func(cmd map[string]any) error {
+		if err := enc.Encode(cmd); err != nil {
+			return err
+		}
+		for { // events may come before the answer
+			var r map[string]any
+			if err := dec.Decode(&r); err != nil {
+				return err
+			}
+			if e, ok := r["error"]; ok {
+				return fmt.Errorf("QMP %v: %v", cmd["execute"], e)
+			}
+			if _, ok := r["return"]; ok {
+				return nil
+			}
+		}
+	}
+	if err := call(map[string]any{"execute": "qmp_capabilities"}); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		err := call(map[string]any{"execute": "send-key", "arguments": map[string]any{
+			"keys": []map[string]string{{"type": "qcode", "data": k}}}})
+		if err != nil {
+			return err
+		}
+		time.Sleep(500 * time.Millisecond) // a person's pace: the menu redraws between keys
+	}
+	return nil
 }
 
 // waitForCount polls a log until the needle occurs n times.

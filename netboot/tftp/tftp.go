@@ -205,6 +205,8 @@ func (s *Server) read(lim *connlimit.Counter, name string, rf io.ReaderFrom) err
 	t.Bytes, t.Err = cr.n.Load(), err
 	if err != nil {
 		s.log().Debug("tftp: transfer ended early", "client", client, "file", clean, "bytes", t.Bytes, "err", err)
+	} else {
+		s.log().Debug("tftp: sent", "client", client, "file", clean, "bytes", t.Bytes)
 	}
 	if s.OnDone != nil {
 		s.OnDone(t)
