@@ -78,6 +78,10 @@ type UI struct {
 	// widgets
 	mediumName   *widget.Label
 	mediumDetail *widget.Label
+	// cards hold the medium's and the network's word-wrapped texts: laid out again whenever a
+	// text changes, since a wrapped label's height follows its text and a box sized for the
+	// old text drew the new one over the widget below it.
+	cards *fyne.Container
 	pickISO      *widget.Button
 	ifaceSelect  *widget.Select
 	ifaceDetail  *widget.Label
@@ -199,6 +203,10 @@ func (u *UI) build() {
 	u.shareButton.Importance = widget.HighImportance
 
 	big := container.NewGridWrap(fyne.NewSize(320, 64), u.shareButton)
+	u.cards = container.NewVBox(
+		widget.NewCard("", "Live medium", container.NewVBox(u.mediumName, u.mediumDetail, container.NewHBox(u.pickISO))),
+		widget.NewCard("", "Network", container.NewVBox(u.ifaceSelect, u.ifaceDetail, u.checkLabel)),
+	)
 	// The main action, and the permission message that says why it is greyed out, are pinned to
 	// the bottom, outside the scroll area: a long DHCP check result only scrolls the cards above
 	// them. In one scrolled column, the check's advice and a permission message pushed "Share
@@ -206,10 +214,7 @@ func (u *UI) build() {
 	u.idleBox = container.NewBorder(nil,
 		container.NewVBox(u.privLabel, container.NewCenter(big)),
 		nil, nil,
-		container.NewVScroll(container.NewVBox(
-			widget.NewCard("", "Live medium", container.NewVBox(u.mediumName, u.mediumDetail, container.NewHBox(u.pickISO))),
-			widget.NewCard("", "Network", container.NewVBox(u.ifaceSelect, u.ifaceDetail, u.checkLabel)),
-		)),
+		container.NewVScroll(u.cards),
 	)
 
 	u.sharingTitle = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
@@ -795,6 +800,7 @@ func (u *UI) render() {
 	} else {
 		u.sharingBox.Hide()
 		u.idleBox.Show()
+		u.cards.Refresh()
 	}
 	if u.tray != nil {
 		u.tray.update()

@@ -225,6 +225,13 @@ func TestIdleReady(t *testing.T) {
 	if u.shareButton.Disabled() || u.shareButton.Text != "Share this CD" {
 		t.Errorf("share button disabled=%v %q", u.shareButton.Disabled(), u.shareButton.Text)
 	}
+	// Each wrapped text has the height its lines need: a box laid out for an older, shorter
+	// text drew the new one over the button below it.
+	for name, l := range map[string]*widget.Label{"medium": u.mediumDetail, "check": u.checkLabel, "interface": u.ifaceDetail} {
+		if l.Size().Height < l.MinSize().Height-1 {
+			t.Errorf("%s text is %v high, needs %v: it overlaps what follows", name, l.Size().Height, l.MinSize().Height)
+		}
+	}
 	h.snapshot("idle")
 
 	// choosing a down interface says why and disables sharing
