@@ -16,8 +16,9 @@ import (
 //go:embed icon.png
 var iconPNG []byte
 
-// Icon is the application's icon (a PNG: tray hosts drop SVG icons silently).
-var Icon = fyne.NewStaticResource("sharecd.png", iconPNG)
+// Icon is the application's icon (a PNG: tray hosts drop SVG icons silently), a fresh resource
+// each call so that no caller can change another's.
+func Icon() fyne.Resource { return fyne.NewStaticResource("sharecd.png", iconPNG) }
 
 // tray is the StatusNotifierItem: Start/Stop, Show window, Quit, and a tooltip with the state.
 type tray struct {
@@ -109,7 +110,7 @@ func newTray(u *UI, desk desktop.App, setTooltip func(string)) *tray {
 	quit := fyne.NewMenuItem("Quit", t.quit)
 	quit.IsQuit = true
 	t.menu = fyne.NewMenu(Title, t.startStop, show, fyne.NewMenuItemSeparator(), quit)
-	desk.SetSystemTrayIcon(Icon)
+	desk.SetSystemTrayIcon(Icon())
 	desk.SetSystemTrayMenu(t.menu)
 	return t
 }

@@ -177,7 +177,7 @@ func (u *UI) Wait() { u.running.Wait() }
 
 func (u *UI) build() {
 	u.win = u.app.NewWindow(Title)
-	u.win.SetIcon(Icon)
+	u.win.SetIcon(Icon())
 
 	u.mediumName = widget.NewLabelWithStyle("Looking for the live medium…", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 	u.mediumDetail = widget.NewLabel("")

@@ -41,7 +41,7 @@ func runGUI(ctx context.Context, s netboot.Share, trayOnly bool, stderr io.Write
 	}
 	app.NoBusAutolaunch() // before fyne, which asks for the session bus from its first moments
 	a := fyneapp.NewWithID(appID)
-	a.SetIcon(app.Icon)
+	a.SetIcon(app.Icon())
 	eng := &app.NetbootEngine{Settings: s}
 	source, iface := "", s.Iface
 	if len(s.Sources) > 0 {
