@@ -81,7 +81,7 @@ type UI struct {
 	// cards hold the medium's and the network's word-wrapped texts: laid out again whenever a
 	// text changes, since a wrapped label's height follows its text and a box sized for the
 	// old text drew the new one over the widget below it.
-	cards *fyne.Container
+	cards        *fyne.Container
 	pickISO      *widget.Button
 	ifaceSelect  *widget.Select
 	ifaceDetail  *widget.Label
@@ -561,9 +561,12 @@ func (u *UI) StartShare() {
 	go func() {
 		err := u.eng.Share(ctx, source, iface, func() {
 			u.post(func() {
-				if gen == u.shareGen {
+				// Not after Stop: that share's "can boot" would be a lie on the idle window.
+				if gen == u.shareGen && u.sharing {
 					u.serving = true
 					u.render()
+					// The words the window now shows, for the log and for tests that read it.
+					u.log.Info("clients can boot", "iface", iface, "shown", u.sharingHelp.Text)
 				}
 			})
 		}, func(e netboot.Event) {
@@ -597,12 +600,13 @@ func (u *UI) shareEnded(gen int, err error) {
 	}
 	u.render()
 	if err != nil && !u.quitting() {
-		u.log.Error("share stopped", "err", err)
-		u.ShowWindow()
 		title := "Could not share this CD"
 		if !wasSharing {
 			title = "Sharing stopped"
 		}
+		// The dialog's words too: the log then says what the person was told.
+		u.log.Error("share stopped", "err", err, "title", title, "shown", shareProblem(err))
+		u.ShowWindow()
 		dialog.ShowInformation(title, shareProblem(err), u.win)
 	}
 }

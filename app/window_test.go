@@ -1,10 +1,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"image/png"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -42,6 +44,7 @@ type fakeEngine struct {
 
 	mu      sync.Mutex
 	onEvent func(netboot.Event)
+	serving func()   // the last share's serving callback
 	shared  []string // "source iface" of each Share call
 	stopped chan struct{}
 }
@@ -70,7 +73,7 @@ func (f *fakeEngine) CheckDHCP(ctx context.Context, _ string) (CheckResult, erro
 func (f *fakeEngine) Share(ctx context.Context, source, iface string, serving func(), on func(netboot.Event)) error {
 	f.mu.Lock()
 	f.shared = append(f.shared, source+" "+iface)
-	f.onEvent = on
+	f.onEvent, f.serving = on, serving
 	f.mu.Unlock()
 	if f.shareErr != nil {
 		return f.shareErr
@@ -441,6 +444,46 @@ func TestFirewallBlocker(t *testing.T) {
 	h.snapshot("blocked")
 	if h.u.Sharing() {
 		t.Error("still shows sharing")
+	}
+}
+
+// TestLogSaysWhatItShows: the window logs the words it shows once clients can boot, and the
+// words of a refusal's dialog, for the log and for packaging's TestWindowShareThroughFirewall,
+// which reads them; a serving that arrives after Stop says nothing.
+func TestLogSaysWhatItShows(t *testing.T) {
+	var log bytes.Buffer // written on the test goroutine only: settle runs the UI's work
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean, notServing: true}
+	h := newHarness(t, eng, Options{Log: slog.New(slog.NewTextHandler(&log, nil))})
+	h.idle()
+	u := h.u
+
+	// The engine serves only after Stop: too late to say anything.
+	test.Tap(u.shareButton)
+	h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return len(eng.shared) == 1 })
+	u.StopShare()
+	eng.mu.Lock()
+	late := eng.serving
+	eng.mu.Unlock()
+	late()
+	h.settle("the late serving's work", func() bool { return len(h.queue) == 0 })
+	if u.serving || strings.Contains(log.String(), "clients can boot") {
+		t.Errorf("a serving after Stop was taken for the share (serving: %v):\n%s", u.serving, log.String())
+	}
+
+	eng.notServing = false
+	test.Tap(u.shareButton)
+	h.settle("serving", func() bool { return u.serving })
+	if strings.Count(log.String(), `msg="clients can boot"`) != 1 {
+		t.Errorf("want one \"clients can boot\" line, for the second share:\n%s", log.String())
+	}
+	if want := fmt.Sprintf("msg=\"clients can boot\" iface=eth0 shown=%q", u.sharingHelp.Text); !strings.Contains(log.String(), want) {
+		t.Errorf("the log lacks %s:\n%s", want, log.String())
+	}
+
+	u.shareEnded(u.shareGen, fmt.Errorf("%w: nft -j list ruleset: not permitted", netboot.ErrFirewallUnknown))
+	if d := h.topDialog(); !strings.Contains(log.String(), fmt.Sprintf("shown=%q", shareProblem(
+		fmt.Errorf("%w: nft -j list ruleset: not permitted", netboot.ErrFirewallUnknown)))) || !strings.Contains(d, "firewall settings") {
+		t.Errorf("the refusal's dialog %q is not in the log:\n%s", d, log.String())
 	}
 }
 
