@@ -82,4 +82,3 @@ func (c *udpConn) send(payload []byte) error {
 	_, err := c.pc.WriteTo(payload, &net.UDPAddr{IP: net.IPv4bcast, Port: Port})
 	return err
 }
-
