@@ -9,8 +9,12 @@ import (
 	"github.com/sharecd/sharecd/netboot/wol"
 )
 
-// ErrNoKnownClients: "wake all" found no client to wake.
-var ErrNoKnownClients = errors.New("no known clients to wake")
+var (
+	// ErrNoKnownClients: "wake all" found no client to wake.
+	ErrNoKnownClients = errors.New("no known clients to wake")
+	// ErrWakePermission: this process may not send raw frames, nor bind a socket to a device.
+	ErrWakePermission = wol.ErrPermission
+)
 
 // Wake sends a Wake-on-LAN magic packet to each MAC on iface, and on no other interface
 // (netboot/wol). It works whether or not a share runs, and whether or not iface has an address.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,7 +31,11 @@ func runWake(s netboot.Share, list string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := s.Wake(s.Iface, macs); err != nil {
-		fmt.Fprintln(stderr, "sharecd:", oneLine(err))
+		msg := oneLine(err)
+		if errors.Is(err, netboot.ErrWakePermission) {
+			msg += "; run it as root (sudo sharecd --wake …), or install the sharecd package, which gives sharecd CAP_NET_RAW"
+		}
+		fmt.Fprintln(stderr, "sharecd:", msg)
 		return 1
 	}
 	for _, m := range macs {

@@ -38,13 +38,14 @@ const Port = 9
 
 // Errors callers branch on; each comes wrapped with the interface or the MAC it is about.
 var (
-	ErrNoIface    = errors.New("no such network interface")
-	ErrIfaceDown  = errors.New("is down")
-	ErrNoLink     = errors.New("has no link")
-	ErrNotEther   = errors.New("is not an Ethernet interface")
-	ErrBadMAC     = errors.New("not an Ethernet MAC address")
-	ErrBadPass    = errors.New("a SecureOn password is 4 or 6 bytes")
-	ErrPermission = errors.New("sending a wake-up packet needs CAP_NET_RAW (run it with sudo, or install the sharecd package)")
+	ErrNoIface   = errors.New("no such network interface")
+	ErrIfaceDown = errors.New("is down")
+	ErrNoLink    = errors.New("has no link")
+	ErrNotEther  = errors.New("is not an Ethernet interface")
+	ErrBadMAC    = errors.New("not an Ethernet MAC address")
+	ErrBadPass   = errors.New("a SecureOn password is 4 or 6 bytes")
+	// ErrPermission: neither socket could be opened; each face words the fix for its user.
+	ErrPermission = errors.New("sending a wake-up packet needs CAP_NET_RAW")
 )
 
 // MagicPacket builds the payload that wakes the machine with the given MAC: 6 bytes of 0xFF, then
