@@ -181,3 +181,48 @@ func TestWakeRefusesDownInterface(t *testing.T) {
 		}
 	}
 }
+
+// TestWakeWithoutCapNetRaw: without CAP_NET_RAW the raw socket is refused and Wake falls back
+// to the UDP broadcast bound to the interface, which Linux 5.7 and later allow unprivileged
+// (an unpackaged build run as a user). Capabilities are per thread: only the thread netlab.In
+// locks into the namespace drops CAP_NET_RAW from its effective set, and takes it back.
+func TestWakeWithoutCapNetRaw(t *testing.T) {
+	l := newWakeLab(t, false)
+	chosen, decoy := l.listen(t, "w1"), l.listen(t, "x1")
+	mac := mustMAC(t, "52:54:00:12:34:56")
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var werr error
+	err := netlab.In(l.tx, func() error {
+		var data [2]unix.CapUserData
+		if err := unix.Capget(&hdr, &data[0]); err != nil {
+			return err
+		}
+		saved := data
+		data[0].Effective &^= 1 << unix.CAP_NET_RAW
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			return err
+		}
+		if _, err := openRaw(&net.Interface{Name: "w0", Index: 1}); !errors.Is(err, ErrPermission) {
+			werr = errors.New("a raw socket opened without CAP_NET_RAW")
+		} else {
+			werr = (&Sender{Iface: "w0", Repeat: 1}).Wake(mac)
+		}
+		if err := unix.Capset(&hdr, &saved[0]); err != nil {
+			panic("cannot take CAP_NET_RAW back: " + err.Error()) // never leave a thread without it
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if werr != nil {
+		t.Fatalf("Wake without CAP_NET_RAW: %v", werr)
+	}
+	got := chosen.frames(t, 300*time.Millisecond)
+	if len(got) != 1 || binary.BigEndian.Uint16(got[0][12:14]) != 0x0800 {
+		t.Errorf("w1 saw %d frames, want the one UDP broadcast", len(got))
+	}
+	if n := len(decoy.frames(t, 100*time.Millisecond)); n != 0 {
+		t.Errorf("x1 saw %d wake-up frames", n)
+	}
+}
