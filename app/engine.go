@@ -9,6 +9,7 @@ package app
 import (
 	"context"
 	"errors"
+	"net"
 	"path/filepath"
 	"strings"
 
@@ -28,6 +29,8 @@ type Engine interface {
 	// Share serves the medium on the interface until ctx ends; it returns nil when ctx ended it.
 	// It calls serving once clients can boot: every server listens, the firewall is open.
 	Share(ctx context.Context, source, iface string, serving func(), onEvent func(netboot.Event)) error
+	// Wake sends a Wake-on-LAN packet to each MAC on the interface, and on no other.
+	Wake(iface string, macs []net.HardwareAddr) error
 }
 
 // MediumInfo describes the medium the window offers to share.
@@ -152,4 +155,11 @@ func (e *NetbootEngine) Share(ctx context.Context, source, iface string, serving
 	s := e.Settings
 	s.Sources, s.Iface, s.OnServing, s.OnEvent = []string{source}, iface, serving, onEvent
 	return s.Run(ctx)
+}
+
+// Wake implements Engine with netboot.Share.Wake, what `sharecd --wake` runs: the packet goes
+// out of the shared interface only (netboot/wol), with the package's CAP_NET_RAW.
+func (e *NetbootEngine) Wake(iface string, macs []net.HardwareAddr) error {
+	s := e.Settings
+	return s.Wake(iface, macs)
 }

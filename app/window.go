@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sort"
 	"strings"
@@ -64,6 +65,7 @@ type UI struct {
 	server    netip.Prefix
 	clients   map[string]*client
 	order     []string // client keys, first seen first
+	selected  string   // the key of the client selected in the table, "" = none
 
 	tray    *tray
 	quit    chan struct{}  // closed by the first Quit
@@ -92,6 +94,9 @@ type UI struct {
 	sharingTitle *widget.Label
 	sharingHelp  *widget.Label
 	stopButton   *widget.Button
+	wakeButton   *widget.Button // wakes the client selected in the table
+	wakeAll      *widget.Button // wakes every client in the table with a MAC
+	wakeLabel    *widget.Label  // what the last wake did
 	table        *widget.Table
 	noClients    *widget.Label
 	sharingBox   *fyne.Container
@@ -226,9 +231,13 @@ func (u *UI) build() {
 	u.noClients = widget.NewLabel("No machine has asked yet. Switch one on and choose network boot (PXE) in its boot menu.")
 	u.noClients.Wrapping = fyne.TextWrapWord
 	u.table = u.newTable()
+	u.wakeButton = widget.NewButtonWithIcon("Wake", theme.ComputerIcon(), u.wakeSelected)
+	u.wakeAll = widget.NewButton("Wake all", u.wakeEvery)
+	u.wakeLabel = widget.NewLabel("")
+	u.wakeLabel.Wrapping = fyne.TextWrapWord
 	u.sharingBox = container.NewBorder(
 		container.NewVBox(u.sharingTitle, u.sharingHelp, u.noClients),
-		container.NewHBox(layout.NewSpacer(), u.stopButton),
+		container.NewVBox(u.wakeLabel, container.NewHBox(u.wakeButton, u.wakeAll, layout.NewSpacer(), u.stopButton)),
 		nil, nil,
 		u.table,
 	)
@@ -272,6 +281,17 @@ func (u *UI) newTable() *widget.Table {
 	}
 	for i, c := range columns {
 		t.SetColumnWidth(i, c.width)
+	}
+	// A click anywhere in a row chooses that machine for Wake.
+	t.OnSelected = func(id widget.TableCellID) {
+		if id.Row >= 0 && id.Row < len(u.order) {
+			u.selected = u.order[id.Row]
+		}
+		u.renderWake()
+	}
+	t.OnUnselected = func(widget.TableCellID) {
+		u.selected = ""
+		u.renderWake()
 	}
 	return t
 }
@@ -554,7 +574,9 @@ func (u *UI) StartShare() {
 	u.mu.Unlock()
 	u.shareGen++
 	gen := u.shareGen
-	u.clients, u.order = map[string]*client{}, nil
+	u.clients, u.order, u.selected = map[string]*client{}, nil, ""
+	u.table.UnselectAll()
+	u.wakeLabel.SetText("")
 	source, iface := u.medium.Source, u.iface
 	u.log.Info("sharing from the window", "medium", source, "iface", iface)
 	u.running.Add(1)
@@ -661,6 +683,9 @@ func (u *UI) event(gen int, e netboot.Event) {
 		if ipc, ok := u.clients[e.IP.String()]; ok && e.IP.IsValid() {
 			delete(u.clients, e.IP.String())
 			u.clients[key] = ipc
+			if u.selected == e.IP.String() {
+				u.selected = key
+			}
 			for i, k := range u.order {
 				if k == e.IP.String() {
 					u.order[i] = key
@@ -706,6 +731,86 @@ func (u *UI) blocker() string {
 		return oneLine(errors.New(f.Problem))
 	}
 	return ""
+}
+
+// --- waking clients ---
+
+// macs returns the MACs of the clients with these keys; a client known only by its address
+// cannot be woken (a magic packet names the MAC).
+func (u *UI) macs(keys ...string) []net.HardwareAddr {
+	var out []net.HardwareAddr
+	for _, k := range keys {
+		if c := u.clients[k]; c != nil && c.mac != "" {
+			if m, err := net.ParseMAC(c.mac); err == nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+func (u *UI) wakeSelected() { u.wake(u.macs(u.selected)) }
+func (u *UI) wakeEvery()    { u.wake(u.macs(u.order...)) }
+
+// wake asks the engine to wake the machines on the shared interface: the window sends nothing
+// itself. Sending takes milliseconds, but a socket is not opened on fyne's goroutine.
+func (u *UI) wake(macs []net.HardwareAddr) {
+	if len(macs) == 0 || !u.sharing {
+		return
+	}
+	iface := u.iface
+	u.wakeLabel.SetText("Waking…")
+	go func() {
+		err := u.eng.Wake(iface, macs)
+		u.post(func() { u.woken(iface, macs, err) })
+	}()
+}
+
+func (u *UI) woken(iface string, macs []net.HardwareAddr, err error) {
+	names := make([]string, len(macs))
+	for i, m := range macs {
+		names[i] = m.String()
+	}
+	if err != nil {
+		u.log.Warn("wake failed", "iface", iface, "macs", names, "err", err)
+		u.wakeLabel.SetText("")
+		u.ShowWindow()
+		dialog.ShowInformation("Could not wake the machines", wakeProblem(err), u.win)
+		return
+	}
+	u.log.Info("woke from the window", "iface", iface, "macs", names)
+	what := "1 machine (" + names[0] + ")"
+	if len(macs) > 1 {
+		what = fmt.Sprintf("%d machines", len(macs))
+	}
+	// A wake is never answered: say what was sent and what makes it work, not that it worked.
+	u.wakeLabel.SetText("Sent a wake-up packet to " + what + " on " + iface +
+		". Machines with Wake-on-LAN enabled in their firmware switch on within a few seconds.")
+	// Laid out again: the wrapped text's second line was drawn under the Wake buttons.
+	u.sharingBox.Refresh()
+}
+
+// wakeProblem words why a wake failed for a desktop user, with the one thing to do about it.
+func wakeProblem(err error) string {
+	msg := oneLine(err)
+	if errors.Is(err, netboot.ErrWakePermission) {
+		return msg + " Install the sharecd package, which allows it to send on the network, then start it again."
+	}
+	return msg
+}
+
+// renderWake enables Wake for a selected client with a MAC and Wake all when any has one.
+func (u *UI) renderWake() {
+	if len(u.macs(u.selected)) > 0 {
+		u.wakeButton.Enable()
+	} else {
+		u.wakeButton.Disable()
+	}
+	if len(u.macs(u.order...)) > 0 {
+		u.wakeAll.Enable()
+	} else {
+		u.wakeAll.Disable()
+	}
 }
 
 // --- showing it all ---
@@ -800,6 +905,7 @@ func (u *UI) render() {
 		} else {
 			u.noClients.Hide()
 		}
+		u.renderWake()
 		u.table.Refresh()
 	} else {
 		u.sharingBox.Hide()

@@ -47,6 +47,8 @@ type fakeEngine struct {
 	serving func()   // the last share's serving callback
 	shared  []string // "source iface" of each Share call
 	stopped chan struct{}
+	woken   []string // "iface mac mac…" of each Wake call
+	wakeErr error
 }
 
 func (f *fakeEngine) Detect(string) (MediumInfo, error) { return f.medium, f.mediumErr }
@@ -86,6 +88,23 @@ func (f *fakeEngine) Share(ctx context.Context, source, iface string, serving fu
 		close(f.stopped)
 	}
 	return nil
+}
+
+func (f *fakeEngine) Wake(iface string, macs []net.HardwareAddr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w := iface
+	for _, m := range macs {
+		w += " " + m.String()
+	}
+	f.woken = append(f.woken, w)
+	return f.wakeErr
+}
+
+func (f *fakeEngine) wakes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.woken...)
 }
 
 func (f *fakeEngine) send(e netboot.Event) {
@@ -401,6 +420,70 @@ func TestSharingWithClients(t *testing.T) {
 	}
 	if d := h.topDialog(); d != "" {
 		t.Errorf("a stop the user asked for showed a dialog: %q", d)
+	}
+}
+
+// TestWake: Wake wakes the machine selected in the client list, Wake all every machine with a
+// MAC, both through the engine on the shared interface; a machine known only by its address
+// cannot be woken, and a failure says what to do.
+func TestWake(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0, wlan0}, check: clean}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	u := h.u
+	test.Tap(u.shareButton)
+	h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return eng.onEvent != nil })
+	if !u.wakeButton.Disabled() || !u.wakeAll.Disabled() {
+		t.Error("Wake or Wake all enabled with no client")
+	}
+
+	mac1, _ := net.ParseMAC("52:54:00:12:34:56")
+	mac2, _ := net.ParseMAC("52:54:00:ab:cd:ef")
+	eng.send(netboot.Event{MAC: mac1, IP: netip.MustParseAddr("192.168.1.50"), Stage: netboot.StageRunning})
+	eng.send(netboot.Event{IP: netip.MustParseAddr("192.168.1.52"), Stage: netboot.StageLoader}) // no MAC yet
+	eng.send(netboot.Event{MAC: mac2, IP: netip.MustParseAddr("192.168.1.51"), Stage: netboot.StageKernel})
+	h.settle("clients", func() bool { return len(u.order) == 3 })
+	if !u.wakeButton.Disabled() || u.wakeAll.Disabled() {
+		t.Errorf("nothing selected: Wake disabled %v (want true), Wake all disabled %v (want false)", u.wakeButton.Disabled(), u.wakeAll.Disabled())
+	}
+
+	u.table.Select(widget.TableCellID{Row: 1, Col: 2}) // the client without a MAC
+	if !u.wakeButton.Disabled() {
+		t.Error("Wake enabled for a client without a MAC")
+	}
+	u.table.Select(widget.TableCellID{Row: 2, Col: 0})
+	if u.wakeButton.Disabled() {
+		t.Fatal("Wake disabled with a client selected")
+	}
+	test.Tap(u.wakeButton)
+	h.settle("woken", func() bool { return strings.HasPrefix(u.wakeLabel.Text, "Sent") })
+	if got := eng.wakes(); len(got) != 1 || got[0] != "eth0 52:54:00:ab:cd:ef" {
+		t.Errorf("Wake woke %q, want the selected machine on eth0", got)
+	}
+	if want := "Sent a wake-up packet to 1 machine (52:54:00:ab:cd:ef) on eth0."; !strings.HasPrefix(u.wakeLabel.Text, want) {
+		t.Errorf("label %q, want it to start %q", u.wakeLabel.Text, want)
+	}
+
+	test.Tap(u.wakeAll)
+	h.settle("all woken", func() bool { return len(eng.wakes()) == 2 && strings.Contains(u.wakeLabel.Text, "2 machines") })
+	if got := eng.wakes()[1]; got != "eth0 52:54:00:12:34:56 52:54:00:ab:cd:ef" {
+		t.Errorf("Wake all woke %q, want both machines with a MAC on eth0", got)
+	}
+	if l := u.wakeLabel; l.Size().Height < l.MinSize().Height-1 {
+		t.Errorf("the wake text is %v high, needs %v: it overlaps the buttons", l.Size().Height, l.MinSize().Height)
+	}
+	h.snapshot("sharing-woken")
+
+	eng.mu.Lock()
+	eng.wakeErr = fmt.Errorf("waking on eth0: %w: %w", netboot.ErrWakePermission, syscall.EPERM)
+	eng.mu.Unlock()
+	test.Tap(u.wakeButton)
+	h.settle("wake failed", func() bool { return h.topDialog() != "" })
+	if d := h.topDialog(); !strings.Contains(d, "Could not wake the machines") || !strings.Contains(d, "Install the sharecd package") {
+		t.Errorf("dialog %q: want the failure and what to do", d)
+	}
+	if u.wakeLabel.Text != "" {
+		t.Errorf("label %q after a failure", u.wakeLabel.Text)
 	}
 }
 

@@ -34,6 +34,7 @@ Usage:
   sharecd --detect [--source PATH] [--json]
   sharecd --check-dhcp [--iface NAME] [--json]
   sharecd --boot-tree DIR --server-ip IP [--source PATH] [--menu-timeout SECS]
+  sharecd --wake MAC[,MAC...]|all --iface NAME
 
   --share              share the medium headless until Ctrl-C or SIGTERM
   --detect             print what would be shared: family, medium, label, boot entries
@@ -51,6 +52,10 @@ Usage:
   --boot-tree DIR      write the TFTP tree (loaders, network menus, kernels, initrds) into DIR
                        for your own TFTP/DHCP servers, and exit
   --server-ip IP       with --boot-tree: the address clients reach this machine's NFS export at
+  --wake MACS          switch machines on with a Wake-on-LAN packet sent only on --iface, and
+                       exit (0 when sent, 1 when not); MACS is MAC[,MAC...] or "all": every
+                       machine full DHCP mode leased an address to on that interface (from its
+                       lease file: sharecd keeps no other list of clients yet)
   --source PATH        a mounted medium directory, an ISO file, a block device such as /dev/sr0,
                        or a directory of ISO files (each live ISO in it); repeat it to share
                        several media from one menu; "running" is the live medium this system
@@ -100,6 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		detect, asJSON, checkDHCP    bool
 		dhcpMode                     string
 		bootTree, serverIP           string
+		wake                         string
 		s                            netboot.Share
 		allow                        prefixes
 	)
@@ -129,6 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.DurationVar(&s.WatchEvery, "dhcp-watch", 30*time.Second, "")
 	fl.StringVar(&bootTree, "boot-tree", "", "")
 	fl.StringVar(&serverIP, "server-ip", "", "")
+	fl.StringVar(&wake, "wake", "", "")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -147,7 +154,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, m := range []struct {
 		flag string
 		on   bool
-	}{{"--share", share}, {"--tray", *tray}, {"--detect", detect}, {"--check-dhcp", checkDHCP}, {"--boot-tree", bootTree != ""}} {
+	}{{"--share", share}, {"--tray", *tray}, {"--detect", detect}, {"--check-dhcp", checkDHCP}, {"--boot-tree", bootTree != ""}, {"--wake", wake != ""}} {
 		if m.on {
 			modes = append(modes, m.flag)
 		}
@@ -178,6 +185,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runCheckDHCP(s, asJSON, stdout, stderr)
 	case bootTree != "":
 		return runBootTree(s.Sources, bootTree, serverIP, s.MenuTimeout, stdout, stderr)
+	case wake != "":
+		return runWake(s, wake, stdout, stderr) // wake.go
 	case !share && !*tray && !hasDisplay():
 		fmt.Fprint(stderr, usage)
 		return 2

@@ -30,6 +30,10 @@ func TestRun(t *testing.T) {
 	t.Setenv("DISPLAY", "")
 	t.Setenv("WAYLAND_DISPLAY", "")
 	missing := filepath.Join(t.TempDir(), "no-such.iso")
+	leases := filepath.Join(t.TempDir(), "leases.json")
+	if err := os.WriteFile(leases, []byte(`[{"mac": "52:54:00:12:34:56", "ip": "192.168.77.100", "expiry": "2026-05-01T12:00:00Z", "bound": true}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
 		args   []string
@@ -67,6 +71,22 @@ func TestRun(t *testing.T) {
 			stderr: "sharecd: --check-dhcp and --boot-tree do not go together: choose one (see sharecd --help)\n"},
 		{name: "--tray and --share", args: []string{"--tray", "--share", "--iface", noIface}, code: 2,
 			stderr: "sharecd: --share and --tray do not go together: choose one (see sharecd --help)\n"},
+		{name: "--wake and --share", args: []string{"--share", "--wake", "52:54:00:12:34:56", "--iface", noIface}, code: 2,
+			stderr: "sharecd: --share and --wake do not go together: choose one (see sharecd --help)\n"},
+		// Nothing below is sent: each is refused before a socket opens, or names no interface
+		// this machine has.
+		{name: "--wake without --iface", args: []string{"--wake", "52:54:00:12:34:56"}, code: 2,
+			stderr: "sharecd: --wake needs --iface NAME, the interface the machines are on (a wake-up packet never crosses a router)\n"},
+		{name: "--wake with a bad MAC", args: []string{"--wake", "52:54:00:12:34:56,52:54:00:12:34", "--iface", noIface}, code: 2,
+			stderr: "sharecd: --wake: \"52:54:00:12:34\": not an Ethernet MAC address (like 52:54:00:12:34:56)\n"},
+		{name: "--wake broadcast", args: []string{"--wake", "ff:ff:ff:ff:ff:ff", "--iface", noIface}, code: 2,
+			stderr: "sharecd: --wake: \"ff:ff:ff:ff:ff:ff\": not an Ethernet MAC address (like 52:54:00:12:34:56)\n"},
+		{name: "--wake on no interface", args: []string{"--wake", "52:54:00:12:34:56", "--iface", noIface}, code: 1,
+			stderr: "sharecd: interface " + noIface + ": no such network interface\n"},
+		{name: "--wake all, no lease file", args: []string{"--wake", "all", "--iface", noIface, "--lease-file", missing}, code: 1,
+			stderr: "sharecd: no known clients to wake on " + noIface + ": full DHCP mode has leased no address there (" + missing + ")\n"},
+		{name: "--wake all, on no interface", args: []string{"--wake", "all", "--iface", noIface, "--lease-file", leases}, code: 1,
+			stderr: "sharecd: interface " + noIface + ": no such network interface\n"},
 		{name: "--detect", args: []string{"--detect", "--source", labMedium}, stdout: "family:       live-boot\n"},
 		// The check could not run: 3, not 2, which is for usage errors.
 		{name: "--check-dhcp on no interface", args: []string{"--check-dhcp", "--iface", noIface}, code: 3,

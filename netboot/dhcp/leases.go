@@ -3,6 +3,7 @@ package dhcp
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -323,4 +324,25 @@ func (s *saver) save(st leaseStore, table *leaseTable, failed func(error)) {
 	}
 	s.writing = false
 	s.mu.Unlock()
+}
+
+// LeasedMACs returns the MACs of the leases saved in a full server's lease file, in the file's
+// order, each once: the clients it has given an address, which `sharecd --wake all` wakes. A
+// missing file is no clients and no error.
+func LeasedMACs(path string) ([]net.HardwareAddr, error) {
+	ls, err := leaseFile(path).load()
+	if err != nil {
+		return nil, err
+	}
+	var out []net.HardwareAddr
+	seen := map[string]bool{}
+	for _, l := range ls {
+		mac, err := net.ParseMAC(l.MAC)
+		if err != nil || len(mac) != 6 || seen[mac.String()] {
+			continue // not one a magic packet can name
+		}
+		seen[mac.String()] = true
+		out = append(out, mac)
+	}
+	return out, nil
 }
