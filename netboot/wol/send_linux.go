@@ -1,13 +1,13 @@
 package wol
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sharecd/sharecd/netboot/dhcp"
 )
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -43,29 +43,12 @@ func (c *rawConn) send(payload []byte) error {
 	return unix.Sendto(c.fd, payload, 0, to)
 }
 
-// udpConn is a UDP socket bound to the interface with SO_BINDTODEVICE, as dhcp.Listen opens.
+// udpConn is a UDP socket bound to the interface with SO_BINDTODEVICE and allowed to
+// broadcast: the socket dhcp.Listen opens for the DHCP servers, on any free port.
 type udpConn struct{ pc net.PacketConn }
 
 func openUDP(ifc *net.Interface) (*udpConn, error) {
-	lc := net.ListenConfig{
-		Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
-				if serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifc.Name); serr != nil {
-					serr = fmt.Errorf("binding to device %s (SO_BINDTODEVICE): %w", ifc.Name, serr)
-					return
-				}
-				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1); serr != nil {
-					serr = fmt.Errorf("setting SO_BROADCAST: %w", serr)
-				}
-			})
-			if err != nil {
-				return err
-			}
-			return serr
-		},
-	}
-	pc, err := lc.ListenPacket(context.Background(), "udp4", "0.0.0.0:0")
+	pc, err := dhcp.Listen(ifc.Name, 0)
 	if err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			// SO_BINDTODEVICE without CAP_NET_RAW before Linux 5.7.
