@@ -9,8 +9,10 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/sharecd/sharecd/netboot"
@@ -20,15 +22,17 @@ import (
 
 // Engine is what the window needs from the engine. NetbootEngine is the real one.
 type Engine interface {
-	// Detect opens the medium at source ("" = the running live medium) and describes it.
+	// Detect opens the medium at source ("" = the running live medium) and describes it. A
+	// directory of ISO files is one MediumInfo naming the live ISOs in it.
 	Detect(source string) (MediumInfo, error)
 	// Interfaces lists the network interfaces a share could serve on, usable or not.
 	Interfaces() ([]IfaceInfo, error)
 	// CheckDHCP looks for other DHCP and PXE servers on the interface's LAN.
 	CheckDHCP(ctx context.Context, iface string) (CheckResult, error)
-	// Share serves the medium on the interface until ctx ends; it returns nil when ctx ended it.
-	// It calls serving once clients can boot: every server listens, the firewall is open.
-	Share(ctx context.Context, source, iface string, serving func(), onEvent func(netboot.Event)) error
+	// Share serves the media on the interface until ctx ends; it returns nil when ctx ended it.
+	// Sources are in menu order, the first booted by default: paths, or netboot.Running. It
+	// calls serving once clients can boot: every server listens, the firewall is open.
+	Share(ctx context.Context, sources []string, iface string, serving func(), onEvent func(netboot.Event)) error
 	// Wake sends a Wake-on-LAN packet to each MAC on the interface, and on no other.
 	Wake(iface string, macs []net.HardwareAddr) error
 }
@@ -37,7 +41,9 @@ type Engine interface {
 type MediumInfo struct {
 	Source string // the path it was opened from
 	Name   string // the volume label or .disk/info line ("Debian live 12 amd64"), else the file name
-	Family string // bootmenu.Family: "live-boot", "casper", "dracut", …; "" = not a supported live system
+	// Family is the bootmenu.Family: "live-boot", "casper", "dracut", …; "" = not a supported
+	// live system. A directory of ISO files whose live ISOs differ lists theirs: "casper, dracut".
+	Family string
 	Kind   string // medium.Kind: "dir", "iso", "device"
 	// SecureBootOK: the medium's kernel is signed by a key the signed chain trusts, so machines
 	// with Secure Boot on boot it when sharecd is the network's DHCP server.
@@ -60,7 +66,7 @@ type CheckResult struct {
 // NetbootEngine is the Engine over netboot, the same orchestration `sharecd --share` runs.
 type NetbootEngine struct {
 	// Settings is the template of every share (menu timeout, --allow, DHCP mode, log): main fills
-	// it from the same flags as --share. Source, Iface and OnEvent are set per share.
+	// it from the same flags as --share. Sources, Iface and OnEvent are set per share.
 	Settings netboot.Share
 }
 
@@ -77,6 +83,9 @@ func (e *NetbootEngine) Detect(source string) (MediumInfo, error) {
 	if err != nil {
 		return MediumInfo{}, err
 	}
+	if len(ds) > 1 {
+		return isoDirInfo(source, ds), nil
+	}
 	d := ds[0]
 	info := MediumInfo{Source: d.Source, Name: strings.TrimSpace(d.Label), Family: string(d.Family),
 		Kind: string(d.Kind), SecureBootOK: d.SecureBoot.Works}
@@ -84,6 +93,23 @@ func (e *NetbootEngine) Detect(source string) (MediumInfo, error) {
 		info.Name = filepath.Base(d.Source)
 	}
 	return info, nil
+}
+
+// isoDirInfo is a directory of ISO files (`--source DIR`) as one row of the window: a share of
+// it serves every live ISO in it, so the row names them all, in their menu order.
+func isoDirInfo(dir string, ds []*netboot.Description) MediumInfo {
+	info := MediumInfo{Source: dir, Kind: "dir", SecureBootOK: true}
+	var titles, fams []string
+	for _, d := range ds {
+		titles = append(titles, d.Title)
+		if f := string(d.Family); !slices.Contains(fams, f) {
+			fams = append(fams, f)
+		}
+		info.SecureBootOK = info.SecureBootOK && d.SecureBoot.Works
+	}
+	info.Name = fmt.Sprintf("%s (%d live ISO files: %s)", filepath.Base(dir), len(ds), strings.Join(titles, ", "))
+	info.Family = strings.Join(fams, ", ")
+	return info
 }
 
 // ErrNoMedium: this system did not boot from a live medium and none was chosen.
@@ -150,10 +176,11 @@ func checkWords(c netboot.LANCheck) CheckResult {
 	return res
 }
 
-// Share implements Engine with netboot.Share.Run, exactly what `sharecd --share` runs.
-func (e *NetbootEngine) Share(ctx context.Context, source, iface string, serving func(), onEvent func(netboot.Event)) error {
+// Share implements Engine with netboot.Share.Run, exactly what `sharecd --share --source A
+// --source B` runs.
+func (e *NetbootEngine) Share(ctx context.Context, sources []string, iface string, serving func(), onEvent func(netboot.Event)) error {
 	s := e.Settings
-	s.Sources, s.Iface, s.OnServing, s.OnEvent = []string{source}, iface, serving, onEvent
+	s.Sources, s.Iface, s.OnServing, s.OnEvent = sources, iface, serving, onEvent
 	return s.Run(ctx)
 }
 

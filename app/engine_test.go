@@ -111,3 +111,21 @@ func TestDetect(t *testing.T) {
 		})
 	}
 }
+
+// A directory of ISO files (`sharecd --source DIR`) is one row of the window: it names every live
+// ISO a share of it serves, their families, and Secure Boot only when every one passes.
+func TestISODirInfo(t *testing.T) {
+	ds := []*netboot.Description{
+		{Source: "/srv/isos/debian.iso", Title: "Debian live 12", Family: "live-boot", SecureBoot: netboot.SecureBoot{Works: true}},
+		{Source: "/srv/isos/ubuntu.iso", Title: "Ubuntu 24.04", Family: "casper", SecureBoot: netboot.SecureBoot{Works: true}},
+		{Source: "/srv/isos/xubuntu.iso", Title: "Xubuntu 24.04", Family: "casper"},
+	}
+	info := isoDirInfo("/srv/isos", ds)
+	if info.Name != "isos (3 live ISO files: Debian live 12, Ubuntu 24.04, Xubuntu 24.04)" || info.Source != "/srv/isos" ||
+		info.Family != "live-boot, casper" || info.SecureBootOK {
+		t.Errorf("got %+v", info)
+	}
+	if got := familyWords(info.Family); got != "Debian-style live system (live-boot); Ubuntu-style live system (casper)" {
+		t.Errorf("familyWords(%q) = %q", info.Family, got)
+	}
+}

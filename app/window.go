@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -29,9 +31,12 @@ const Title = "Share This CD"
 
 // Options are the window's settings; zero values mean "default".
 type Options struct {
-	Source string       // the medium to offer ("" = the running live medium); the user can pick another
-	Iface  string       // preselect this interface ("" = the sensible default)
-	Log    *slog.Logger // nil = discard
+	// Sources are the media to offer, in menu order: paths, or netboot.Running for the running
+	// live medium; none = the running live medium, when this system runs from one. The user
+	// can add and remove media.
+	Sources []string
+	Iface   string       // preselect this interface ("" = the sensible default)
+	Log     *slog.Logger // nil = discard
 	// Privilege is why sharing cannot open its ports ("" = it can); see MissingPrivilege.
 	Privilege string
 }
@@ -49,8 +54,8 @@ type UI struct {
 	do  func(func())
 	now func() time.Time
 
-	medium    MediumInfo
-	mediumErr error
+	media     []*mediumRow // the media to share, in menu order
+	noLive    bool         // the running live medium was looked for and there is none
 	ifaces    []IfaceInfo
 	iface     string // the chosen interface
 	userPick  bool   // the user chose it: the live refresh keeps it
@@ -78,13 +83,13 @@ type UI struct {
 	closing bool
 
 	// widgets
-	mediumName   *widget.Label
-	mediumDetail *widget.Label
-	// cards hold the medium's and the network's word-wrapped texts: laid out again whenever a
+	mediaNote *widget.Label   // what the list of media means, or why there is none to share
+	mediaBox  *fyne.Container // one row per medium, in u.media's order
+	// cards hold the media's and the network's word-wrapped texts: laid out again whenever a
 	// text changes, since a wrapped label's height follows its text and a box sized for the
 	// old text drew the new one over the widget below it.
 	cards        *fyne.Container
-	pickISO      *widget.Button
+	addISO       *widget.Button
 	ifaceSelect  *widget.Select
 	ifaceDetail  *widget.Label
 	checkLabel   *widget.Label
@@ -92,6 +97,7 @@ type UI struct {
 	shareButton  *widget.Button
 	idleBox      *fyne.Container
 	sharingTitle *widget.Label
+	sharedNames  []string // the names of the media the running share serves, for its title
 	sharingHelp  *widget.Label
 	stopButton   *widget.Button
 	wakeButton   *widget.Button // wakes the client selected in the table
@@ -129,7 +135,13 @@ func (u *UI) Window() fyne.Window { return u.win }
 // idle, so a cable plugged in shows up on its own. It is separate from New so tests can swap u.do
 // first.
 func (u *UI) Start() {
-	u.detect(u.opts.Source)
+	sources := u.opts.Sources
+	if len(sources) == 0 {
+		sources = []string{netboot.Running}
+	}
+	for _, src := range sources {
+		u.addMedium(src)
+	}
 	u.refreshIfaces()
 	go func() {
 		for range time.Tick(3 * time.Second) {
@@ -184,10 +196,10 @@ func (u *UI) build() {
 	u.win = u.app.NewWindow(Title)
 	u.win.SetIcon(Icon())
 
-	u.mediumName = widget.NewLabelWithStyle("Looking for the live medium…", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
-	u.mediumDetail = widget.NewLabel("")
-	u.mediumDetail.Wrapping = fyne.TextWrapWord
-	u.pickISO = widget.NewButtonWithIcon("Choose an ISO file…", theme.FolderOpenIcon(), u.chooseISO)
+	u.mediaNote = widget.NewLabel("")
+	u.mediaNote.Wrapping = fyne.TextWrapWord
+	u.mediaBox = container.NewVBox()
+	u.addISO = widget.NewButtonWithIcon("Add ISO file…", theme.FolderOpenIcon(), u.chooseISO)
 
 	u.ifaceSelect = widget.NewSelect(nil, func(string) {})
 	u.ifaceSelect.PlaceHolder = "Looking for network interfaces…"
@@ -209,7 +221,7 @@ func (u *UI) build() {
 
 	big := container.NewGridWrap(fyne.NewSize(320, 64), u.shareButton)
 	u.cards = container.NewVBox(
-		widget.NewCard("", "Live medium", container.NewVBox(u.mediumName, u.mediumDetail, container.NewHBox(u.pickISO))),
+		widget.NewCard("", "Live media to share", container.NewVBox(u.mediaNote, u.mediaBox, container.NewHBox(u.addISO))),
 		widget.NewCard("", "Network", container.NewVBox(u.ifaceSelect, u.ifaceDetail, u.checkLabel)),
 	)
 	// The main action, and the permission message that says why it is greyed out, are pinned to
@@ -347,17 +359,65 @@ func ago(d time.Duration) string {
 
 // --- the medium ---
 
-func (u *UI) detect(source string) {
-	u.mediumErr = nil
-	u.medium = MediumInfo{}
-	u.mediumName.SetText("Looking for the live medium…")
+// mediumRow is one medium of the list the window shares, as the command line or the user named
+// it, with what Detect found and its row in the card.
+type mediumRow struct {
+	source  string // what Share gets: a path, or netboot.Running
+	info    MediumInfo
+	err     error
+	pending bool // Detect has not answered yet
+
+	name, detail *widget.Label
+	remove       *widget.Button
+	row          fyne.CanvasObject
+}
+
+// addMedium appends a medium to the list and describes it. The same path twice is listed once:
+// a share of it twice would only show it twice in the clients' menu.
+func (u *UI) addMedium(source string) {
+	for _, m := range u.media {
+		if m.source == source {
+			return
+		}
+	}
+	m := &mediumRow{source: source, pending: true}
+	m.name = widget.NewLabelWithStyle("", fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	m.name.Wrapping = fyne.TextWrapWord
+	m.detail = widget.NewLabel("")
+	m.detail.Wrapping = fyne.TextWrapWord
+	m.remove = widget.NewButtonWithIcon("Remove", theme.DeleteIcon(), func() { u.removeMedium(m) })
+	// The button on the right, the texts taking the rest of the width: in an HBox a wrapped
+	// label gets no width to wrap in.
+	m.row = container.NewBorder(nil, nil, nil, container.NewVBox(m.remove), container.NewVBox(m.name, m.detail))
+	u.media = append(u.media, m)
+	detect := source
+	if source == netboot.Running {
+		detect = "" // the Engine's name for it
+	}
 	go func() {
-		info, err := u.eng.Detect(source)
+		info, err := u.eng.Detect(detect)
 		u.post(func() {
-			u.medium, u.mediumErr = info, err
+			m.info, m.err, m.pending = info, err, false
+			if source == netboot.Running && errors.Is(err, ErrNoMedium) {
+				// Not a medium that cannot be shared: there is none. The card says so when
+				// the list is empty, and offers an ISO file instead.
+				u.noLive = true
+				u.media = slices.DeleteFunc(u.media, func(r *mediumRow) bool { return r == m })
+			}
 			u.render()
 		})
 	}()
+	u.render()
+}
+
+// removeMedium takes a medium off the list. Removing the last one leaves nothing to share, and
+// blocker says so.
+func (u *UI) removeMedium(m *mediumRow) {
+	if u.sharing {
+		return // the running share's list is fixed: see renderMedia
+	}
+	u.media = slices.DeleteFunc(u.media, func(r *mediumRow) bool { return r == m })
+	u.render()
 }
 
 func (u *UI) chooseISO() {
@@ -367,26 +427,137 @@ func (u *UI) chooseISO() {
 		}
 		path := r.URI().Path()
 		r.Close()
-		u.opts.Source = path
-		u.detect(path)
+		if !u.sharing {
+			u.addMedium(path)
+		}
 	}, u.win)
 	d.SetFilter(storage.NewExtensionFileFilter([]string{".iso", ".ISO"}))
 	d.Show()
 }
 
-// mediumProblem is why the medium cannot be shared, or "".
-func (u *UI) mediumProblem() string {
+// problem is why this medium cannot be shared, or "".
+func (m *mediumRow) problem() string {
 	switch {
-	case errors.Is(u.mediumErr, ErrNoMedium):
-		return "This computer did not start from a live CD or USB stick. Choose an ISO file of a live system to share instead."
-	case u.mediumErr != nil:
-		return oneLine(u.mediumErr)
-	case u.medium.Source == "":
-		return "Looking for the live medium…"
-	case u.medium.Family == "":
+	case m.pending:
+		return "Looking at it…"
+	case m.err != nil:
+		return oneLine(m.err)
+	case m.info.Family == "":
 		return "This is not a live system this version can share over the network (known: Debian, Ubuntu, Fedora, Arch and Manjaro live systems)."
 	}
 	return ""
+}
+
+// shareable lists the media a share serves, in the list's order: those the engine can share.
+func (u *UI) shareable() []*mediumRow {
+	var out []*mediumRow
+	for _, m := range u.media {
+		if m.problem() == "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// mediumProblem is why the media cannot be shared, or "". A medium still being looked at holds
+// the share back: started then, the share would leave it out.
+func (u *UI) mediumProblem() string {
+	for _, m := range u.media {
+		if m.pending {
+			return "Looking for the live medium…"
+		}
+	}
+	switch {
+	case len(u.shareable()) > 0:
+		return ""
+	case len(u.media) == 0 && u.noLive:
+		return "This computer did not start from a live CD or USB stick. Add an ISO file of a live system to share instead."
+	case len(u.media) == 0:
+		return "No live medium to share. Add an ISO file of a live system."
+	case len(u.media) == 1:
+		return u.media[0].problem()
+	}
+	return "None of these media can be shared. Add an ISO file of a live system this version can share."
+}
+
+// displayName is how the window names a medium.
+func (m *mediumRow) displayName() string {
+	switch {
+	case m.info.Name != "":
+		return m.info.Name
+	case m.source == netboot.Running && m.pending:
+		return "Looking for the live medium…"
+	case m.source == netboot.Running:
+		return "The live medium this computer started from"
+	}
+	return filepath.Base(m.source)
+}
+
+// renderMedia shows the list of media: each with its name, family and a Remove button, the
+// first one shared marked as the one booted by default.
+func (u *UI) renderMedia() {
+	ok := u.shareable()
+	pending := slices.ContainsFunc(u.media, func(m *mediumRow) bool { return m.pending })
+	switch {
+	case len(u.media) == 0:
+		u.mediaNote.SetText(u.mediumProblem())
+	case len(ok) == 0 && !pending: // each row says why it cannot be shared
+		u.mediaNote.SetText("Nothing listed can be shared. Add an ISO file of a live system this version can share.")
+	case len(ok) > 1:
+		u.mediaNote.SetText(fmt.Sprintf("Machines get a menu of these %d live systems; the first one is booted by default.", len(ok)))
+	default:
+		u.mediaNote.SetText("")
+	}
+	if u.mediaNote.Text == "" {
+		u.mediaNote.Hide()
+	} else {
+		u.mediaNote.Show()
+	}
+	rows := make([]fyne.CanvasObject, 0, len(u.media))
+	for _, m := range u.media {
+		name := m.displayName()
+		where := m.info.Source
+		if where == "" && m.source != netboot.Running {
+			where = m.source
+		}
+		switch p := m.problem(); {
+		case m.pending && m.source == netboot.Running:
+			m.detail.SetText("") // its name already says the window looks for it
+		case m.pending:
+			m.detail.SetText(p)
+			m.detail.Importance = widget.MediumImportance
+		case p != "":
+			if where != "" {
+				p += " (" + where + ")"
+			}
+			m.detail.SetText("Not shared: " + p)
+			m.detail.Importance = widget.WarningImportance
+		default:
+			if len(ok) > 1 && m == ok[0] {
+				name += " — booted by default"
+			}
+			m.detail.SetText(familyWords(m.info.Family) + " — " + where + "\n" + secureBootWords(m.info.SecureBootOK))
+			m.detail.Importance = widget.MediumImportance
+		}
+		m.name.SetText(name)
+		m.detail.Refresh()
+		// A share's media are fixed while it runs: netboot.Share builds its menus, directories
+		// and NFS exports from the list once, as it starts, and has no way to add or drop a
+		// medium under clients that may be booting it. Change the list after Stop.
+		if u.sharing {
+			m.remove.Disable()
+		} else {
+			m.remove.Enable()
+		}
+		rows = append(rows, m.row)
+	}
+	u.mediaBox.Objects = rows
+	u.mediaBox.Refresh()
+	if u.sharing {
+		u.addISO.Disable()
+	} else {
+		u.addISO.Enable()
+	}
 }
 
 // secureBootWords: the window shares next to a router (proxy-DHCP), where only the unsigned GRUB
@@ -400,6 +571,12 @@ func secureBootWords(signedByDebian bool) string {
 }
 
 func familyWords(f string) string {
+	if fams := strings.Split(f, ", "); len(fams) > 1 { // a directory of ISO files of several families
+		for i, f := range fams {
+			fams[i] = familyWords(f)
+		}
+		return strings.Join(fams, "; ")
+	}
 	switch f {
 	case "live-boot":
 		return "Debian-style live system (live-boot)"
@@ -577,11 +754,17 @@ func (u *UI) StartShare() {
 	u.clients, u.order, u.selected = map[string]*client{}, nil, ""
 	u.table.UnselectAll()
 	u.wakeLabel.SetText("")
-	source, iface := u.medium.Source, u.iface
-	u.log.Info("sharing from the window", "medium", source, "iface", iface)
+	var sources []string
+	u.sharedNames = nil
+	for _, m := range u.shareable() {
+		sources = append(sources, m.source)
+		u.sharedNames = append(u.sharedNames, m.info.Name)
+	}
+	iface := u.iface
+	u.log.Info("sharing from the window", "media", sources, "iface", iface)
 	u.running.Add(1)
 	go func() {
-		err := u.eng.Share(ctx, source, iface, func() {
+		err := u.eng.Share(ctx, sources, iface, func() {
 			u.post(func() {
 				// Not after Stop: that share's "can boot" would be a lie on the idle window.
 				if gen == u.shareGen && u.sharing {
@@ -817,26 +1000,7 @@ func (u *UI) renderWake() {
 
 // render makes every widget show the current state.
 func (u *UI) render() {
-	// medium
-	if p := u.mediumProblem(); p != "" && u.medium.Source == "" {
-		if u.mediumErr != nil {
-			u.mediumName.SetText("No live medium to share")
-		} else {
-			u.mediumName.SetText("Looking for the live medium…")
-		}
-		if u.mediumErr != nil {
-			u.mediumDetail.SetText(p)
-		} else {
-			u.mediumDetail.SetText("")
-		}
-	} else {
-		u.mediumName.SetText(u.medium.Name)
-		detail := familyWords(u.medium.Family) + " — " + u.medium.Source + "\n" + secureBootWords(u.medium.SecureBootOK)
-		if p != "" {
-			detail = p + " (" + u.medium.Source + ")"
-		}
-		u.mediumDetail.SetText(detail)
-	}
+	u.renderMedia()
 
 	// interface
 	if f := u.find(u.iface); f != nil {
@@ -891,7 +1055,7 @@ func (u *UI) render() {
 		u.idleBox.Hide()
 		u.sharingBox.Show()
 		addr := u.server.Addr().String()
-		u.sharingTitle.SetText(fmt.Sprintf("Sharing %s on %s (this computer: %s)", u.medium.Name, u.iface, addr))
+		u.sharingTitle.SetText(fmt.Sprintf("Sharing %s on %s (this computer: %s)", andList(u.sharedNames), u.iface, addr))
 		if u.serving {
 			u.sharingHelp.SetText("Other machines on this network can now boot this live system: switch one on and choose network boot (PXE) in its boot menu. " +
 				"They keep getting their own address from your router; they load everything from " + addr + ".")
@@ -954,6 +1118,14 @@ func (u *UI) Quit() {
 	}
 	u.Shutdown()
 	u.app.Driver().Quit()
+}
+
+// andList joins names the way a sentence lists them: "A", "A and B", "A, B and C".
+func andList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 func oneLine(err error) string {

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,8 +29,10 @@ import (
 // fakeEngine is the Engine the window tests drive: canned answers, and a Share that blocks until
 // its context ends (or fails at once with shareErr) and hands its event callback to the test.
 type fakeEngine struct {
-	medium    MediumInfo
+	medium    MediumInfo // the running live medium's (Detect(""))
 	mediumErr error
+	files     map[string]MediumInfo // other media by path: an ISO file the user adds
+	fileErrs  map[string]error
 	ifaces    []IfaceInfo
 	check     CheckResult
 	checkErr  error
@@ -45,13 +48,24 @@ type fakeEngine struct {
 	mu      sync.Mutex
 	onEvent func(netboot.Event)
 	serving func()   // the last share's serving callback
-	shared  []string // "source iface" of each Share call
+	shared  []string // "source source… iface" of each Share call
 	stopped chan struct{}
 	woken   []string // "iface mac mac…" of each Wake call
 	wakeErr error
 }
 
-func (f *fakeEngine) Detect(string) (MediumInfo, error) { return f.medium, f.mediumErr }
+func (f *fakeEngine) Detect(source string) (MediumInfo, error) {
+	if source == "" {
+		return f.medium, f.mediumErr
+	}
+	if err := f.fileErrs[source]; err != nil {
+		return MediumInfo{}, err
+	}
+	if m, ok := f.files[source]; ok {
+		return m, nil
+	}
+	return MediumInfo{}, fmt.Errorf("%s does not exist", source)
+}
 func (f *fakeEngine) Interfaces() ([]IfaceInfo, error) {
 	return append([]IfaceInfo(nil), f.ifaces...), nil
 }
@@ -72,9 +86,9 @@ func (f *fakeEngine) CheckDHCP(ctx context.Context, _ string) (CheckResult, erro
 	}
 	return f.check, f.checkErr
 }
-func (f *fakeEngine) Share(ctx context.Context, source, iface string, serving func(), on func(netboot.Event)) error {
+func (f *fakeEngine) Share(ctx context.Context, sources []string, iface string, serving func(), on func(netboot.Event)) error {
 	f.mu.Lock()
-	f.shared = append(f.shared, source+" "+iface)
+	f.shared = append(f.shared, strings.Join(append(slices.Clone(sources), iface), " "))
 	f.onEvent, f.serving = on, serving
 	f.mu.Unlock()
 	if f.shareErr != nil {
@@ -173,9 +187,27 @@ func (h *harness) settle(what string, cond func() bool) {
 func (h *harness) idle() {
 	h.t.Helper()
 	h.settle("medium, interfaces and check", func() bool {
-		return (h.u.medium.Source != "" || h.u.mediumErr != nil) && h.u.ifaces != nil &&
+		return h.mediaDetected() && h.u.ifaces != nil &&
 			(h.u.check != nil || h.u.checkErr != nil || h.u.find(h.u.iface) == nil)
 	})
+}
+
+// mediaDetected tells whether every medium listed has been looked at.
+func (h *harness) mediaDetected() bool {
+	return (len(h.u.media) > 0 || h.u.noLive) && !slices.ContainsFunc(h.u.media, func(m *mediumRow) bool { return m.pending })
+}
+
+// mediaShown is the medium card's rows: each one's name and detail.
+func (h *harness) mediaShown() []string {
+	var out []string
+	for _, o := range h.u.mediaBox.Objects {
+		for _, m := range h.u.media {
+			if m.row == o {
+				out = append(out, m.name.Text+" | "+m.detail.Text)
+			}
+		}
+	}
+	return out
 }
 
 // snapshot saves the window as a PNG under $SHARECD_ARTIFACTS/app, for people to look at.
@@ -231,8 +263,13 @@ func TestIdleReady(t *testing.T) {
 	h := newHarness(t, eng, Options{})
 	h.idle()
 	u := h.u
-	if u.mediumName.Text != "Debian live 12 amd64" || !strings.Contains(u.mediumDetail.Text, "Debian-style live system") || !strings.Contains(u.mediumDetail.Text, "Secure Boot on: turn it off") {
-		t.Errorf("medium shows %q / %q", u.mediumName.Text, u.mediumDetail.Text)
+	if got := h.mediaShown(); len(got) != 1 || !strings.HasPrefix(got[0], "Debian live 12 amd64 | ") ||
+		!strings.Contains(got[0], "Debian-style live system") || !strings.Contains(got[0], "Secure Boot on: turn it off") {
+		t.Errorf("media shown %q", got)
+	}
+	if u.mediaNote.Visible() || u.addISO.Disabled() || u.media[0].remove.Disabled() {
+		t.Errorf("one medium: note %q shown %v; Add disabled %v, Remove disabled %v", u.mediaNote.Text, u.mediaNote.Visible(),
+			u.addISO.Disabled(), u.media[0].remove.Disabled())
 	}
 	// the interface with the default route is preselected; every interface is listed
 	if u.iface != "eth0" || !strings.HasPrefix(u.ifaceSelect.Selected, "eth0 — 192.168.1.5/24 — link up") {
@@ -249,7 +286,7 @@ func TestIdleReady(t *testing.T) {
 	}
 	// Each wrapped text has the height its lines need: a box laid out for an older, shorter
 	// text drew the new one over the button below it.
-	for name, l := range map[string]*widget.Label{"medium": u.mediumDetail, "check": u.checkLabel, "interface": u.ifaceDetail} {
+	for name, l := range map[string]*widget.Label{"medium": u.media[0].detail, "check": u.checkLabel, "interface": u.ifaceDetail} {
 		if l.Size().Height < l.MinSize().Height-1 {
 			t.Errorf("%s text is %v high, needs %v: it overlaps what follows", name, l.Size().Height, l.MinSize().Height)
 		}
@@ -298,8 +335,8 @@ func TestNoMedium(t *testing.T) {
 	h := newHarness(t, eng, Options{})
 	h.idle()
 	u := h.u
-	if u.mediumName.Text != "No live medium to share" || !strings.Contains(u.mediumDetail.Text, "Choose an ISO file") {
-		t.Errorf("medium shows %q / %q", u.mediumName.Text, u.mediumDetail.Text)
+	if len(u.media) != 0 || !strings.Contains(u.mediaNote.Text, "did not start from a live CD") || !strings.Contains(u.mediaNote.Text, "Add an ISO file") {
+		t.Errorf("media %q, note %q", h.mediaShown(), u.mediaNote.Text)
 	}
 	if !u.shareButton.Disabled() {
 		t.Error("Share is enabled without a medium")
@@ -319,8 +356,126 @@ func TestUnsupportedFamily(t *testing.T) {
 	eng := &fakeEngine{medium: MediumInfo{Source: "/tmp/fedora.iso", Name: "Fedora-WS-Live-40", Kind: "iso"}, ifaces: []IfaceInfo{eth0}, check: clean}
 	h := newHarness(t, eng, Options{})
 	h.idle()
-	if !strings.Contains(h.u.mediumDetail.Text, "not a live system this version can share") || !h.u.shareButton.Disabled() {
-		t.Errorf("detail %q, disabled %v", h.u.mediumDetail.Text, h.u.shareButton.Disabled())
+	if got := h.mediaShown(); len(got) != 1 || !strings.Contains(got[0], "Not shared: This is not a live system this version can share") || !h.u.shareButton.Disabled() {
+		t.Errorf("media shown %q, disabled %v", got, h.u.shareButton.Disabled())
+	}
+}
+
+var (
+	ubuntuISO = MediumInfo{Source: "/home/ann/ubuntu-24.04.iso", Name: "Ubuntu 24.04 LTS amd64", Family: "casper", Kind: "iso"}
+	fedoraISO = MediumInfo{Source: "/home/ann/fedora.iso", Name: "Fedora-WS-Live-40", Kind: "iso"} // no family: not shareable
+	archISO   = MediumInfo{Source: "/home/ann/archlinux.iso", Name: "ARCH_202405", Family: "archiso", Kind: "iso", SecureBootOK: true}
+	isoFiles  = map[string]MediumInfo{ubuntuISO.Source: ubuntuISO, fedoraISO.Source: fedoraISO, archISO.Source: archISO}
+)
+
+// TestSeveralMedia: the running medium comes first, each ISO file added after it in turn; a
+// medium the engine cannot share is listed with the reason and left out of the share; Remove
+// keeps the others' order; Share gets the list in that order and the title names them; the list
+// is fixed while the share runs; with none left, Share says why it cannot start.
+func TestSeveralMedia(t *testing.T) {
+	notes := "/home/ann/notes.iso"
+	eng := &fakeEngine{medium: debianLive, files: isoFiles, ifaces: []IfaceInfo{eth0}, check: clean, stopped: make(chan struct{}),
+		fileErrs: map[string]error{notes: errors.New(notes + " is not a bootable live medium: no isolinux or GRUB menu found")}}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	u := h.u
+	// What the "Add ISO file…" dialog does with each file chosen.
+	for _, p := range []string{ubuntuISO.Source, fedoraISO.Source, archISO.Source, notes, ubuntuISO.Source} {
+		u.addMedium(p)
+	}
+	h.settle("media detected", h.mediaDetected)
+	got := h.mediaShown()
+	want := []string{"Debian live 12 amd64 — booted by default", "Ubuntu 24.04 LTS amd64", "Fedora-WS-Live-40", "ARCH_202405", "notes.iso"}
+	if len(got) != len(want) {
+		t.Fatalf("media shown %q, want %d rows (the same file added twice is listed once)", got, len(want))
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(got[i], w+" | ") {
+			t.Errorf("row %d is %q, want %q first", i, got[i], w)
+		}
+	}
+	if !strings.Contains(got[1], "Ubuntu-style live system (casper) — /home/ann/ubuntu-24.04.iso") {
+		t.Errorf("the Ubuntu row says %q", got[1])
+	}
+	if !strings.Contains(got[2], "Not shared: This is not a live system this version can share") ||
+		!strings.Contains(got[4], "Not shared: /home/ann/notes.iso is not a bootable live medium") {
+		t.Errorf("the media that cannot be shared say %q and %q", got[2], got[4])
+	}
+	if !strings.Contains(u.mediaNote.Text, "menu of these 3 live systems; the first one is booted by default") || !u.mediaNote.Visible() {
+		t.Errorf("note %q (shown %v)", u.mediaNote.Text, u.mediaNote.Visible())
+	}
+	for _, m := range u.media {
+		if m.detail.Size().Height < m.detail.MinSize().Height-1 {
+			t.Errorf("%s: its text is %v high, needs %v", m.source, m.detail.Size().Height, m.detail.MinSize().Height)
+		}
+	}
+	h.snapshot("several-media")
+
+	test.Tap(u.media[1].remove) // Ubuntu
+	got = h.mediaShown()
+	if len(got) != 4 || !strings.HasPrefix(got[0], "Debian live 12 amd64 — booted by default") || !strings.HasPrefix(got[1], "Fedora") ||
+		!strings.HasPrefix(got[2], "ARCH_202405 | ") || !strings.HasPrefix(got[3], "notes.iso") {
+		t.Errorf("after removing Ubuntu: %q", got)
+	}
+	if u.shareButton.Disabled() {
+		t.Fatal("Share disabled with two media to share")
+	}
+
+	test.Tap(u.shareButton)
+	h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return eng.onEvent != nil })
+	if want := netboot.Running + " " + archISO.Source + " eth0"; eng.shared[0] != want {
+		t.Errorf("Share got %q, want %q: the shareable media in the list's order", eng.shared[0], want)
+	}
+	if want := "Sharing Debian live 12 amd64 and ARCH_202405 on eth0 (this computer: 192.168.1.5)"; u.sharingTitle.Text != want {
+		t.Errorf("title %q, want %q", u.sharingTitle.Text, want)
+	}
+	if !u.addISO.Disabled() || !u.media[0].remove.Disabled() {
+		t.Error("the list can change while a share of it runs")
+	}
+	u.StopShare()
+	<-eng.stopped
+	h.settle("idle", func() bool { return u.idleBox.Visible() })
+	if u.addISO.Disabled() || u.media[0].remove.Disabled() {
+		t.Error("Add or Remove still disabled after Stop")
+	}
+
+	for len(u.media) > 0 {
+		test.Tap(u.media[0].remove)
+	}
+	if !u.shareButton.Disabled() || !strings.Contains(u.mediaNote.Text, "No live medium to share") {
+		t.Errorf("nothing listed: Share disabled %v, note %q", u.shareButton.Disabled(), u.mediaNote.Text)
+	}
+	u.StartShare() // the tray's Start
+	if d := h.topDialog(); !strings.Contains(d, "Cannot share yet") || !strings.Contains(d, "Add an ISO file") {
+		t.Errorf("dialog %q", d)
+	}
+	if len(eng.shared) != 1 {
+		t.Errorf("shared %q: a share started with nothing listed", eng.shared)
+	}
+}
+
+// The media given on the command line (`sharecd --source A --source running`) are listed in
+// their order; "running" on a computer that did not start from a live medium is left out.
+func TestSourcesFromCommandLine(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, files: isoFiles, ifaces: []IfaceInfo{eth0}, check: clean}
+	h := newHarness(t, eng, Options{Sources: []string{archISO.Source, netboot.Running, fedoraISO.Source}})
+	h.idle()
+	got := h.mediaShown()
+	if len(got) != 3 || !strings.HasPrefix(got[0], "ARCH_202405 — booted by default") || !strings.HasPrefix(got[1], "Debian live 12 amd64 | ") ||
+		!strings.Contains(got[2], "Not shared") {
+		t.Errorf("media shown %q", got)
+	}
+	test.Tap(h.u.shareButton)
+	h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return len(eng.shared) == 1 })
+	if want := archISO.Source + " " + netboot.Running + " eth0"; eng.shared[0] != want {
+		t.Errorf("Share got %q, want %q", eng.shared[0], want)
+	}
+
+	eng = &fakeEngine{mediumErr: ErrNoMedium, files: isoFiles, ifaces: []IfaceInfo{eth0}, check: clean}
+	h = newHarness(t, eng, Options{Sources: []string{netboot.Running, ubuntuISO.Source}})
+	h.idle()
+	if got := h.mediaShown(); len(got) != 1 || !strings.HasPrefix(got[0], "Ubuntu 24.04 LTS amd64 | ") || h.u.shareButton.Disabled() {
+		t.Errorf("no running live medium: media shown %q, Share disabled %v", got, h.u.shareButton.Disabled())
 	}
 }
 
@@ -368,7 +523,7 @@ func TestSharingWithClients(t *testing.T) {
 	if !u.Sharing() || !u.sharingBox.Visible() || u.idleBox.Visible() {
 		t.Fatal("not showing the sharing face")
 	}
-	if eng.shared[0] != "/run/live/medium eth0" {
+	if eng.shared[0] != netboot.Running+" eth0" {
 		t.Errorf("shared %q", eng.shared)
 	}
 	if !strings.Contains(u.sharingTitle.Text, "Sharing Debian live 12 amd64 on eth0 (this computer: 192.168.1.5)") {
@@ -744,8 +899,10 @@ func TestShareButtonFitsTheWindow(t *testing.T) {
 		name      string
 		check     CheckResult
 		privilege string
+		sources   []string
 	}{
 		{name: "clean check", check: clean},
+		{name: "several media", check: clean, sources: []string{netboot.Running, ubuntuISO.Source, fedoraISO.Source, archISO.Source}},
 		{name: "conflict and no permission", check: CheckResult{
 			Checked:  true,
 			Summary:  long + "Your router 192.168.1.1 hands out addresses, and 192.168.1.20 also offers network boot.",
@@ -755,12 +912,12 @@ func TestShareButtonFitsTheWindow(t *testing.T) {
 		}, privilege: missingPrivilegeText("/usr/bin/sharecd")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: tc.check}
+			eng := &fakeEngine{medium: debianLive, files: isoFiles, ifaces: []IfaceInfo{eth0}, check: tc.check}
 			// The real theme's text and padding, not the test theme's smaller ones: what fits
 			// under the test theme can still be below the fold on a desktop.
 			a := test.NewTempApp(t)
 			a.Settings().SetTheme(theme.DefaultTheme())
-			h := newHarnessApp(t, a, eng, Options{Privilege: tc.privilege})
+			h := newHarnessApp(t, a, eng, Options{Privilege: tc.privilege, Sources: tc.sources})
 			h.idle()
 			u := h.u
 			// The size it opens at. Wrapped labels need their width before they know their

@@ -43,11 +43,8 @@ func runGUI(ctx context.Context, s netboot.Share, trayOnly bool, stderr io.Write
 	a := fyneapp.NewWithID(appID)
 	a.SetIcon(app.Icon())
 	eng := &app.NetbootEngine{Settings: s}
-	source, iface := "", s.Iface
-	if len(s.Sources) > 0 {
-		source = s.Sources[0] // the window shares one medium
-	}
-	u := app.New(a, eng, app.Options{Source: source, Iface: iface, Log: s.Log, Privilege: app.MissingPrivilege()})
+	// Every --source, in order: the window lists them all and shares them as --share would.
+	u := app.New(a, eng, app.Options{Sources: s.Sources, Iface: s.Iface, Log: s.Log, Privilege: app.MissingPrivilege()})
 	u.Start()
 	trayErr := u.EnableTray()
 	switch {
