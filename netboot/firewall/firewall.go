@@ -69,6 +69,9 @@ func (f *Firewall) log() *slog.Logger {
 // ruleset is the part of `nft -j list ruleset` this package reads.
 type ruleset struct {
 	Nftables []struct {
+		Table *struct {
+			Family, Name string
+		} `json:"table"`
 		Chain *struct {
 			Family, Table, Name, Hook, Policy string
 		} `json:"chain"`
@@ -101,13 +104,16 @@ func (f *Firewall) Blocking(ctx context.Context) ([]Chain, error) {
 	return blocking(rs), nil
 }
 
-func blocking(rs *ruleset) []Chain {
+func blocking(rs *ruleset) []Chain { return blockingAt(rs, "input") }
+
+// blockingAt lists the chains on hook that drop or reject: by policy or by a rule.
+func blockingAt(rs *ruleset, hook string) []Chain {
 	type key struct{ family, table, name string }
 	var chains []Chain
 	index := map[key]int{}
 	for _, e := range rs.Nftables {
 		c := e.Chain
-		if c == nil || c.Hook != "input" || (c.Family != "inet" && c.Family != "ip") {
+		if c == nil || c.Hook != hook || (c.Family != "inet" && c.Family != "ip") {
 			continue
 		}
 		index[key{c.Family, c.Table, c.Name}] = len(chains)
