@@ -90,6 +90,10 @@ type Share struct {
 	// switch loses packets exactly when a room boots at once (e2e TestTFTPOnALossyLAN). GRUB 2.06
 	// crawls when sent ahead of (an 8 MB kernel in 114 s instead of 7 s).
 	TFTPWindow uint
+	// ShareInternet lets full mode's clients out through this other interface of the host,
+	// masqueraded, and names this host their router and the host's DNS servers theirs
+	// (step4_internet.go); "" = the room stays isolated. Only with DHCPFull.
+	ShareInternet string
 	// FullAddr is the address full mode gives an interface without IPv4; zero = DefaultFullAddr().
 	FullAddr netip.Prefix
 	// LeaseFile keeps full mode's leases; "" = leases-IFACE.json in StateDir.
@@ -108,6 +112,9 @@ type Share struct {
 // saying what is wrong: the medium first (a wrong --source is the likelier mistake), then the
 // interface and the LAN, and only then are menus built and sockets opened.
 func (s *Share) Run(ctx context.Context) error {
+	if err := s.checkShareInternet(); err != nil {
+		return err
+	}
 	srcs, skipped, err := openSources(s.Sources) // step 1
 	if err != nil {
 		return err

@@ -67,6 +67,11 @@ func (s *Share) dhcpServers(p *Plan, allow func(netip.Addr) bool, tr *tracker, l
 			Log:     log.With("server", "dhcp"),
 			OnEvent: onEvent,
 		}
+		if s.ShareInternet != "" {
+			// The room goes out through this host (openInternet).
+			d.full.Router = ip
+			d.full.DNS = roomDNS(log, resolvConfs[:]...)
+		}
 		d.watch = func(ctx context.Context) { s.watch(ctx, p.Iface, d.full, log) }
 		log.Info("serving full DHCP", "iface", p.Iface.Name, "subnet", p.Iface.Addr.Masked(), "leases", d.full.StateFile)
 	}

@@ -114,6 +114,11 @@ func (s *Share) serve(ctx context.Context, p *Plan, ports Ports) error {
 		return err
 	}
 	defer closeFirewall()
+	closeInternet, err := s.openInternet(ctx, p, log)
+	if err != nil {
+		return err
+	}
+	defer closeInternet()
 	socks, err := openSockets(p, ports)
 	if err != nil {
 		return err

@@ -39,6 +39,10 @@ type Server struct {
 	Ignore func(mac net.HardwareAddr) bool
 	// StateFile keeps the leases across restarts ("" = in memory only).
 	StateFile string
+	// Router and DNS are named in every answer when set (option 3 and 6): a room sharing the
+	// host's internet goes out through Router. Zero and empty: neither, the room is isolated.
+	Router netip.Addr
+	DNS    []netip.Addr
 	// Allow says whether a relay's network (giaddr) is served, as in Proxy. Nil allows
 	// everyone.
 	Allow   func(netip.Addr) bool
@@ -258,7 +262,7 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, c clientInfo, why string) *dhcpv4.DHCPv
 }
 
 // reply builds an OFFER or ACK for yiaddr (none for INFORM): the skeleton, the lease step,
-// then the PXE step Proxy takes too. No router and no DNS: the LAN is isolated and the live
+// then the PXE step Proxy takes too. No router and no DNS unless set: an isolated LAN's live
 // system needs neither to mount its root from us.
 func (s *Server) reply(req *dhcpv4.DHCPv4, c clientInfo, mt dhcpv4.MessageType, yiaddr netip.Addr) *dhcpv4.DHCPv4 {
 	server := s.ServerIP.AsSlice()
@@ -275,6 +279,18 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, c clientInfo, mt dhcpv4.MessageType, 
 	}
 	resp.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(s.Subnet.Bits(), 32)))
 	resp.UpdateOption(dhcpv4.OptBroadcastAddress(broadcast(s.Subnet).AsSlice()))
+	if s.Router.Is4() {
+		resp.UpdateOption(dhcpv4.OptRouter(s.Router.AsSlice()))
+	}
+	var dns []net.IP
+	for _, a := range s.DNS {
+		if a.Is4() {
+			dns = append(dns, a.AsSlice())
+		}
+	}
+	if len(dns) > 0 {
+		resp.UpdateOption(dhcpv4.OptDNS(dns...))
+	}
 	// PXE clients get the boot file straight in the offer with siaddr = us, like ISC dhcpd's
 	// next-server/filename: every ROM boots that, and GRUB takes its TFTP server from siaddr
 	// (netboot-facts §7), which here is right. A client without one still gets its lease.

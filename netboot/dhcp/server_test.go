@@ -117,3 +117,28 @@ func TestServerPool(t *testing.T) {
 		t.Errorf("full pool: %v", err)
 	}
 }
+
+// TestServerRouterAndDNS: an isolated room gets neither option; a room sharing the host's
+// internet gets both, in the OFFER and in the ACK.
+func TestServerRouterAndDNS(t *testing.T) {
+	s := newTestServer(t)
+	now := time.Unix(1_700_000_000, 0)
+	disc, _ := dhcpv4.NewDiscovery(mustMAC("02:00:00:00:00:03"))
+	o, _ := s.Reply(disc, now)
+	if o.Options.Has(dhcpv4.OptionRouter) || o.Options.Has(dhcpv4.OptionDomainNameServer) {
+		t.Errorf("isolated room got a router or DNS: %v", o.Summary())
+	}
+	s.Router = s.ServerIP
+	s.DNS = []netip.Addr{netip.MustParseAddr("192.0.2.53"), netip.MustParseAddr("2001:db8::53"), netip.MustParseAddr("198.51.100.53")}
+	o, _ = s.Reply(disc, now)
+	req, _ := dhcpv4.NewRequestFromOffer(o)
+	ack, _ := s.Reply(req, now)
+	for _, m := range []*dhcpv4.DHCPv4{o, ack} {
+		if r := m.Router(); len(r) != 1 || r[0].String() != "192.168.77.1" {
+			t.Errorf("%s router = %v", m.MessageType(), r)
+		}
+		if d := m.DNS(); len(d) != 2 || d[0].String() != "192.0.2.53" || d[1].String() != "198.51.100.53" {
+			t.Errorf("%s DNS = %v (IPv6 servers left out)", m.MessageType(), d)
+		}
+	}
+}
