@@ -25,6 +25,8 @@ func advice(err error, s netboot.Share) string {
 		return "run it as root (sudo sharecd --share), or let its ports through yourself and share with --no-firewall-changes"
 	case errors.Is(err, netboot.ErrOtherPXEServer):
 		return "switch it off, or share anyway with --dhcp-mode proxy (clients may then boot from either)"
+	case errors.Is(err, netboot.ErrShareInternetNeedsFull):
+		return "add --dhcp-mode full on a room's own switch; next to the LAN's DHCP server the clients have its router already"
 	case errors.Is(err, netboot.ErrNoDHCPServer):
 		return "if this is an isolated network, --dhcp-mode full runs sharecd's own DHCP server on it"
 	case errors.Is(err, netboot.ErrDHCPServerPresent):

@@ -47,6 +47,12 @@ Usage:
                        the check finds; full: sharecd's own DHCP server for a network without
                        one (gives the interface 192.168.77.1/24 if it has no IPv4); off: no DHCP,
                        point your own DHCP server at this machine
+  --share-internet IFACE
+                       with --dhcp-mode full: let the room's clients out through this other
+                       interface of the host (masqueraded, forwarding on for the two interfaces
+                       only, runtime nftables rules taken back on stop); their DHCP answer names
+                       this host as the router and the host's DNS servers (none when it has only
+                       a local stub resolver)
   --lease-file PATH    where full mode keeps its leases (default /var/lib/sharecd/leases-IFACE.json)
   --dhcp-watch DUR     how often full mode checks for another DHCP server appearing (default 30s)
   --boot-tree DIR      write the TFTP tree (loaders, network menus, kernels, initrds) into DIR
@@ -132,6 +138,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.BoolVar(&checkDHCP, "check-dhcp", false, "")
 	fl.StringVar(&dhcpMode, "dhcp-mode", "auto", "")
 	fl.StringVar(&s.LeaseFile, "lease-file", "", "")
+	fl.StringVar(&s.ShareInternet, "share-internet", "", "")
 	fl.DurationVar(&s.WatchEvery, "dhcp-watch", 30*time.Second, "")
 	fl.StringVar(&bootTree, "boot-tree", "", "")
 	fl.StringVar(&serverIP, "server-ip", "", "")

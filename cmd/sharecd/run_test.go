@@ -187,6 +187,7 @@ func TestAdvice(t *testing.T) {
 		{"check failed otherwise", fmt.Errorf("%w on eth0: %w", netboot.ErrCheckFailed, errors.New("boom")), netboot.Share{}, "--dhcp-mode proxy shares without the check"},
 		{"another PXE server", fmt.Errorf("%w: x", netboot.ErrOtherPXEServer), netboot.Share{}, "--dhcp-mode proxy"},
 		{"no DHCP server", netboot.ErrNoDHCPServer, netboot.Share{}, "--dhcp-mode full"},
+		{"share internet outside full mode", netboot.ErrShareInternetNeedsFull, netboot.Share{}, "--dhcp-mode full"},
 		{"DHCP server present", netboot.ErrDHCPServerPresent, netboot.Share{}, "--dhcp-mode auto or proxy"},
 		{"port 80 taken", &netboot.PortError{Proto: "tcp", Port: 80, Service: "HTTP", Holder: "nginx (pid 9)", Err: syscall.EADDRINUSE}, netboot.Share{}, "--tftp-only"},
 		{"port 80 taken, --tftp-only given", &netboot.PortError{Proto: "tcp", Port: 80, Service: "HTTP", Holder: "nginx (pid 9)", Err: syscall.EADDRINUSE}, netboot.Share{TFTPBoot: true}, "stop it first"},
