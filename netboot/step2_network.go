@@ -216,6 +216,9 @@ func (s *Share) CheckLAN(ctx context.Context) (LANCheck, error) {
 		return LANCheck{}, err
 	}
 	c := LANCheck{Report: r, Share: decide(mode, r, realConflicts(r.Local, ifc.Name)), Firewall: []firewall.Block{}}
+	if err := s.checkShareInternet(); err != nil && c.Share.Err == nil {
+		c.Share = Verdict{Err: err, Refusal: err.Error()} // as Run would refuse
+	}
 	blocks, err := s.firewall(ifc.Name, nil).Check(ctx, hole(ifc.Name, DefaultPorts(), !s.TFTPBoot))
 	switch {
 	case err != nil:
