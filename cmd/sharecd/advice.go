@@ -57,3 +57,13 @@ func withAdvice(err error, s netboot.Share) string {
 	}
 	return msg
 }
+
+// internetNeedsRoot refuses --share-internet to a user who is not root: the capabilities the
+// package gives sharecd (cap_net_admin among them) would let any local user route a LAN out of
+// this machine, which is more than opening sharecd's own ports; root asks for it knowingly.
+func internetNeedsRoot(iface string, euid int) string {
+	if iface == "" || euid == 0 {
+		return ""
+	}
+	return "--share-internet routes the room out through " + iface + " and needs root: run it with sudo"
+}

@@ -52,7 +52,7 @@ Usage:
                        interface of the host (masqueraded, forwarding on for the two interfaces
                        only, runtime nftables rules taken back on stop); their DHCP answer names
                        this host as the router and the host's DNS servers (none when it has only
-                       a local stub resolver)
+                       a local stub resolver); needs root
   --lease-file PATH    where full mode keeps its leases (default /var/lib/sharecd/leases-IFACE.json)
   --dhcp-watch DUR     how often full mode checks for another DHCP server appearing (default 30s)
   --boot-tree DIR      write the TFTP tree (loaders, network menus, kernels, initrds) into DIR
@@ -185,6 +185,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	s.DHCPMode, s.Allow = mode, allow
 	s.StateDir, s.RunDir = stateDirs(os.Getenv, os.Geteuid())
+	if msg := internetNeedsRoot(s.ShareInternet, os.Geteuid()); msg != "" {
+		fmt.Fprintln(stderr, "sharecd:", msg)
+		return 1
+	}
 	switch {
 	case detect:
 		return runDetect(s.Sources, asJSON, stdout, stderr)

@@ -229,3 +229,15 @@ func TestStateDirs(t *testing.T) {
 		}
 	}
 }
+
+func TestInternetNeedsRoot(t *testing.T) {
+	for _, tc := range []struct {
+		iface string
+		euid  int
+		want  bool
+	}{{"", 1000, false}, {"wlan0", 0, false}, {"wlan0", 1000, true}} {
+		if got := internetNeedsRoot(tc.iface, tc.euid) != ""; got != tc.want {
+			t.Errorf("internetNeedsRoot(%q, %d) refuses: %v, want %v", tc.iface, tc.euid, got, tc.want)
+		}
+	}
+}
