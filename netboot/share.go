@@ -40,10 +40,10 @@ type Ports struct{ DHCP, PXE, TFTP, NFS, Portmap, HTTP int }
 func (p Ports) uses(http bool) []netcheck.SharePort {
 	l := []netcheck.SharePort{
 		{Proto: "udp", Port: p.DHCP, Service: "DHCP"},
-		{Proto: "udp", Port: p.PXE, Service: "PXE boot server"},
 		{Proto: "udp", Port: p.TFTP, Service: "TFTP"},
-		{Proto: "tcp", Port: p.Portmap, Service: "portmapper"},
 		{Proto: "udp", Port: p.Portmap, Service: "portmapper"},
+		{Proto: "udp", Port: p.PXE, Service: "PXE boot server"},
+		{Proto: "tcp", Port: p.Portmap, Service: "portmapper"},
 		{Proto: "tcp", Port: p.NFS, Service: "NFS"},
 	}
 	if http {

@@ -97,3 +97,12 @@ func TestOnePortList(t *testing.T) {
 		}
 	}
 }
+
+// The firewall's rules and firewalld's ports come in the order admins read them (and the e2e
+// firewall tests quote): UDP 67, 69, 111, 4011; TCP 111, 2049, 80.
+func TestHoleOrder(t *testing.T) {
+	h := hole("s0", DefaultPorts(), true)
+	if fmt.Sprint(h.UDP) != "[67 69 111 4011]" || fmt.Sprint(h.TCP) != "[111 2049 80]" {
+		t.Errorf("hole UDP %v TCP %v", h.UDP, h.TCP)
+	}
+}
