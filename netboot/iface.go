@@ -75,7 +75,11 @@ func usable(link netlink.Link, needAddr bool) (Iface, error) {
 	if !needAddr {
 		return Iface{Name: a.Name, Index: a.Index, MAC: a.HardwareAddr}, nil
 	}
-	return Iface{}, fmt.Errorf("interface %s %w (is it connected to the LAN?)", a.Name, ErrNoIPv4)
+	return Iface{}, errNoIPv4(a.Name)
+}
+
+func errNoIPv4(name string) error {
+	return fmt.Errorf("interface %s %w (is it connected to the LAN?)", name, ErrNoIPv4)
 }
 
 // pickIface picks the only usable interface; among several, the one the default route goes
@@ -92,16 +96,22 @@ func pickIface(needAddr bool) (Iface, error) {
 			found = append(found, ifc)
 		}
 	}
+	return choose(found, defaultRouteLinks)
+}
+
+// choose is pickIface's choice among the usable interfaces found; def is asked only when there
+// are several. Interfaces makes the same choice from the list it has already read.
+func choose(found []Iface, def func() map[int]bool) (Iface, error) {
 	switch len(found) {
 	case 0:
 		return Iface{}, ErrNoIface
 	case 1:
 		return found[0], nil
 	}
-	def := defaultRouteLinks()
+	routes := def()
 	var viaDefault []Iface
 	for _, f := range found {
-		if def[f.Index] {
+		if routes[f.Index] {
 			viaDefault = append(viaDefault, f)
 		}
 	}
@@ -148,25 +158,32 @@ func Interfaces() ([]IfaceStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing interfaces: %w", err)
 	}
-	chosen, _ := pickIface(true)
 	def := defaultRouteLinks()
 	var out []IfaceStatus
+	var found []Iface // usable for a share, as pickIface would find them
 	for _, l := range links {
 		a := l.Attrs()
 		if a.Flags&net.FlagLoopback != 0 {
 			continue
 		}
 		st := IfaceStatus{Name: a.Name, Up: a.Flags&net.FlagUp != 0, Link: a.RawFlags&unix.IFF_LOWER_UP != 0,
-			Default: def[a.Index], Chosen: chosen.Index == a.Index && chosen.Name != ""}
+			Default: def[a.Index]}
 		ifc, err := usable(l, false)
 		st.Addr = ifc.Addr
-		if err == nil {
-			_, err = usable(l, true)
+		if err == nil && !ifc.Addr.IsValid() {
+			err = errNoIPv4(a.Name) // what usable(l, true) says, without reading the addresses again
 		}
 		if err != nil {
 			st.Problem = err.Error()
+		} else {
+			found = append(found, ifc)
 		}
 		out = append(out, st)
+	}
+	if chosen, err := choose(found, func() map[int]bool { return def }); err == nil {
+		for i := range out {
+			out[i].Chosen = out[i].Name == chosen.Name
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

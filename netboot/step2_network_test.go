@@ -106,3 +106,37 @@ func TestHoleOrder(t *testing.T) {
 		t.Errorf("hole UDP %v TCP %v", h.UDP, h.TCP)
 	}
 }
+
+// choose is the one choice of interface, for a share with none named and for the window's
+// preselection alike.
+func TestChooseIface(t *testing.T) {
+	eth0 := Iface{Name: "eth0", Index: 2, Addr: netip.MustParsePrefix("192.168.1.5/24")}
+	wlan0 := Iface{Name: "wlan0", Index: 3, Addr: netip.MustParsePrefix("10.0.0.7/24")}
+	routes := func(idx ...int) func() map[int]bool {
+		return func() map[int]bool {
+			m := map[int]bool{}
+			for _, i := range idx {
+				m[i] = true
+			}
+			return m
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		found []Iface
+		def   func() map[int]bool
+		want  string
+		err   error
+	}{
+		{"none", nil, routes(), "", ErrNoIface},
+		{"the only one", []Iface{wlan0}, routes(), "wlan0", nil},
+		{"the default route's", []Iface{eth0, wlan0}, routes(2), "eth0", nil},
+		{"no default route among them", []Iface{eth0, wlan0}, routes(9), "", ErrChooseIface},
+		{"two default routes", []Iface{eth0, wlan0}, routes(2, 3), "", ErrChooseIface},
+	} {
+		got, err := choose(tc.found, tc.def)
+		if got.Name != tc.want || !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+			t.Errorf("%s: got %q, %v; want %q, %v", tc.name, got.Name, err, tc.want, tc.err)
+		}
+	}
+}
