@@ -15,7 +15,6 @@ package firewall
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -207,48 +206,3 @@ func (s *Sharing) Remove(ctx context.Context, in string) error {
 
 // forwardBlocking lists the forward chains that would drop or reject the clients.
 func forwardBlocking(rs *ruleset) []Chain { return blockingAt(rs, "forward") }
-
-func readJSON(path string, v any) (bool, error) {
-	if path == "" {
-		return false, nil
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("reading %s: %w", path, err)
-	}
-	return true, nil
-}
-
-// writeJSON writes v to path by renaming a new file into place; nil removes the file.
-func writeJSON(path string, v any) error {
-	if path == "" {
-		return nil
-	}
-	if v == nil {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("removing %s: %w", path, err)
-		}
-		return nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}

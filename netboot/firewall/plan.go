@@ -139,37 +139,37 @@ type state struct {
 	Firewalld []opened `json:"firewalld"`
 }
 
-func readState(path string) ([]opened, error) {
+// readJSON reads the record at path into v; a missing file (or no path) is no record. The
+// firewalld record and the internet sharing record are both kept this way.
+func readJSON(path string, v any) (bool, error) {
 	if path == "" {
-		return nil, nil
+		return false, nil
 	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return false, fmt.Errorf("reading %s: %w", path, err)
 	}
-	var s state
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("reading %s: %w", path, err)
 	}
-	return s.Firewalld, nil
+	return true, nil
 }
 
-// writeState records what is open now; nothing open removes the file. A new file is renamed
-// into place, so a crash leaves the old record or the new one, never half of one.
-func writeState(path string, open []opened) error {
+// writeJSON writes v to path by renaming a new file into place; nil removes the file.
+func writeJSON(path string, v any) error {
 	if path == "" {
 		return nil
 	}
-	if len(open) == 0 {
+	if v == nil {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("removing %s: %w", path, err)
 		}
 		return nil
 	}
-	b, err := json.Marshal(state{open})
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -184,4 +184,19 @@ func writeState(path string, open []opened) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+func readState(path string) ([]opened, error) {
+	var s state
+	_, err := readJSON(path, &s)
+	return s.Firewalld, err
+}
+
+// writeState records what is open now; nothing open removes the file. A new file is renamed
+// into place, so a crash leaves the old record or the new one, never half of one.
+func writeState(path string, open []opened) error {
+	if len(open) == 0 {
+		return writeJSON(path, nil)
+	}
+	return writeJSON(path, state{open})
 }
