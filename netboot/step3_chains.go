@@ -29,7 +29,7 @@ const BIOSScript = "boot.ipxe"
 const UEFIIPXE = "snponly.efi"
 
 // UEFIScript is what UEFI clients running iPXE are given, as BIOSScript is for BIOS ones: the
-// UEFI menu (Plan.UEFIMenu) as an iPXE script.
+// UEFI menu (Served.UEFIMenu) as an iPXE script.
 const UEFIScript = "uefi.ipxe"
 
 // UEFILoader is what UEFI clients get in proxy mode without iPXE (Share.NoIPXEScript, or
