@@ -95,14 +95,10 @@ func hole(iface string, ports Ports, http bool) firewall.Hole {
 // firewall is this host's firewall as a share on iface sees it; it records what it opened in
 // firewalld under RunDir, for the next start after a kill.
 func (s *Share) firewall(iface string, log *slog.Logger) *firewall.Host {
-	dir := s.RunDir
-	if dir == "" {
-		dir = "/run/sharecd"
-	}
 	if log == nil {
 		log = s.logger()
 	}
-	return &firewall.Host{State: filepath.Join(dir, "firewall-"+iface+".json"), Log: log.With("part", "firewall")}
+	return &firewall.Host{State: filepath.Join(s.runDir(), "firewall-"+iface+".json"), Log: log.With("part", "firewall")}
 }
 
 // addAddr gives the interface the network's address (full mode on an interface without IPv4)

@@ -31,7 +31,7 @@ func (s *Share) checkShareInternet() error {
 		return ErrShareInternetNeedsFull
 	}
 	if s.ShareInternet == s.Iface {
-		return fmt.Errorf("sharing the internet: %s is the room's interface; name the host's other one", s.Iface)
+		return errRoomIface(s.Iface)
 	}
 	if _, err := net.InterfaceByName(s.ShareInternet); err != nil {
 		return fmt.Errorf("sharing the internet through %s: %w", s.ShareInternet, err)
@@ -47,7 +47,8 @@ func (s *Share) openInternet(ctx context.Context, p *Plan, log *slog.Logger) (fu
 		return func() {}, nil
 	}
 	if p.Iface.Name == s.ShareInternet {
-		return nil, fmt.Errorf("sharing the internet: %s is the room's interface; name the host's other one", s.ShareInternet)
+		// Checked again: with no interface named, the room's is known only now.
+		return nil, errRoomIface(s.ShareInternet)
 	}
 	sh := &firewall.Sharing{
 		State: filepath.Join(s.runDir(), "internet-"+p.Iface.Name+".json"),
@@ -66,6 +67,11 @@ func (s *Share) openInternet(ctx context.Context, p *Plan, log *slog.Logger) (fu
 	}, nil
 }
 
+func errRoomIface(name string) error {
+	return fmt.Errorf("sharing the internet: %s is the room's interface; name the host's other one", name)
+}
+
+// runDir is where a share records what it changed on the host (RunDir's default).
 func (s *Share) runDir() string {
 	if s.RunDir == "" {
 		return "/run/sharecd"
