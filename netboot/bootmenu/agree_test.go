@@ -209,12 +209,15 @@ func wantFor(m *Menu, l loader) readBack {
 }
 
 // comparable drops what a loader cannot say the same way as another: a medium's argument text
-// that is not plain, and commas in initrd names (pxelinux separates initrds with them).
-func comparable(rb readBack) readBack {
+// that is not plain, and commas in initrd names (pxelinux separates initrds with them). Whether
+// an entry's text is plain is judged on what menuFor decided (want), entry by entry: GRUB's
+// renderer drops double quotes by design (GRUB quotes the kernel's arguments itself), so its
+// read-back of `a "b` looks plain although the medium's text was not.
+func comparable(rb, want readBack) readBack {
 	out := rb
 	out.entries = nil
-	for _, e := range rb.entries {
-		if !plainArgs.MatchString(e.args) {
+	for i, e := range rb.entries {
+		if !plainArgs.MatchString(e.args) || i < len(want.entries) && !plainArgs.MatchString(want.entries[i].args) {
 			e.args = "(not plain)"
 		}
 		var initrds []string
@@ -258,7 +261,8 @@ func checkAgree(t *testing.T, m *Menu) {
 		if err != nil {
 			t.Fatalf("%s: reading the rendered menu back: %v", l.name, err)
 		}
-		rb, want := comparable(rb), comparable(wantFor(m, l.loader))
+		want := wantFor(m, l.loader)
+		rb, want = comparable(rb, want), comparable(want, want)
 		if !reflect.DeepEqual(rb, want) {
 			t.Errorf("%s offers\n%+v\nmenuFor decided\n%+v", l.name, rb, want)
 		}
@@ -294,7 +298,8 @@ func checkAgree(t *testing.T, m *Menu) {
 	if p.timeout != i.timeout || p.timeout != g.timeout {
 		t.Errorf("timeouts differ: pxelinux %v, ipxe %v, grub %v", p.timeout, i.timeout, g.timeout)
 	}
-	if p.title != i.title && !(p.title == "" && i.title == "Boot menu") && plainArgs.MatchString(p.title) {
+	// iPXE shows no menu, so no title, when nothing in it can boot.
+	if i.hasTitle && p.title != i.title && !(p.title == "" && i.title == "Boot menu") && plainArgs.MatchString(p.title) {
 		t.Errorf("titles differ: pxelinux %q, ipxe %q", p.title, i.title)
 	}
 	if count[p.def] == len(loaders) && count[i.def] == len(loaders) && count[g.def] == len(loaders) &&

@@ -1,6 +1,7 @@
 package bootmenu
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -39,7 +40,29 @@ func (m *menuFiles) open(verb, name string) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s: larger than %d bytes: %w", name, maxFileSize, ErrLimit)
 	}
 	m.stack = append(m.stack, name)
-	return data, nil
+	return cutAtNUL(data), nil
+}
+
+// cutAtNUL drops the rest of every line from its first NUL byte: syslinux and GRUB read each
+// line into a C string, so they never see past one. Keeping it would give the renderers text
+// the loaders cannot read back (grub-script-check rejects a quoted NUL).
+func cutAtNUL(data []byte) []byte {
+	if bytes.IndexByte(data, 0) < 0 {
+		return data
+	}
+	out := make([]byte, 0, len(data))
+	for len(data) > 0 {
+		line, rest, nl := bytes.Cut(data, []byte("\n"))
+		if i := bytes.IndexByte(line, 0); i >= 0 {
+			line = line[:i]
+		}
+		out = append(out, line...)
+		if nl {
+			out = append(out, '\n')
+		}
+		data = rest
+	}
+	return out
 }
 
 func (m *menuFiles) close() { m.stack = m.stack[:len(m.stack)-1] }
