@@ -19,7 +19,7 @@ import (
 // ErrShareInternetNeedsFull: sharing the host's internet is for a room on its own switch, where
 // sharecd is the DHCP server and so can name itself the router. Next to the LAN's own DHCP
 // server the clients already have a router.
-var ErrShareInternetNeedsFull = errors.New("sharing the internet needs --dhcp-mode full (a room on its own switch, sharecd its DHCP server)")
+var ErrShareInternetNeedsFull = errors.New("sharing the internet needs full DHCP mode (a room on its own switch, sharecd its DHCP server)")
 
 // checkShareInternet refuses ShareInternet outside full mode, or out through the share's own
 // interface.
