@@ -203,6 +203,16 @@ func (f *Firewall) Open(ctx context.Context, h Hole) (chains []Chain, closeFn fu
 	return chains, func(ctx context.Context) error { return f.Remove(ctx, h.Iface) }, nil
 }
 
+// deleteTagged writes the nft commands that delete every rule of rs whose comment is tag: how
+// both the firewall hole and internet sharing find their own rules again, even after a crash.
+func (rs *ruleset) deleteTagged(script *strings.Builder, tag string) {
+	for _, e := range rs.Nftables {
+		if r := e.Rule; r != nil && r.Comment == tag {
+			fmt.Fprintf(script, "delete rule %s %s %s handle %d\n", r.Family, r.Table, r.Chain, r.Handle)
+		}
+	}
+}
+
 // Remove deletes every rule sharecd tagged for iface.
 func (f *Firewall) Remove(ctx context.Context, iface string) error {
 	rs, err := f.list(ctx)
@@ -210,11 +220,7 @@ func (f *Firewall) Remove(ctx context.Context, iface string) error {
 		return err
 	}
 	var script strings.Builder
-	for _, e := range rs.Nftables {
-		if r := e.Rule; r != nil && r.Comment == tag(iface) {
-			fmt.Fprintf(&script, "delete rule %s %s %s handle %d\n", r.Family, r.Table, r.Chain, r.Handle)
-		}
-	}
+	rs.deleteTagged(&script, tag(iface))
 	if script.Len() == 0 {
 		return nil
 	}

@@ -169,10 +169,8 @@ func (s *Sharing) Remove(ctx context.Context, in string) error {
 		return err
 	}
 	var script strings.Builder
+	rs.deleteTagged(&script, internetTag(in))
 	for _, e := range rs.Nftables {
-		if r := e.Rule; r != nil && r.Comment == internetTag(in) {
-			fmt.Fprintf(&script, "delete rule %s %s %s handle %d\n", r.Family, r.Table, r.Chain, r.Handle)
-		}
 		if t := e.Table; t != nil && t.Family == "ip" && t.Name == NatTable(in) {
 			fmt.Fprintf(&script, "delete table ip %s\n", t.Name)
 		}

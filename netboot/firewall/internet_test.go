@@ -93,7 +93,7 @@ func TestSharingCrashLeftovers(t *testing.T) {
 	if len(chains) != 1 || chains[0].String() != "ip filter FORWARD (policy drop)" {
 		t.Errorf("chains = %v", chains)
 	}
-	if len(scripts) != 2 || scripts[0] != "delete table ip sharecd_nat_enp0s25\ndelete rule ip filter FORWARD handle 7\n" {
+	if len(scripts) != 2 || scripts[0] != "delete rule ip filter FORWARD handle 7\ndelete table ip sharecd_nat_enp0s25\n" {
 		t.Fatalf("leftovers not removed first (the input rule is not ours to touch): %q", scripts)
 	}
 	if !strings.Contains(scripts[1], "masquerade") || strings.Count(scripts[1], `comment "sharecd internet enp0s25"`) != 2 {
