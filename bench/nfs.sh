@@ -2,14 +2,23 @@
 # NFS READ throughput: sharecd against nfs-ganesha (VFS FSAL, with its own rpcbind), the same
 # medium, libnfs nfs-cp as the client, 1 and 8 readers at once, side by side in one run. Both the
 # directory source and sharecd reading straight from the ISO file are measured.
-# Usage: bench/nfs.sh [--json FILE]   (RUNS=3; needs root, nfs-ganesha-vfs, rpcbind, libnfs-utils)
+# Usage: bench/nfs.sh [--json FILE]   (RUNS=3; ISO=FILE; needs root, nfs-ganesha-vfs, rpcbind, libnfs-utils)
 . "$(dirname "$0")/lib.sh"
 json=${2:-}; [ "${1:-}" = --json ] || json=
 runs=${RUNS:-3}
 
-med=$work/medium; make_medium "$med" 256
-iso=$work/medium.iso
-xorriso -as mkisofs -quiet -R -J -V BENCH -o "$iso" "$med" 2>/dev/null
+# ISO=FILE measures a real live ISO's own live/filesystem.squashfs instead: the ISO-file share
+# reads FILE, the directory share and ganesha its tree as xorriso copies it out.
+med=$work/medium
+if [ -n "${ISO:-}" ]; then
+  iso=$ISO
+  xorriso -osirrox on -indev "$iso" -extract / "$med" >/dev/null 2>&1
+  chmod -R u+w "$med"
+else
+  make_medium "$med" 256
+  iso=$work/medium.iso
+  xorriso -as mkisofs -quiet -R -J -V BENCH -o "$iso" "$med" 2>/dev/null
+fi
 sync
 bin=$(sharecd_bin)
 server 1; server 2; server 3  # sharecd (directory), nfs-ganesha, sharecd (ISO file)
