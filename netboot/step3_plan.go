@@ -38,7 +38,7 @@ type Plan struct {
 	BootFile func(dhcp.Client) (string, bool)
 
 	kernels, initrds map[string]bool // which fetch is which boot stage, by path in Tree
-	placed           []placement      // where each medium is, for the next plan of a running share
+	placed           []placement     // where each medium is, for the next plan of a running share
 }
 
 // placement is where a medium is served. It is decided when the medium joins the share and kept
