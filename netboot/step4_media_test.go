@@ -56,38 +56,7 @@ func TestMediaChangeWhileSharing(t *testing.T) {
 		events = nil
 		return out
 	}
-	srcs, _, err := openSources(s.Sources)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lo := Iface{Name: "lo", Index: 1, Addr: netip.MustParsePrefix("127.0.0.1/8")}
-	p, err := s.plan(srcs, Network{Iface: lo, DHCP: DHCPOff})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports := Ports{TFTP: freePort(t, "udp"), NFS: freePort(t, "tcp"), Portmap: freePort(t, "tcp"), HTTP: freePort(t, "tcp")}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	serving := make(chan struct{})
-	s.OnServing = func() { close(serving) }
-	go func() { done <- s.serve(ctx, p, ports) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		closeSources(srcs)
-		if open := fdsUnder(t, first, second); len(open) > 0 {
-			t.Errorf("still open after the share stopped: %v", open)
-		}
-	}()
-	select {
-	case <-serving:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the share did not start serving in 30 s")
-	}
+	ports := startShare(t, s, first, second)
 
 	tftpGet := func(file string) (string, error) {
 		out := filepath.Join(t.TempDir(), "got")
@@ -228,6 +197,112 @@ func TestMediaChangeWhileSharing(t *testing.T) {
 	want("the first medium's kernel after a refused change", got, err, "stand-in kernel")
 }
 
+// startShare runs s on loopback with DHCP off until the test ends, and checks then that it
+// stopped cleanly and left nothing open under dirs.
+func startShare(t *testing.T, s *Share, dirs ...string) Ports {
+	t.Helper()
+	srcs, _, err := openSources(s.Sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo := Iface{Name: "lo", Index: 1, Addr: netip.MustParsePrefix("127.0.0.1/8")}
+	p, err := s.plan(srcs, Network{Iface: lo, DHCP: DHCPOff})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports := Ports{TFTP: freePort(t, "udp"), NFS: freePort(t, "tcp"), Portmap: freePort(t, "tcp"), HTTP: freePort(t, "tcp")}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	serving := make(chan struct{})
+	s.OnServing = func() { close(serving) }
+	go func() { done <- s.serve(ctx, p, ports) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		closeSources(srcs)
+		if open := fdsUnder(t, dirs...); len(open) > 0 {
+			t.Errorf("still open after the share stopped: %v", open)
+		}
+	})
+	select {
+	case <-serving:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the share did not start serving in 30 s")
+	}
+	return ports
+}
+
+// TestRescanDirectoryOfISOs shares a directory of ISO files, as `sharecd --share --source DIR`
+// does, and gives the share the same sources again after an ISO is copied in and another is
+// deleted, as SIGHUP does: one is added, the other removed (no client used it) and closed.
+func TestRescanDirectoryOfISOs(t *testing.T) {
+	xorriso := needPeer(t, "xorriso")
+	lab, err := filepath.Abs("testdata/debian-live-lab")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	iso := func(name, label string) string {
+		out := filepath.Join(dir, name)
+		cmd := exec.Command(xorriso, "-as", "mkisofs", "-R", "-J", "-V", label, "-o", out, lab)
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("xorriso: %v\n%s", err, msg)
+		}
+		return out
+	}
+	isoA, isoB := iso("a.iso", "LIVE_A"), iso("b.iso", "LIVE_B")
+	var mu sync.Mutex
+	var events []string
+	live := &Live{}
+	s := &Share{Sources: []string{dir}, Live: live, NoFirewallChanges: true, RunDir: t.TempDir(), StateDir: t.TempDir(),
+		OnMedia: func(e MediaEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, string(e.Change)+" "+filepath.Base(e.Source))
+		}}
+	ports := startShare(t, s, dir)
+	top := func() string {
+		out := filepath.Join(t.TempDir(), "top")
+		cmd := exec.Command(needPeer(t, "tftp"), "-m", "binary", "127.0.0.1", fmt.Sprint(ports.TFTP), "-c", "get", "pxelinux.cfg/default", out)
+		if msg, err := cmd.CombinedOutput(); err != nil || len(msg) > 0 {
+			t.Fatalf("tftp get pxelinux.cfg/default: %v %s", err, msg)
+		}
+		b, _ := os.ReadFile(out)
+		return string(b)
+	}
+	if m := top(); !strings.Contains(m, "LIVE_A") || !strings.Contains(m, "LIVE_B") {
+		t.Fatalf("the top menu before the rescan lacks LIVE_A or LIVE_B:\n%s", m)
+	}
+	iso("c.iso", "LIVE_C")
+	if err := os.Remove(isoB); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.SetSources(s.Sources); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := slices.Clone(events)
+	mu.Unlock()
+	slices.Sort(got)
+	if want := []string{"added c.iso", "removed b.iso"}; !slices.Equal(got, want) {
+		t.Errorf("media events of the rescan = %q, want %q", got, want)
+	}
+	m := top()
+	if !strings.Contains(m, "LIVE_A") || !strings.Contains(m, "LIVE_C") || strings.Contains(m, "LIVE_B") {
+		t.Errorf("the top menu after the rescan is not LIVE_A and LIVE_C:\n%s", m)
+	}
+	if open := fdsUnder(t, isoB); len(open) > 0 {
+		t.Errorf("the deleted ISO is still open: %v", open)
+	}
+	if len(fdsUnder(t, isoA)) == 0 {
+		t.Error("the ISO kept is not open: the check of the deleted one proves nothing")
+	}
+}
+
 // secondMedium is a copy of the lab medium with its own label and kernel.
 func secondMedium(t *testing.T, from string) string {
 	dir := filepath.Join(t.TempDir(), "second")
@@ -289,6 +364,7 @@ func fdsUnder(t *testing.T, dirs ...string) []string {
 		if err != nil {
 			continue
 		}
+		target = strings.TrimSuffix(target, " (deleted)") // a file removed while open
 		for _, d := range dirs {
 			if target == d || strings.HasPrefix(target, d+"/") {
 				out = append(out, target)
