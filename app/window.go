@@ -1163,6 +1163,9 @@ func (u *UI) render() {
 		}
 		u.renderWake()
 		u.table.Refresh()
+		// Laid out again: the list of media and the wrapped notes above the machines change
+		// height with their texts, and a stale layout drew them over the table.
+		u.sharingBox.Refresh()
 	} else {
 		u.sharingBox.Hide()
 		u.idleBox.Show()
