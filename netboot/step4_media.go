@@ -295,29 +295,33 @@ func (r *running) tell(e MediaEvent) {
 	}
 }
 
-// retire closes leaving media once no client has used them for MediaIdle; at the end of ctx,
-// every medium the share still serves.
+// retire closes leaving media once no client has used them for MediaIdle, until ctx ends.
 func (r *running) retire(ctx context.Context) error {
 	t := time.NewTicker(min(max(r.idle/4, 100*time.Millisecond), 30*time.Second))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			r.stopped = true
-			for _, pl := range r.plan.Load().placed {
-				pl.src.Close()
-			}
 			return nil
 		case <-t.C:
 		}
 		r.mu.Lock()
-		if p := r.plan.Load(); len(p.Leaving) > 0 {
+		if p := r.plan.Load(); len(p.Leaving) > 0 && !r.stopped {
 			if err := r.apply(p.placed); err != nil {
 				r.log.Error("closing a medium no client uses", "err", err)
 			}
 		}
 		r.mu.Unlock()
+	}
+}
+
+// close closes every medium the share serves, once its servers have stopped, and refuses any
+// change from then on.
+func (r *running) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	for _, pl := range r.plan.Load().placed {
+		pl.src.Close()
 	}
 }

@@ -152,6 +152,7 @@ func (s *Share) serve(ctx context.Context, p *Plan, ports Ports) error {
 		s.OnServing()
 	}
 	err = g.Wait()
+	r.close() // the media added while serving too
 	log.Info("stopped sharing")
 	return err
 }
