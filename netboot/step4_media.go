@@ -124,7 +124,14 @@ func (r *running) setSources(names []string) error {
 	for _, line := range skipped {
 		r.log.Warn(line)
 	}
-	return r.apply(placeAgain(old.placed, srcs))
+	// A medium served already and named twice is one medium, in one place: listed once.
+	var once []*source
+	for _, src := range srcs {
+		if !slices.Contains(once, src) {
+			once = append(once, src)
+		}
+	}
+	return r.apply(placeAgain(old.placed, once))
 }
 
 // placeAgain places srcs, the new media in menu order, beside the media old placed: one served
