@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/sharecd/sharecd/netboot"
 	"github.com/sharecd/sharecd/netboot/bootmenu"
@@ -31,8 +32,13 @@ type Engine interface {
 	CheckDHCP(ctx context.Context, iface string) (CheckResult, error)
 	// Share serves the media on the interface until ctx ends; it returns nil when ctx ended it.
 	// Sources are in menu order, the first booted by default: paths, or netboot.Running. It
-	// calls serving once clients can boot: every server listens, the firewall is open.
-	Share(ctx context.Context, sources []string, iface string, serving func(), onEvent func(netboot.Event)) error
+	// calls serving once clients can boot: every server listens, the firewall is open; onMedia
+	// tells of media added and removed while it runs (SetSources).
+	Share(ctx context.Context, sources []string, iface string, serving func(), onEvent func(netboot.Event), onMedia func(netboot.MediaEvent)) error
+	// SetSources makes sources the media of the running share: new ones become bootable,
+	// removed ones leave the menus (netboot.Live.SetSources). netboot.ErrNotSharing when no
+	// share runs.
+	SetSources(sources []string) error
 	// Wake sends a Wake-on-LAN packet to each MAC on the interface, and on no other.
 	Wake(iface string, macs []net.HardwareAddr) error
 }
@@ -68,6 +74,9 @@ type NetbootEngine struct {
 	// Settings is the template of every share (menu timeout, --allow, DHCP mode, log): main fills
 	// it from the same flags as --share. Sources, Iface and OnEvent are set per share.
 	Settings netboot.Share
+
+	mu   sync.Mutex
+	live *netboot.Live // the running share's, for SetSources
 }
 
 // Detect implements Engine with netboot.Describe, what `sharecd --detect` prints.
@@ -178,10 +187,23 @@ func checkWords(c netboot.LANCheck) CheckResult {
 
 // Share implements Engine with netboot.Share.Run, exactly what `sharecd --share --source A
 // --source B` runs.
-func (e *NetbootEngine) Share(ctx context.Context, sources []string, iface string, serving func(), onEvent func(netboot.Event)) error {
+func (e *NetbootEngine) Share(ctx context.Context, sources []string, iface string, serving func(), onEvent func(netboot.Event), onMedia func(netboot.MediaEvent)) error {
 	s := e.Settings
-	s.Sources, s.Iface, s.OnServing, s.OnEvent = sources, iface, serving, onEvent
+	s.Sources, s.Iface, s.OnServing, s.OnEvent, s.OnMedia = sources, iface, serving, onEvent, onMedia
+	s.Live = &netboot.Live{}
+	e.mu.Lock()
+	e.live = s.Live
+	e.mu.Unlock()
 	return s.Run(ctx)
+}
+
+// SetSources implements Engine with the running share's netboot.Live, what SIGHUP drives for
+// `sharecd --share`.
+func (e *NetbootEngine) SetSources(sources []string) error {
+	e.mu.Lock()
+	live := e.live
+	e.mu.Unlock()
+	return live.SetSources(sources)
 }
 
 // Wake implements Engine with netboot.Share.Wake, what `sharecd --wake` runs: the packet goes

@@ -98,6 +98,11 @@ type UI struct {
 	idleBox      *fyne.Container
 	sharingTitle *widget.Label
 	sharedNames  []string // the names of the media the running share serves, for its title
+	sharedSrcs   []string // the sources the running share serves, in menu order
+	mediaCard    *widget.Card
+	sharingMedia *fyne.Container   // holds mediaCard while sharing: the list then changes the share
+	inUse        map[string]string // a removed medium still in use, by source: what the window says of it
+	inUseLabel   *widget.Label
 	sharingHelp  *widget.Label
 	stopButton   *widget.Button
 	wakeButton   *widget.Button // wakes the client selected in the table
@@ -220,8 +225,9 @@ func (u *UI) build() {
 	u.shareButton.Importance = widget.HighImportance
 
 	big := container.NewGridWrap(fyne.NewSize(320, 64), u.shareButton)
+	u.mediaCard = widget.NewCard("", "Live media to share", container.NewVBox(u.mediaNote, u.mediaBox, container.NewHBox(u.addISO)))
 	u.cards = container.NewVBox(
-		widget.NewCard("", "Live media to share", container.NewVBox(u.mediaNote, u.mediaBox, container.NewHBox(u.addISO))),
+		u.mediaCard,
 		widget.NewCard("", "Network", container.NewVBox(u.ifaceSelect, u.ifaceDetail, u.checkLabel)),
 	)
 	// The main action, and the permission message that says why it is greyed out, are pinned to
@@ -247,8 +253,13 @@ func (u *UI) build() {
 	u.wakeAll = widget.NewButton("Wake all", u.wakeEvery)
 	u.wakeLabel = widget.NewLabel("")
 	u.wakeLabel.Wrapping = fyne.TextWrapWord
+	u.inUseLabel = widget.NewLabel("")
+	u.inUseLabel.Wrapping = fyne.TextWrapWord
+	u.inUseLabel.Importance = widget.WarningImportance
+	u.inUseLabel.Hide()
+	u.sharingMedia = container.NewVBox()
 	u.sharingBox = container.NewBorder(
-		container.NewVBox(u.sharingTitle, u.sharingHelp, u.noClients),
+		container.NewVBox(u.sharingTitle, u.sharingHelp, u.sharingMedia, u.inUseLabel, u.noClients),
 		container.NewVBox(u.wakeLabel, container.NewHBox(u.wakeButton, u.wakeAll, layout.NewSpacer(), u.stopButton)),
 		nil, nil,
 		u.table,
@@ -405,6 +416,7 @@ func (u *UI) addMedium(source string) {
 				u.media = slices.DeleteFunc(u.media, func(r *mediumRow) bool { return r == m })
 			}
 			u.render()
+			u.applyMedia()
 		})
 	}()
 	u.render()
@@ -413,10 +425,65 @@ func (u *UI) addMedium(source string) {
 // removeMedium takes a medium off the list. Removing the last one leaves nothing to share, and
 // blocker says so.
 func (u *UI) removeMedium(m *mediumRow) {
-	if u.sharing {
-		return // the running share's list is fixed: see renderMedia
+	if u.sharing && len(u.shareable()) == 1 && m.problem() == "" {
+		dialog.ShowInformation("Cannot remove the last medium", "A share needs a live system to serve. Stop sharing instead.", u.win)
+		return
 	}
 	u.media = slices.DeleteFunc(u.media, func(r *mediumRow) bool { return r == m })
+	u.render()
+	u.applyMedia()
+}
+
+// applyMedia gives a running share the list's shareable media, once none is still being looked
+// at: what was added becomes bootable, what was removed leaves the clients' menus. The engine
+// keeps the media still listed served as they were, so machines running from them go on.
+func (u *UI) applyMedia() {
+	if !u.sharing || slices.ContainsFunc(u.media, func(m *mediumRow) bool { return m.pending }) {
+		return
+	}
+	var sources, names []string
+	for _, m := range u.shareable() {
+		sources = append(sources, m.source)
+		names = append(names, m.info.Name)
+	}
+	if slices.Equal(sources, u.sharedSrcs) || len(sources) == 0 {
+		return
+	}
+	gen := u.shareGen
+	u.log.Info("changing the shared media from the window", "media", sources)
+	go func() {
+		err := u.eng.SetSources(sources)
+		u.post(func() {
+			if gen != u.shareGen || !u.sharing {
+				return
+			}
+			if err != nil {
+				u.log.Error("the media were not changed", "err", err)
+				dialog.ShowInformation("The media were not changed", oneLine(err), u.win)
+				return
+			}
+			u.sharedSrcs, u.sharedNames = sources, names
+			u.render()
+		})
+	}()
+}
+
+// mediaEvent shows a medium removed while clients still run from it, until it is closed.
+func (u *UI) mediaEvent(gen int, e netboot.MediaEvent) {
+	if gen != u.shareGen || !u.sharing {
+		return
+	}
+	switch e.Change {
+	case netboot.MediumInUse:
+		var ips []string
+		for _, a := range e.Clients {
+			ips = append(ips, a.String())
+		}
+		u.inUse[e.Source] = fmt.Sprintf("%s is no longer offered, but %s still run from it: it stays shared to them until they stop.",
+			e.Title, andList(ips))
+	case netboot.MediumRemoved:
+		delete(u.inUse, e.Source)
+	}
 	u.render()
 }
 
@@ -427,9 +494,7 @@ func (u *UI) chooseISO() {
 		}
 		path := r.URI().Path()
 		r.Close()
-		if !u.sharing {
-			u.addMedium(path)
-		}
+		u.addMedium(path) // while sharing, applied once it is looked at
 	}, u.win)
 	d.SetFilter(storage.NewExtensionFileFilter([]string{".iso", ".ISO"}))
 	d.Show()
@@ -541,23 +606,28 @@ func (u *UI) renderMedia() {
 		}
 		m.name.SetText(name)
 		m.detail.Refresh()
-		// A share's media are fixed while it runs: netboot.Share builds its menus, directories
-		// and NFS exports from the list once, as it starts, and has no way to add or drop a
-		// medium under clients that may be booting it. Change the list after Stop.
-		if u.sharing {
-			m.remove.Disable()
-		} else {
-			m.remove.Enable()
-		}
+		// While sharing, a change of the list changes the share (applyMedia).
+		m.remove.Enable()
 		rows = append(rows, m.row)
 	}
 	u.mediaBox.Objects = rows
 	u.mediaBox.Refresh()
+	u.addISO.Enable()
+}
+
+// placeMediaCard puts the list of media on the face shown: with the idle cards, or above the
+// machines while sharing, where changing it changes the share.
+func (u *UI) placeMediaCard() {
+	from, to := u.sharingMedia, u.cards
 	if u.sharing {
-		u.addISO.Disable()
-	} else {
-		u.addISO.Enable()
+		from, to = u.cards, u.sharingMedia
 	}
+	if slices.Contains(to.Objects, fyne.CanvasObject(u.mediaCard)) {
+		return
+	}
+	from.Remove(u.mediaCard)
+	to.Objects = append([]fyne.CanvasObject{u.mediaCard}, to.Objects...)
+	to.Refresh()
 }
 
 // secureBootWords: the window shares next to a router (proxy-DHCP), where only the unsigned GRUB
@@ -755,11 +825,12 @@ func (u *UI) StartShare() {
 	u.table.UnselectAll()
 	u.wakeLabel.SetText("")
 	var sources []string
-	u.sharedNames = nil
+	u.sharedNames, u.inUse = nil, map[string]string{}
 	for _, m := range u.shareable() {
 		sources = append(sources, m.source)
 		u.sharedNames = append(u.sharedNames, m.info.Name)
 	}
+	u.sharedSrcs = sources
 	iface := u.iface
 	u.log.Info("sharing from the window", "media", sources, "iface", iface)
 	u.running.Add(1)
@@ -776,6 +847,8 @@ func (u *UI) StartShare() {
 			})
 		}, func(e netboot.Event) {
 			u.post(func() { u.event(gen, e) })
+		}, func(e netboot.MediaEvent) {
+			u.post(func() { u.mediaEvent(gen, e) })
 		})
 		u.running.Done()
 		u.post(func() { u.shareEnded(gen, err) })
@@ -1051,9 +1124,28 @@ func (u *UI) render() {
 	} else {
 		u.shareButton.Disable()
 	}
+	u.placeMediaCard()
 	if u.sharing {
 		u.idleBox.Hide()
 		u.sharingBox.Show()
+		var notes []string
+		for _, m := range u.media {
+			if n := u.inUse[m.source]; n != "" {
+				notes = append(notes, n)
+			}
+		}
+		for src, n := range u.inUse {
+			if !slices.ContainsFunc(u.media, func(m *mediumRow) bool { return m.source == src }) {
+				notes = append(notes, n)
+			}
+		}
+		slices.Sort(notes)
+		u.inUseLabel.SetText(strings.Join(notes, "\n"))
+		if len(notes) > 0 {
+			u.inUseLabel.Show()
+		} else {
+			u.inUseLabel.Hide()
+		}
 		addr := u.server.Addr().String()
 		u.sharingTitle.SetText(fmt.Sprintf("Sharing %s on %s (this computer: %s)", andList(u.sharedNames), u.iface, addr))
 		if u.serving {
@@ -1071,6 +1163,9 @@ func (u *UI) render() {
 		}
 		u.renderWake()
 		u.table.Refresh()
+		// Laid out again: the list of media and the wrapped notes above the machines change
+		// height with their texts, and a stale layout drew them over the table.
+		u.sharingBox.Refresh()
 	} else {
 		u.sharingBox.Hide()
 		u.idleBox.Show()

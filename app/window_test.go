@@ -52,6 +52,12 @@ type fakeEngine struct {
 	stopped chan struct{}
 	woken   []string // "iface mac mac…" of each Wake call
 	wakeErr error
+	// The running share's media: SetSources calls ("source source…"), what they answer, and
+	// the share's media callback.
+	sharing bool
+	changes []string
+	setErr  error
+	onMedia func(netboot.MediaEvent)
 }
 
 func (f *fakeEngine) Detect(source string) (MediumInfo, error) {
@@ -86,11 +92,16 @@ func (f *fakeEngine) CheckDHCP(ctx context.Context, _ string) (CheckResult, erro
 	}
 	return f.check, f.checkErr
 }
-func (f *fakeEngine) Share(ctx context.Context, sources []string, iface string, serving func(), on func(netboot.Event)) error {
+func (f *fakeEngine) Share(ctx context.Context, sources []string, iface string, serving func(), on func(netboot.Event), onMedia func(netboot.MediaEvent)) error {
 	f.mu.Lock()
 	f.shared = append(f.shared, strings.Join(append(slices.Clone(sources), iface), " "))
-	f.onEvent, f.serving = on, serving
+	f.onEvent, f.serving, f.onMedia, f.sharing = on, serving, onMedia, true
 	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.sharing = false
+		f.mu.Unlock()
+	}()
 	if f.shareErr != nil {
 		return f.shareErr
 	}
@@ -98,10 +109,23 @@ func (f *fakeEngine) Share(ctx context.Context, sources []string, iface string, 
 		serving()
 	}
 	<-ctx.Done()
+	f.mu.Lock()
+	f.sharing = false
+	f.mu.Unlock()
 	if f.stopped != nil {
 		close(f.stopped)
 	}
 	return nil
+}
+
+func (f *fakeEngine) SetSources(sources []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.sharing {
+		return netboot.ErrNotSharing
+	}
+	f.changes = append(f.changes, strings.Join(sources, " "))
+	return f.setErr
 }
 
 func (f *fakeEngine) Wake(iface string, macs []net.HardwareAddr) error {
@@ -429,8 +453,56 @@ func TestSeveralMedia(t *testing.T) {
 	if want := "Sharing Debian live 12 amd64 and ARCH_202405 on eth0 (this computer: 192.168.1.5)"; u.sharingTitle.Text != want {
 		t.Errorf("title %q, want %q", u.sharingTitle.Text, want)
 	}
-	if !u.addISO.Disabled() || !u.media[0].remove.Disabled() {
-		t.Error("the list can change while a share of it runs")
+	if u.addISO.Disabled() || u.media[0].remove.Disabled() || !u.mediaCard.Visible() || !u.sharingBox.Visible() {
+		t.Error("the list of media cannot be changed while sharing")
+	}
+	changes := func() []string { eng.mu.Lock(); defer eng.mu.Unlock(); return slices.Clone(eng.changes) }
+
+	// Added while sharing: given to the running share once it is looked at.
+	u.addMedium(ubuntuISO.Source)
+	h.settle("ubuntu added to the share", func() bool { return len(changes()) == 1 })
+	if want := netboot.Running + " " + archISO.Source + " " + ubuntuISO.Source; changes()[0] != want {
+		t.Errorf("SetSources got %q, want %q", changes()[0], want)
+	}
+	h.settle("title names ubuntu", func() bool { return strings.Contains(u.sharingTitle.Text, "Ubuntu 24.04 LTS amd64") })
+
+	// Removed while a machine runs from it: the window says so until the engine closes it.
+	test.Tap(u.media[len(u.media)-1].remove) // Ubuntu, last again
+	h.settle("ubuntu taken out of the share", func() bool { return len(changes()) == 2 })
+	if want := netboot.Running + " " + archISO.Source; changes()[1] != want {
+		t.Errorf("SetSources got %q, want %q", changes()[1], want)
+	}
+	eng.mu.Lock()
+	onMedia := eng.onMedia
+	eng.mu.Unlock()
+	onMedia(netboot.MediaEvent{Change: netboot.MediumInUse, Source: ubuntuISO.Source, Title: ubuntuISO.Name,
+		Clients: []netip.Addr{netip.MustParseAddr("192.168.1.20")}})
+	h.settle("in-use note shown", func() bool { return u.inUseLabel.Visible() })
+	if want := "Ubuntu 24.04 LTS amd64 is no longer offered, but 192.168.1.20 still run from it"; !strings.Contains(u.inUseLabel.Text, want) {
+		t.Errorf("in-use note %q, want %q", u.inUseLabel.Text, want)
+	}
+	onMedia(netboot.MediaEvent{Change: netboot.MediumRemoved, Source: ubuntuISO.Source, Title: ubuntuISO.Name})
+	h.settle("in-use note gone", func() bool { return !u.inUseLabel.Visible() })
+
+	// The engine refusing a change says so and keeps the share as it was.
+	eng.mu.Lock()
+	eng.setErr = errors.New("changing the media: /home/ann/archlinux.iso does not exist")
+	eng.mu.Unlock()
+	test.Tap(u.media[1].remove) // Fedora: not shareable, nothing to change
+	test.Tap(u.media[1].remove) // Arch
+	h.settle("refusal shown", func() bool { return strings.Contains(h.topDialog(), "The media were not changed") })
+	if !strings.Contains(u.sharingTitle.Text, "ARCH_202405") {
+		t.Errorf("title %q after a refused change, want the media still shared", u.sharingTitle.Text)
+	}
+	// The last medium shared cannot be removed: stopping is what that means.
+	for _, m := range slices.Clone(u.media) {
+		if m.source != netboot.Running {
+			test.Tap(m.remove)
+		}
+	}
+	test.Tap(u.media[0].remove)
+	if len(u.media) != 1 || !strings.Contains(h.topDialog(), "Stop sharing instead") {
+		t.Errorf("removing the last medium shared: %d listed, dialog %q", len(u.media), h.topDialog())
 	}
 	u.StopShare()
 	<-eng.stopped
@@ -451,6 +523,9 @@ func TestSeveralMedia(t *testing.T) {
 	}
 	if len(eng.shared) != 1 {
 		t.Errorf("shared %q: a share started with nothing listed", eng.shared)
+	}
+	if err := u.eng.SetSources([]string{archISO.Source}); !errors.Is(err, netboot.ErrNotSharing) {
+		t.Errorf("SetSources with no share running: %v", err)
 	}
 }
 

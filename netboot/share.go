@@ -13,6 +13,7 @@
 //	step4_dhcp.go      the DHCP side: proxy, or full server plus the watch for a rival
 //	step4_files.go     TFTP, HTTP, NFS and the portmapper, and which fetch is which stage
 //	step4_host.go      what a share changes on the host: the firewall, full mode's address
+//	step4_media.go     media added and removed while serving: a new plan swapped in whole
 //	step5_events.go    each client's progress, once per stage
 //
 // describe.go reads the same plan for --detect and --boot-tree; iface.go and
@@ -72,6 +73,12 @@ type Share struct {
 	// OnServing is called once every server listens and the firewall lets clients through:
 	// only then may a face say that clients can boot.
 	OnServing func()
+	// Live, when set, changes the media while Run serves (Live.SetSources); OnMedia is told of
+	// each medium added, removed, or removed from the menus but still in use. A medium taken
+	// out stays served until no client has used it for MediaIdle (0 = NFS's idle timeout, 10 min).
+	Live      *Live
+	OnMedia   func(MediaEvent)
+	MediaIdle time.Duration
 
 	// DHCPMode is how the share takes part in DHCP ("" = DHCPAuto); see decide.
 	DHCPMode DHCPMode

@@ -1,6 +1,8 @@
 package netboot
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -15,11 +17,15 @@ import (
 
 // Plan is what a share serves, built once from the media and the settled network before any
 // socket is opened, and never changed after: the share, --detect and --boot-tree read the same
-// plan, so they cannot disagree on a menu, a loader or a Secure Boot verdict.
+// plan, so they cannot disagree on a menu, a loader or a Secure Boot verdict. When the media of
+// a running share change, a new plan is built and replaces the old one whole (step4_media.go).
 type Plan struct {
 	Network
 	// Media are the shared media in menu order; clients that choose nothing boot the first.
 	Media []*Served
+	// Leaving are media taken out of a running share that clients still use: served as before,
+	// listed in no menu.
+	Leaving []*Served
 
 	Tree  fs.FS    // the TFTP root: generated menus over the loaders over the media
 	Files []string // every file of Tree a client may boot with: loaders, menus, kernels, initrds
@@ -32,6 +38,29 @@ type Plan struct {
 	BootFile func(dhcp.Client) (string, bool)
 
 	kernels, initrds map[string]bool // which fetch is which boot stage, by path in Tree
+	placed           []placement     // where each medium is, for the next plan of a running share
+}
+
+// placement is where a medium is served. It is decided when the medium joins the share and kept
+// as long as the share serves it, so that its files, its NFS export and so its file handles
+// never move under a client running from it while other media come and go.
+type placement struct {
+	src    *source
+	prefix string // its directory in the tree; "" = the tree's root (a share's first lone medium)
+	// menuDir is where its own menus are served when a top menu has taken the root's: only for
+	// a medium at the root among others. "" = at prefix.
+	menuDir string
+	leaving bool // taken out, still used by clients: served, in no menu
+}
+
+// firstPlacements places the media of a share as it starts: a lone medium at the root, several
+// each under a directory of its own.
+func firstPlacements(srcs []*source) []placement {
+	out := make([]placement, len(srcs))
+	for i, prefix := range mediumPrefixes(srcs, nil) {
+		out[i] = placement{src: srcs[i], prefix: prefix}
+	}
+	return out
 }
 
 // Served is one medium of a plan.
@@ -49,6 +78,8 @@ type Served struct {
 	UEFIMenu *bootmenu.Menu
 	// SecureBoot says whether clients with Secure Boot on can boot UEFIMenu's default kernel.
 	SecureBoot SecureBoot
+
+	src *source
 }
 
 // First is the medium clients boot when they choose nothing.
@@ -58,13 +89,19 @@ func (p *Plan) First() *Served { return p.Media[0] }
 // medium is served as it is; several each under a directory of their own, with top-level
 // menus listing them.
 func (s *Share) plan(srcs []*source, n Network) (*Plan, error) {
+	return s.planOf(firstPlacements(srcs), n)
+}
+
+// planOf builds the plan of media placed as placed says. Top menus list the media that are not
+// leaving, unless that is one medium at the root, whose own menus are then the first ones.
+func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 	timeout := s.MenuTimeout
 	if timeout <= 0 {
 		timeout = 10
 	}
 	overHTTP := !s.TFTPBoot
 	p := &Plan{Network: n, kernels: map[string]bool{}, initrds: map[string]bool{},
-		BootFile: bootFileFor(n.DHCP, overHTTP && !s.NoIPXEScript)}
+		BootFile: bootFileFor(n.DHCP, overHTTP && !s.NoIPXEScript), placed: placed}
 	generated := tftp.Files{UEFIIPXE: assets.UEFIIPXE()}
 	var err error
 	if generated[UEFILoader], err = assets.UEFIx64(n.Iface.Addr.Addr()); err != nil {
@@ -77,13 +114,14 @@ func (s *Share) plan(srcs []*source, n Network) (*Plan, error) {
 		}
 		generated[path.Join(path.Dir(SignedLoader), name)] = b
 	}
-	prefixes := mediumPrefixes(srcs)
 	layers := []fs.FS{generated, nil} // the loaders' layer is known once every menu is
 	modules := []string{BIOSLoader}
 	var top []bootmenu.TopItem
-	for i, src := range srcs {
-		sv := &Served{Medium: src.med, Family: src.fam, Title: mediumTitle(src), Prefix: prefixes[i],
-			Export: path.Join(Export, prefixes[i])}
+	for _, pl := range placed {
+		src := pl.src
+		sv := &Served{Medium: src.med, Family: src.fam, Title: mediumTitle(src), Prefix: pl.prefix,
+			Export: path.Join(Export, pl.prefix), src: src}
+		menuDir := cmp.Or(pl.menuDir, sv.Prefix)
 		root := bootmenu.NetRoot{Server: n.Iface.Addr.Addr(), Export: sv.Export, BootOverHTTP: overHTTP, Prefix: sv.Prefix}
 		if sv.Menu, err = bootmenu.RewriteForNetwork(src.menu, src.fam, root, timeout); err != nil {
 			return nil, fmt.Errorf("rewriting %s of %s for a network boot: %w", src.menuPath, src.med.Source, err)
@@ -101,10 +139,13 @@ func (s *Share) plan(srcs []*source, n Network) (*Plan, error) {
 			grubMenu = &m
 		}
 		// pxelinux always reads its kernels over TFTP; the iPXE scripts over HTTP where there is HTTP.
-		generated[path.Join(sv.Prefix, "pxelinux.cfg/default")] = bootmenu.RenderPxelinux(sv.Menu)
-		generated[path.Join(sv.Prefix, BIOSScript)] = bootmenu.RenderIPXE(sv.Menu)
-		generated[path.Join(sv.Prefix, UEFIScript)] = bootmenu.RenderIPXE(uefi)
-		generated[bootmenu.GrubMenuPath(sv.Prefix)] = bootmenu.RenderGrub(grubMenu)
+		// pxelinux and GRUB name a root medium's files from the tree's root wherever its menu
+		// is, and iPXE is only offered where its menus name them by http:// URL, so a root
+		// medium's menus work from its menuDir as well.
+		generated[bootmenu.PxelinuxMenuPath(menuDir)] = bootmenu.RenderPxelinux(sv.Menu)
+		generated[bootmenu.IPXEScriptPath(menuDir, BIOSScript)] = bootmenu.RenderIPXE(sv.Menu)
+		generated[bootmenu.IPXEScriptPath(menuDir, UEFIScript)] = bootmenu.RenderIPXE(uefi)
+		generated[bootmenu.GrubMenuPath(menuDir)] = bootmenu.RenderGrub(grubMenu)
 
 		tree := src.med.FS
 		if sv.Prefix != "" {
@@ -120,10 +161,17 @@ func (s *Share) plan(srcs []*source, n Network) (*Plan, error) {
 		modules = append(modules, bootmenu.Modules(sv.Menu)...)
 		addBootFiles(p.kernels, p.initrds, sv.Menu, uefi)
 		p.HTTP = p.HTTP || overHTTP || src.fam == bootmenu.FamilyDracut
+		if pl.leaving {
+			p.Leaving = append(p.Leaving, sv)
+			continue
+		}
 		p.Media = append(p.Media, sv)
-		top = append(top, bootmenu.TopItem{Label: sv.Prefix, Title: sv.Title, Prefix: sv.Prefix})
+		top = append(top, bootmenu.TopItem{Label: menuDir, Title: sv.Title, Prefix: menuDir})
 	}
-	if len(srcs) > 1 {
+	if len(p.Media) == 0 {
+		return nil, errors.New("no medium to share")
+	}
+	if len(p.Media) > 1 || p.First().Prefix != "" {
 		generated["pxelinux.cfg/default"] = bootmenu.RenderTopPxelinux(top, timeout)
 		generated[BIOSScript] = bootmenu.RenderTopIPXE(top, timeout, BIOSScript)
 		generated[UEFIScript] = bootmenu.RenderTopIPXE(top, timeout, UEFIScript)

@@ -25,7 +25,8 @@ type dhcpSide struct {
 	watch func(ctx context.Context) // full mode's watch for another DHCP server
 }
 
-func (s *Share) dhcpServers(p *Plan, allow func(netip.Addr) bool, tr *tracker, log *slog.Logger) *dhcpSide {
+func (s *Share) dhcpServers(lp *livePlan, allow func(netip.Addr) bool, tr *tracker, log *slog.Logger) *dhcpSide {
+	p := lp.Load() // the network and the DHCP mode, which no change of media changes
 	ip := p.Iface.Addr.Addr()
 	onEvent := func(e dhcp.Event) {
 		if e.BootFile == "" {
@@ -33,7 +34,7 @@ func (s *Share) dhcpServers(p *Plan, allow func(netip.Addr) bool, tr *tracker, l
 		}
 		a, _ := netip.AddrFromSlice(e.IP.To4())
 		if tr.report(e.MAC, a, StageOffered, e.BootFile) && e.Kind == dhcp.EventOffer {
-			logChain(log, e, p.First().SecureBoot)
+			logChain(log, e, lp.Load().First().SecureBoot)
 		}
 	}
 	d := &dhcpSide{mode: p.DHCP, proxy: &dhcp.Proxy{

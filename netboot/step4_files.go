@@ -1,11 +1,13 @@
 package netboot
 
 import (
+	"cmp"
 	"context"
 	"io/fs"
 	"log/slog"
 	"net/netip"
 	"path"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -25,24 +27,27 @@ type fileSide struct {
 	pm   *nfs.Portmapper
 }
 
-func (s *Share) fileServers(p *Plan, ports Ports, allow func(netip.Addr) bool, tr *tracker, log *slog.Logger) *fileSide {
+// fileServers serves the plan lp holds at each moment: a change of media swaps it under them.
+func (s *Share) fileServers(lp *livePlan, ports Ports, allow func(netip.Addr) bool, tr *tracker, log *slog.Logger) *fileSide {
+	p := lp.Load()
 	f := &fileSide{
 		tftp: &tftp.Server{
-			FS:         p.Tree,
+			FS:         lp,
 			Allow:      allow,
 			Anticipate: s.TFTPWindow,
 			Log:        log.With("server", "tftp"),
 			OnStart: func(t tftp.Transfer) {
-				if st, ok := p.stageOf(t.File); ok {
+				if st, ok := lp.Load().stageOf(t.File); ok {
 					tr.report(nil, t.Client, st, t.File)
 				}
 			},
 		},
 		http: &httpd.Server{
-			FS:    p.Tree,
+			FS:    lp,
 			Allow: allow,
 			Log:   log.With("server", "http"),
 			OnStart: func(client netip.Addr, file string) {
+				p := lp.Load()
 				if st, ok := p.stageOf(file); ok {
 					tr.report(nil, client, st, file)
 				} else if p.mediumOf(file).Family == bootmenu.FamilyDracut {
@@ -51,6 +56,7 @@ func (s *Share) fileServers(p *Plan, ports Ports, allow func(netip.Addr) bool, t
 				}
 			},
 			OnDone: func(client netip.Addr, file string) {
+				p := lp.Load()
 				if _, ok := p.stageOf(file); !ok && p.mediumOf(file).Family == bootmenu.FamilyDracut {
 					tr.report(nil, client, StageRunning, file) // the image is in RAM: the system starts
 				}
@@ -115,21 +121,24 @@ func (p *Plan) stageOf(file string) (Stage, bool) {
 	return "", false
 }
 
-// mediumOf is the medium a file of the tree belongs to: the one whose prefix it is under (the
-// first for a lone medium, or for the shared loaders and menus).
+// mediumOf is the medium a file of the tree belongs to: the one whose prefix it is under, else
+// the one at the root, else the first (for the shared loaders and menus).
 func (p *Plan) mediumOf(file string) *Served {
-	for _, m := range p.Media {
-		if m.Prefix != "" && strings.HasPrefix(file, m.Prefix+"/") {
+	var root *Served
+	for _, m := range slices.Concat(p.Media, p.Leaving) {
+		if m.Prefix == "" {
+			root = m
+		} else if strings.HasPrefix(file, m.Prefix+"/") {
 			return m
 		}
 	}
-	return p.First()
+	return cmp.Or(root, p.First())
 }
 
-// exports are the NFS exports of the plan's media.
+// exports are the NFS exports of the plan's media, the leaving ones too.
 func (p *Plan) exports() map[string]fs.FS {
 	out := map[string]fs.FS{}
-	for _, m := range p.Media {
+	for _, m := range slices.Concat(p.Media, p.Leaving) {
 		out[m.Export] = m.Medium.FS
 	}
 	return out

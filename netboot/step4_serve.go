@@ -124,8 +124,11 @@ func (s *Share) serve(ctx context.Context, p *Plan, ports Ports) error {
 		return err
 	}
 	allow := s.allow(p.Iface.Addr)
-	files := s.fileServers(p, ports, allow, tr, log)
-	dhcpSrv := s.dhcpServers(p, allow, tr, log)
+	lp := &livePlan{}
+	lp.Store(p)
+	files := s.fileServers(lp, ports, allow, tr, log)
+	dhcpSrv := s.dhcpServers(lp, allow, tr, log)
+	r := &running{s: s, log: log, plan: lp, nfs: files.nfs, tr: tr, idle: s.mediaIdle()}
 
 	bios, _ := p.BootFile(dhcp.Client{Arch: iana.INTEL_X86PC})
 	ipxe, _ := p.BootFile(dhcp.Client{Arch: iana.INTEL_X86PC, IPXE: true})
@@ -142,10 +145,14 @@ func (s *Share) serve(ctx context.Context, p *Plan, ports Ports) error {
 	dhcpSrv.start(gctx, g, socks.dhcp, socks.pxe)
 	files.start(gctx, g, socks)
 	g.Go(func() error { return watchIface(gctx, p.Iface, log) })
+	g.Go(func() error { return r.retire(gctx) })
+	s.Live.attach(r)
+	defer s.Live.attach(nil)
 	if s.OnServing != nil {
 		s.OnServing()
 	}
 	err = g.Wait()
+	r.close() // the media added while serving too
 	log.Info("stopped sharing")
 	return err
 }

@@ -66,6 +66,8 @@ type tracker struct {
 type trackedStage struct {
 	Stage  Stage
 	Detail string
+	IP     netip.Addr
+	Seen   time.Time // last heard of at this stage, news or not
 }
 
 func newTracker(emit func(Event), lookMAC func(netip.Addr) net.HardwareAddr, log *slog.Logger) *tracker {
@@ -107,7 +109,10 @@ func (t *tracker) report(mac net.HardwareAddr, ip netip.Addr, st Stage, detail s
 	// A running client reads file after file (a medium served as a plain tree, live-boot's
 	// *.dir layers): it is running once, until it boots again.
 	same := prev.Stage == st && (prev.Detail == detail || st == StageRunning)
-	t.last.put(key, trackedStage{Stage: st, Detail: detail})
+	if same && st == StageRunning {
+		detail = prev.Detail // what it first ran from names the medium it runs from
+	}
+	t.last.put(key, trackedStage{Stage: st, Detail: detail, IP: ip, Seen: t.now()})
 	if same {
 		t.mu.Unlock()
 		return false
@@ -129,6 +134,21 @@ func (t *tracker) report(mac net.HardwareAddr, ip netip.Addr, st Stage, detail s
 		t.emit(Event{Time: time.Now(), MAC: mac, IP: ip, Stage: st, Detail: detail})
 	}
 	return true
+}
+
+// recent lists the clients last heard of at or after since at a stage and detail that match
+// says are of interest: which clients still use a medium taken out of the share.
+func (t *tracker) recent(since time.Time, match func(Stage, string) bool) []netip.Addr {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []netip.Addr
+	for e := t.last.order.Front(); e != nil; e = e.Next() {
+		ts := e.Value.(*lruEntry[string, trackedStage]).val
+		if !ts.Seen.Before(since) && ts.IP.IsValid() && match(ts.Stage, ts.Detail) {
+			out = append(out, ts.IP)
+		}
+	}
+	return out
 }
 
 // take spends one new-client report if the budget has one. Called with mu held.

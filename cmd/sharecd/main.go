@@ -214,6 +214,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !share {
 		return runGUI(ctx, s, *tray, stderr) // gui.go: the window, or only the tray with --tray
 	}
+	// SIGHUP reads the sources again while sharing (reread.go).
+	s.Live = &netboot.Live{}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go rereadOnSignal(ctx, hup, s.Live, s.Sources, s.Log)
 	if err := s.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "sharecd:", withAdvice(err, s))
 		return 1

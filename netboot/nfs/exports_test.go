@@ -405,20 +405,20 @@ func TestExportsConfig(t *testing.T) {
 	m := fstest.MapFS{"f": {Data: []byte("f")}}
 	for _, tt := range []struct {
 		name string
-		s    Server
+		s    *Server
 		want string // "" means valid
 	}{
-		{"one FS", Server{FS: m}, ""},
-		{"two exports", Server{Exports: map[string]fs.FS{"/a": m, "b": m}}, ""},
-		{"nothing", Server{}, "no filesystem"},
-		{"FS and Exports", Server{FS: m, Exports: map[string]fs.FS{"/a": m}}, "both"},
-		{"Export and Exports", Server{Export: "/x", Exports: map[string]fs.FS{"/a": m}}, "both"},
-		{"same path twice", Server{Exports: map[string]fs.FS{"/a": m, "a/": m}}, "same path"},
-		{"empty path", Server{Exports: map[string]fs.FS{"": m}}, "empty path"},
-		{"nil FS", Server{Exports: map[string]fs.FS{"/a": nil}}, "no filesystem"},
-		{"path too long", Server{Exports: map[string]fs.FS{strings.Repeat("/x", 600): m}}, "MNTPATHLEN"},
+		{"one FS", &Server{FS: m}, ""},
+		{"two exports", &Server{Exports: map[string]fs.FS{"/a": m, "b": m}}, ""},
+		{"nothing", &Server{}, "no filesystem"},
+		{"FS and Exports", &Server{FS: m, Exports: map[string]fs.FS{"/a": m}}, "both"},
+		{"Export and Exports", &Server{Export: "/x", Exports: map[string]fs.FS{"/a": m}}, "both"},
+		{"same path twice", &Server{Exports: map[string]fs.FS{"/a": m, "a/": m}}, "same path"},
+		{"empty path", &Server{Exports: map[string]fs.FS{"": m}}, "empty path"},
+		{"nil FS", &Server{Exports: map[string]fs.FS{"/a": nil}}, "no filesystem"},
+		{"path too long", &Server{Exports: map[string]fs.FS{strings.Repeat("/x", 600): m}}, "MNTPATHLEN"},
 	} {
-		_, err := newInstance(&tt.s)
+		_, err := newInstance(tt.s)
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("%s: %v, want an error with %q", tt.name, err, tt.want)
 		}
@@ -483,5 +483,69 @@ func TestLibnfsExports(t *testing.T) {
 		if !slices.Contains(evs, "127.0.0.1 "+w) {
 			t.Errorf("event %q missing from %q", w, evs)
 		}
+	}
+}
+
+// TestSetExportsWhileServing changes a running server's exports the way a share adds and removes
+// media: a lone medium at /sharecd gets a second export beside it and loses it again, and a
+// client that took a handle before each change goes on reading with it, seeing the same file IDs.
+func TestSetExportsWhileServing(t *testing.T) {
+	_, fsA := medium(t, sizeA)
+	fsB := fstest.MapFS{"only-b.txt": {Data: []byte("b\n")}, bigName: {Data: contentB}}
+	s := &Server{FS: fsA, Export: "/sharecd"}
+	c := dial(t, serve(t, s))
+	client := netip.MustParseAddr("127.0.0.1")
+
+	_, root := c.mount("/sharecd")
+	big := c.walk(root, bigName)
+	st, before := c.getattr(big)
+	if st != 0 {
+		t.Fatalf("GETATTR before the change = %d", st)
+	}
+	start := time.Now()
+	if st, data, _ := c.read(big, 0, 16); st != 0 || !bytes.Equal(data, pattern(sizeA)[:16]) {
+		t.Fatalf("READ before the change = %d %q", st, data)
+	}
+	if got := s.Users("/sharecd", start); !slices.Equal(got, []netip.Addr{client}) {
+		t.Errorf("Users(/sharecd) = %v, want the client that read", got)
+	}
+
+	if err := s.SetExports(map[string]fs.FS{"/sharecd": fsA, "/sharecd/b": fsB}); err != nil {
+		t.Fatal(err)
+	}
+	st, after := c.getattr(big)
+	if st != 0 || after.fileid != before.fileid || after.size != before.size {
+		t.Errorf("GETATTR of a handle taken before the change = %d %+v, want %+v", st, after, before)
+	}
+	if st, data, _ := c.read(big, sizeA-5, 16); st != 0 || !bytes.Equal(data, pattern(sizeA)[sizeA-5:]) {
+		t.Errorf("READ of a handle taken before the change = %d %q", st, data)
+	}
+	_, rootB := c.mount("/sharecd/b")
+	onlyB := c.walk(rootB, "only-b.txt")
+	if st, data := c.readAll(onlyB); st != 0 || string(data) != "b\n" {
+		t.Errorf("the new export's only-b.txt = %d %q", st, data)
+	}
+	if got := s.Users("/sharecd/b", start); !slices.Equal(got, []netip.Addr{client}) {
+		t.Errorf("Users(/sharecd/b) = %v, want the client that mounted it", got)
+	}
+	if got := s.Users("/sharecd/b", time.Now().Add(time.Minute)); len(got) != 0 {
+		t.Errorf("Users(/sharecd/b) since a time to come = %v, want none", got)
+	}
+
+	// Back to the lone medium: the first export's handles still read, the removed one's are stale.
+	if err := s.SetExports(map[string]fs.FS{"/sharecd": fsA}); err != nil {
+		t.Fatal(err)
+	}
+	if st, after := c.getattr(big); st != 0 || after.fileid != before.fileid || after.size != before.size {
+		t.Errorf("GETATTR after the second export left = %d %+v, want %+v", st, after, before)
+	}
+	if st, _ := c.getattr(onlyB); st != nfs3ErrStale {
+		t.Errorf("GETATTR of the removed export's file = %d, want NFS3ERR_STALE", st)
+	}
+	if st, _ := c.mount("/sharecd/b"); st == 0 {
+		t.Error("the removed export still mounts")
+	}
+	if err := s.SetExports(nil); err == nil {
+		t.Error("SetExports(nil) was taken: a server with no export")
 	}
 }

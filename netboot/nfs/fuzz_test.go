@@ -101,14 +101,14 @@ func fuzzExports() map[string]fs.FS {
 // with every other export's ID in front.
 func fuzzHandles(in *instance) [][]byte {
 	var out [][]byte
-	for _, ex := range in.h.exports {
+	for _, ex := range in.h.set.Load().exports {
 		for _, name := range []string{".", "live", "live/filesystem.squashfs", "only-a.txt", "only-b.txt"} {
 			if _, err := fs.Lstat(ex.fs.fsys, name); err != nil {
 				continue // register takes what go-nfs found: only names the export holds
 			}
 			fh := ex.register(name)
 			out = append(out, fh)
-			for _, other := range in.h.exports {
+			for _, other := range in.h.set.Load().exports {
 				if other != ex {
 					out = append(out, append(bytes.Clone(other.id[:]), fh[8:]...))
 				}

@@ -194,6 +194,7 @@ func (in *instance) dispatchNFS(c rpcCall, peer netip.Addr, recLen int) ([]byte,
 		}
 		return acceptedReply(c.xid, acceptSuccess, nfs3ErrBadHandle, 0), false
 	}
+	in.noteUse(peer, fh)
 	if c.proc == nfsRead {
 		in.noteRead(peer, fh)
 	}
@@ -272,13 +273,20 @@ func (in *instance) dispatchMount(c rpcCall, peer netip.Addr, recLen int) ([]byt
 // Which clients may is decided by Allow at accept and at MNT.
 func (in *instance) exportReply(xid uint32) []byte {
 	w := xdrWriter{b: acceptedReply(xid, acceptSuccess)}
-	for _, ex := range in.h.exports {
+	for _, ex := range in.h.set.Load().exports {
 		w.u32(1) // an exportnode follows
 		w.opaque([]byte(ex.path))
 		w.u32(0) // no groups
 	}
 	w.u32(0) // no more exports
 	return w.b
+}
+
+// noteUse records that peer made a call on the export fh belongs to (Server.Users).
+func (in *instance) noteUse(peer netip.Addr, fh []byte) {
+	if ex, ok := in.h.set.Load().byID[[8]byte(fh[:8])]; ok {
+		ex.touch(peer)
+	}
 }
 
 // noteRead fires the "read <file>" event the first time a client READs a

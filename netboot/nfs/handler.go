@@ -10,9 +10,12 @@ import (
 	"net"
 	"net/netip"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	billy "github.com/go-git/go-billy/v5"
 	gonfs "github.com/willscott/go-nfs"
@@ -59,6 +62,37 @@ type export struct {
 
 	walk  sync.Once
 	attrs sync.Map // file name → encoded post_op_attr, for the READ fast path
+	// used is when each client last made a call on this export (netip.Addr → *atomic.Int64
+	// of Unix nanoseconds): what says whether a medium being taken out is still in use.
+	used sync.Map
+}
+
+// touch records that client made a call on the export now.
+func (ex *export) touch(client netip.Addr) {
+	now := time.Now().UnixNano()
+	if v, ok := ex.used.Load(client); ok {
+		v.(*atomic.Int64).Store(now)
+		return
+	}
+	t := new(atomic.Int64)
+	t.Store(now)
+	if v, loaded := ex.used.LoadOrStore(client, t); loaded {
+		v.(*atomic.Int64).Store(now)
+	}
+}
+
+// usersSince lists the clients that made a call on the export at or after since.
+func (ex *export) usersSince(since time.Time) []netip.Addr {
+	var out []netip.Addr
+	ex.used.Range(func(k, v any) bool {
+		if time.Unix(0, v.(*atomic.Int64).Load()).Before(since) {
+			return true
+		}
+		out = append(out, k.(netip.Addr))
+		return true
+	})
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
 }
 
 func newExport(spec exportSpec, multi bool, log *slog.Logger) *export {
@@ -79,44 +113,86 @@ func newExport(spec exportSpec, multi bool, log *slog.Logger) *export {
 }
 
 type handler struct {
-	s       *Server
-	exports []*export // sorted by path; one unless Server.Exports is set
+	s   *Server
+	set atomic.Pointer[exportSet] // swapped whole by Server.SetExports
+	log *slog.Logger
+}
+
+// exportSet is what a handler serves at one time; never changed once made, only replaced.
+type exportSet struct {
+	exports []*export // sorted by path; one unless Server.Exports or SetExports gave several
 	byID    map[[8]byte]*export
 	byFS    map[*roFS]*export
-	// multi is set when the exports came from Server.Exports: MNT takes only an export's path
-	// or a directory below it, and events name the export.
+	// multi is set when the exports came from Server.Exports (or SetExports gave several): MNT
+	// takes only an export's path or a directory below it, and events name the export.
 	multi bool
-	log   *slog.Logger
 }
 
 var _ gonfs.Handler = (*handler)(nil)
 
 func newHandler(s *Server, specs []exportSpec, multi bool, log *slog.Logger) (*handler, error) {
-	h := &handler{
-		s:     s,
-		byID:  make(map[[8]byte]*export, len(specs)),
-		byFS:  make(map[*roFS]*export, len(specs)),
-		multi: multi,
-		log:   log,
+	h := &handler{s: s, log: log}
+	set, _, err := h.newSet(specs, multi)
+	if err != nil {
+		return nil, err
 	}
-	for _, spec := range specs {
-		ex := newExport(spec, multi, log)
-		if prev, ok := h.byID[ex.id]; ok {
-			// 64 bits of SHA-256 over different paths: not expected to ever happen, but two
-			// exports sharing an ID would share handles.
-			return nil, fmt.Errorf("exports %s and %s hash to the same ID", prev.path, ex.path)
-		}
-		h.exports = append(h.exports, ex)
-		h.byID[ex.id] = ex
-		h.byFS[ex.fs] = ex
-	}
+	h.set.Store(set)
 	return h, nil
 }
 
+// newSet makes the set serving specs. An export the current set already serves under the same
+// path from the same tree is kept as it is, with its handles, open files and file IDs, so that
+// clients running from it notice nothing; removed are the current set's exports left out.
+func (h *handler) newSet(specs []exportSpec, multi bool) (set *exportSet, removed []*export, err error) {
+	old := h.set.Load()
+	set = &exportSet{
+		byID:  make(map[[8]byte]*export, len(specs)),
+		byFS:  make(map[*roFS]*export, len(specs)),
+		multi: multi,
+	}
+	kept := map[*export]bool{}
+	for _, spec := range specs {
+		var ex *export
+		if old != nil {
+			for _, o := range old.exports {
+				if o.path == spec.path && sameFS(o.fs.fsys, spec.fsys) {
+					ex, kept[o] = o, true
+				}
+			}
+		}
+		if ex == nil {
+			ex = newExport(spec, multi, h.log)
+		}
+		if prev, ok := set.byID[ex.id]; ok {
+			// 64 bits of SHA-256 over different paths: not expected to ever happen, but two
+			// exports sharing an ID would share handles.
+			return nil, nil, fmt.Errorf("exports %s and %s hash to the same ID", prev.path, ex.path)
+		}
+		set.exports = append(set.exports, ex)
+		set.byID[ex.id] = ex
+		set.byFS[ex.fs] = ex
+	}
+	if old != nil {
+		for _, o := range old.exports {
+			if !kept[o] {
+				removed = append(removed, o)
+			}
+		}
+	}
+	return set, removed, nil
+}
+
+// sameFS says whether a and b are the same tree; trees of a type that cannot be compared are
+// taken as different (their export is made anew).
+func sameFS(a, b fs.FS) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	return ta == tb && ta != nil && ta.Comparable() && a == b
+}
+
 // paths lists the export paths, for logs.
-func (h *handler) paths() []string {
-	ps := make([]string, len(h.exports))
-	for i, ex := range h.exports {
+func (set *exportSet) paths() []string {
+	ps := make([]string, len(set.exports))
+	for i, ex := range set.exports {
 		ps[i] = ex.path
 	}
 	return ps
@@ -179,7 +255,7 @@ func (h *handler) resolve(fh []byte) (*export, string, error) {
 	if len(fh) != handleLen {
 		return nil, "", errBadHandle
 	}
-	ex, ok := h.byID[[8]byte(fh[:8])]
+	ex, ok := h.set.Load().byID[[8]byte(fh[:8])]
 	if !ok {
 		return nil, "", errStale
 	}
@@ -220,14 +296,14 @@ func (ex *export) walkMedium() {
 
 // mountEvent and readEvent are OnEvent's words; see Server.OnEvent.
 func (h *handler) mountEvent(ex *export) string {
-	if !h.multi {
+	if !h.set.Load().multi {
 		return "mount"
 	}
 	return "mount " + ex.path
 }
 
 func (h *handler) readEvent(ex *export, name string) string {
-	if !h.multi {
+	if !h.set.Load().multi {
 		return "read " + name
 	}
 	return "read " + path.Join(ex.path, name)
@@ -244,9 +320,10 @@ func (h *handler) Mount(_ context.Context, c net.Conn, req gonfs.MountRequest) (
 	}
 	ex, sub, status := h.mountDir(dir)
 	if status != gonfs.MountStatusOk {
-		h.log.Info("mount refused", "client", peer, "path", dir, "exports", h.paths(), "status", status)
+		h.log.Info("mount refused", "client", peer, "path", dir, "exports", h.set.Load().paths(), "status", status)
 		return status, nil, nil
 	}
+	ex.touch(peer)
 	h.log.Debug("mount", "client", peer, "path", dir, "export", ex.path)
 	h.s.event(peer, h.mountEvent(ex))
 	// AUTH_UNIX first: the Linux client and klibc use the first flavour they
@@ -265,10 +342,11 @@ func (h *handler) mountDir(dir string) (*export, string, gonfs.MountStatus) {
 		return nil, "", gonfs.MountStatusErrNoEnt
 	}
 	clean := path.Clean(dir)
+	set := h.set.Load()
 	var ex *export
 	sub := "."
-	if !h.multi {
-		ex = h.exports[0]
+	if !set.multi {
+		ex = set.exports[0]
 		switch {
 		case clean == ex.path || clean == "/":
 			return ex, ".", gonfs.MountStatusOk
@@ -279,7 +357,7 @@ func (h *handler) mountDir(dir string) (*export, string, gonfs.MountStatus) {
 		}
 	} else {
 		// The longest export path that is clean or a parent of it.
-		for _, e := range h.exports {
+		for _, e := range set.exports {
 			if clean == e.path || e.path == "/" || strings.HasPrefix(clean, e.path+"/") {
 				if ex == nil || len(e.path) > len(ex.path) {
 					ex = e
@@ -326,7 +404,7 @@ func (h *handler) ToHandle(fsys billy.Filesystem, p []string) []byte {
 		fsys, dir = m.roFS, m.dir
 	}
 	rofs, _ := fsys.(*roFS)
-	ex, ok := h.byFS[rofs]
+	ex, ok := h.set.Load().byFS[rofs]
 	if !ok {
 		// Not reachable; an empty handle is answered as BADHANDLE, never as another export's.
 		h.log.Error("NFS handle asked for a filesystem that is no export", "fs", fmt.Sprintf("%T", fsys))

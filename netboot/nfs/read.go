@@ -62,6 +62,7 @@ func (in *instance) readCall(rec []byte, peer netip.Addr, sendfile bool) func() 
 	if r.bad || len(fh) != handleLen {
 		return nil // dispatch answers GARBAGE_ARGS or BADHANDLE
 	}
+	in.noteUse(peer, fh)
 	in.noteRead(peer, fh)
 	fh = bytes.Clone(fh) // rec's buffer is reused for the next call while the job runs
 	return func() reply { return in.readReply(c.xid, fh, off, count, sendfile) }

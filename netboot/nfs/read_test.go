@@ -161,7 +161,7 @@ func TestReadsBySendfile(t *testing.T) {
 		t.Run(src.name, func(t *testing.T) {
 			s := &Server{FS: src.fsys, Export: "/sharecd"}
 			in := mustInstance(t, s)
-			fh := in.h.exports[0].register(bigName)
+			fh := in.h.set.Load().exports[0].register(bigName)
 			for _, rd := range []struct {
 				off   uint64
 				count uint32

@@ -90,7 +90,59 @@ type Server struct {
 	// (so these paths start with "/", a single medium's never do). It is
 	// called from the serving goroutines and must not block. Nil means none.
 	OnEvent func(client netip.Addr, what string)
+
+	mu   sync.Mutex
+	in   *instance    // while Serve runs: the latest one
+	next []exportSpec // from SetExports before Serve made its instance
 }
+
+// SetExports replaces the exports while the server serves (or before it starts): path →
+// tree, with Exports' rules, except that a lone export is served as FS and Export would be.
+// An export kept under the same path with the same tree keeps its handles, open files and
+// file IDs, so clients running from it go on as if nothing happened; a new one is as Exports
+// would make it; a removed one answers its clients' handles as stale from now on, and its
+// open files are closed.
+func (s *Server) SetExports(exports map[string]fs.FS) error {
+	specs, err := cleanExports(exports)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.in == nil {
+		s.next = specs
+		return nil
+	}
+	set, removed, err := s.in.h.newSet(specs, len(specs) > 1)
+	if err != nil {
+		return err
+	}
+	s.in.h.set.Store(set)
+	for _, ex := range removed {
+		ex.fs.close()
+	}
+	s.in.log.Debug("NFS exports changed", "exports", set.paths())
+	return nil
+}
+
+// Users lists the clients that made a call on the export at path (its exact path, as given)
+// at or after since, in address order; none when the server does not serve it.
+func (s *Server) Users(path string, since time.Time) []netip.Addr {
+	s.mu.Lock()
+	in := s.in
+	s.mu.Unlock()
+	if in == nil {
+		return nil
+	}
+	for _, ex := range in.h.set.Load().exports {
+		if ex.path == pathClean(path) {
+			return ex.usersSince(since)
+		}
+	}
+	return nil
+}
+
+func pathClean(p string) string { return path.Clean("/" + p) }
 
 // exportSpec is one export as configured: its clean path and its tree.
 type exportSpec struct {
@@ -114,23 +166,32 @@ func (s *Server) exportSpecs() (specs []exportSpec, multi bool, err error) {
 	if s.FS != nil || s.Export != "" {
 		return nil, true, errors.New("both FS/Export and Exports set")
 	}
-	seen := make(map[string]string, len(s.Exports))
-	for p, fsys := range s.Exports {
+	specs, err = cleanExports(s.Exports)
+	return specs, true, err
+}
+
+// cleanExports checks an Exports map and returns it as specs sorted by path.
+func cleanExports(exports map[string]fs.FS) (specs []exportSpec, err error) {
+	if len(exports) == 0 {
+		return nil, errors.New("no export")
+	}
+	seen := make(map[string]string, len(exports))
+	for p, fsys := range exports {
 		if p == "" || fsys == nil {
-			return nil, true, fmt.Errorf("export %q: empty path or no filesystem", p)
+			return nil, fmt.Errorf("export %q: empty path or no filesystem", p)
 		}
-		clean := path.Clean("/" + p)
+		clean := pathClean(p)
 		if len(clean) > maxMountPath {
-			return nil, true, fmt.Errorf("export %q: path longer than MNTPATHLEN (%d)", p, maxMountPath)
+			return nil, fmt.Errorf("export %q: path longer than MNTPATHLEN (%d)", p, maxMountPath)
 		}
 		if prev, dup := seen[clean]; dup {
-			return nil, true, fmt.Errorf("exports %q and %q are the same path", prev, p)
+			return nil, fmt.Errorf("exports %q and %q are the same path", prev, p)
 		}
 		seen[clean] = p
 		specs = append(specs, exportSpec{clean, fsys})
 	}
 	slices.SortFunc(specs, func(a, b exportSpec) int { return strings.Compare(a.path, b.path) })
-	return specs, true, nil
+	return specs, nil
 }
 
 func (s *Server) allowed(ip netip.Addr) bool {
@@ -164,7 +225,12 @@ type instance struct {
 
 func newInstance(s *Server) (*instance, error) {
 	log := s.logger()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	specs, multi, err := s.exportSpecs()
+	if s.next != nil {
+		specs, multi, err = s.next, len(s.next) > 1, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -172,13 +238,14 @@ func newInstance(s *Server) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &instance{
+	s.in = &instance{
 		s:     s,
 		h:     h,
 		log:   log,
 		conns: make(map[*gapConn]struct{}),
 		reads: make(map[readKey]struct{}),
-	}, nil
+	}
+	return s.in, nil
 }
 
 func (in *instance) track(c *gapConn) bool {
@@ -210,9 +277,16 @@ func (in *instance) shutdown() {
 	for _, c := range conns {
 		_ = c.Close()
 	}
-	for _, ex := range in.h.exports {
+	// Under the server's lock: a SetExports racing the stop either swaps first (and closes
+	// what it removed) or finds no instance.
+	in.s.mu.Lock()
+	if in.s.in == in {
+		in.s.in = nil
+	}
+	for _, ex := range in.h.set.Load().exports {
 		ex.fs.close()
 	}
+	in.s.mu.Unlock()
 }
 
 // Serve serves NFS and MOUNT on l until ctx is done, then closes l and every
@@ -231,8 +305,8 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		Idle:      orDefault(s.IdleTimeout, DefaultIdleTimeout),
 		Log:       in.log,
 	}
-	srv := &gonfs.Server{Handler: in.h, ID: in.h.exports[0].id, Context: ctx}
-	in.log.Debug("serving NFS", "addr", l.Addr(), "exports", in.h.paths())
+	srv := &gonfs.Server{Handler: in.h, ID: in.h.set.Load().exports[0].id, Context: ctx}
+	in.log.Debug("serving NFS", "addr", l.Addr(), "exports", in.h.set.Load().paths())
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(&gapListener{Listener: l, in: in}) }()
