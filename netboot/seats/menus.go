@@ -55,7 +55,10 @@ type Menus struct {
 // given its medium's menus directly, not the top menu of a share of several: its machine is
 // meant to boot that one system unattended. The error names the seat and what the share lacks.
 func For(st Seat, media []Medium) (Menus, error) {
-	who := fmt.Sprintf("seat %s (%s)", st.Label(), st.MAC)
+	who := "seat " + st.MAC.String()
+	if st.Name != "" {
+		who = fmt.Sprintf("seat %s (%s)", st.Name, st.MAC)
+	}
 	if len(media) == 0 {
 		return Menus{}, fmt.Errorf("%s: no medium to boot", who)
 	}
