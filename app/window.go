@@ -115,6 +115,7 @@ type UI struct {
 
 type client struct {
 	mac, ip  string
+	seat     string // its name in the seats file, "" for none
 	stage    netboot.Stage
 	detail   string
 	files    int
@@ -280,7 +281,7 @@ var defaultSize = fyne.NewSize(720, 520)
 var columns = []struct {
 	title string
 	width float32
-}{{"Machine (MAC)", 145}, {"Address", 115}, {"Stage", 200}, {"Last file", 130}, {"Last seen", 85}}
+}{{"Machine (MAC)", 210}, {"Address", 105}, {"Stage", 200}, {"Last file", 75}, {"Last seen", 85}}
 
 func (u *UI) newTable() *widget.Table {
 	t := widget.NewTableWithHeaders(
@@ -333,6 +334,11 @@ var stageWords = map[netboot.Stage]string{
 func (u *UI) cell(c *client, col int) string {
 	switch col {
 	case 0:
+		// A seat by its name, which is how the room knows it; the MAC stays, for Wake and for
+		// telling two machines apart when the seats file is wrong.
+		if c.seat != "" {
+			return c.seat + " (" + orDash(c.mac) + ")"
+		}
 		return orDash(c.mac)
 	case 1:
 		return orDash(c.ip)
@@ -957,6 +963,9 @@ func (u *UI) event(gen int, e netboot.Event) {
 	}
 	if e.MAC != nil {
 		c.mac = e.MAC.String()
+	}
+	if e.Seat != "" {
+		c.seat = e.Seat
 	}
 	if e.IP.IsValid() && !e.IP.IsUnspecified() {
 		c.ip = e.IP.String()

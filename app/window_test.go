@@ -653,6 +653,31 @@ func TestSharingWithClients(t *testing.T) {
 	}
 }
 
+// TestSeatsByName: a machine of the seats file is listed by its seat name with its MAC beside
+// it, from its first event on, and stays the one row; other machines by their MAC alone.
+func TestSeatsByName(t *testing.T) {
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0, wlan0}, check: clean}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	u := h.u
+	test.Tap(u.shareButton)
+	h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return eng.onEvent != nil })
+
+	seat, _ := net.ParseMAC("52:54:00:12:34:01")
+	other, _ := net.ParseMAC("52:54:00:12:34:02")
+	ip := netip.MustParseAddr("192.168.1.50")
+	eng.send(netboot.Event{MAC: seat, Stage: netboot.StageOffered, Detail: "boot.ipxe", Seat: "desk-01"})
+	eng.send(netboot.Event{MAC: other, Stage: netboot.StageOffered, Detail: "boot.ipxe"})
+	eng.send(netboot.Event{MAC: seat, IP: ip, Stage: netboot.StageMenu, Detail: "boot.ipxe-01-52-54-00-12-34-01", Seat: "desk-01"})
+	h.settle("clients", func() bool { return len(u.order) == 2 && u.clients[u.order[0]].stage == netboot.StageMenu })
+	for r, want := range []string{"desk-01 (52:54:00:12:34:01)", "52:54:00:12:34:02"} {
+		if got := u.cell(u.clients[u.order[r]], 0); got != want {
+			t.Errorf("row %d = %q, want %q", r, got, want)
+		}
+	}
+	h.snapshot("sharing-seats")
+}
+
 // TestWake: Wake wakes the machine selected in the client list, Wake all every machine with a
 // MAC, both through the engine on the shared interface; a machine known only by its address
 // cannot be woken, and a failure says what to do.

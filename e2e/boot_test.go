@@ -279,10 +279,12 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				"--menu-timeout", "8", "--debug", "--no-ipxe-script"}
 		}, false, false, []client{{"bios", "52:54:00:5c:d0:0a"}, {"uefi-grub", "52:54:00:5c:d0:0d"}}, 0},
 		// Arch's mkinitcpio with archiso's hooks in the initrd, archiso's syslinux menus: the
-		// UEFI client gets them too (systemd-boot cannot netboot).
-		{"archiso", "10.77.6", func(t *testing.T, _ string) []string {
-			return []string{bin, "--share", "--source", archisoMedium.get(t), "--iface", "s0", "--menu-timeout", "2", "--debug"}
-		}, false, false, []client{{"bios", "52:54:00:5c:d0:0b"}, {"uefi", "52:54:00:5c:d0:0c"}}, 0},
+		// UEFI client gets them too (systemd-boot cannot netboot). The BIOS client is a seat of
+		// the seats file (archisoSeat); the UEFI client, which it does not name, boots the room's.
+		{"archiso", "10.77.6", func(t *testing.T, dir string) []string {
+			return []string{bin, "--share", "--source", archisoMedium.get(t), "--iface", "s0", "--menu-timeout", "2", "--debug",
+				"--seats", writeSeats(t, dir, archisoSeat)}
+		}, false, false, []client{{"bios", archisoSeat.mac}, {"uefi", "52:54:00:5c:d0:0c"}}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -399,10 +401,12 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				}
 				want = append(want, "file=boot.ipxe", "BIOS, iPXE ROM")
 			case tc.name == "archiso":
-				want = append(want, "family=archiso", "file=boot.ipxe", "BIOS, iPXE ROM")
+				want = append(want, "family=archiso", "file=boot.ipxe", "BIOS, iPXE ROM",
+					"seat="+archisoSeat.name, "file=boot.ipxe-"+macFileName(archisoSeat.mac))
 				for _, c := range tc.clients {
 					checkArchisoClient(t, c.name, vms[c.name].serial, tc.subnet+".2")
 				}
+				checkSeat(t, vms["bios"].serial, vms["uefi"].serial, archisoSeat)
 			case tc.name == dracut:
 				// The whole image went out over HTTP, and the family was told apart.
 				want = append(want, "family=dracut", `msg="client running"`, "file=LiveOS/squashfs.img", "file=pxelinux.0")

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/sharecd/sharecd/netboot/netcheck"
+	"github.com/sharecd/sharecd/netboot/seats"
 )
 
 // Export is the NFS path clients mount the medium's root from (nfsroot=IP:/sharecd).
@@ -79,6 +80,10 @@ type Share struct {
 	Live      *Live
 	OnMedia   func(MediaEvent)
 	MediaIdle time.Duration
+
+	// Seats name the room's machines by MAC (the seats file): each seat's hostname, default
+	// entry and kernel arguments, or no answer at all. Nil: every client boots the same.
+	Seats *seats.Seats
 
 	// DHCPMode is how the share takes part in DHCP ("" = DHCPAuto); see decide.
 	DHCPMode DHCPMode

@@ -1,6 +1,7 @@
 package netboot
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/sharecd/sharecd/netboot/bootmenu"
 	"github.com/sharecd/sharecd/netboot/dhcp"
 	"github.com/sharecd/sharecd/netboot/medium"
+	"github.com/sharecd/sharecd/netboot/seats"
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
 
@@ -36,9 +38,12 @@ type Plan struct {
 	HTTP bool
 	// BootFile is the loader offered to a client (see bootFileFor).
 	BootFile func(dhcp.Client) (string, bool)
+	// Seats are the machines the seats file names; their menus are in Tree (seatMenus).
+	Seats *seats.Seats
 
 	kernels, initrds map[string]bool // which fetch is which boot stage, by path in Tree
 	placed           []placement     // where each medium is, for the next plan of a running share
+	seatFiles        map[string]bool // the seats' menus, by path in Tree
 }
 
 // placement is where a medium is served. It is decided when the medium joins the share and kept
@@ -100,8 +105,8 @@ func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 		timeout = 10
 	}
 	overHTTP := !s.TFTPBoot
-	p := &Plan{Network: n, kernels: map[string]bool{}, initrds: map[string]bool{},
-		BootFile: bootFileFor(n.DHCP, overHTTP && !s.NoIPXEScript), placed: placed}
+	p := &Plan{Network: n, kernels: map[string]bool{}, initrds: map[string]bool{}, seatFiles: map[string]bool{},
+		BootFile: bootFileFor(n.DHCP, overHTTP && !s.NoIPXEScript), Seats: s.Seats, placed: placed}
 	generated := tftp.Files{UEFIIPXE: assets.UEFIIPXE()}
 	var err error
 	if generated[UEFILoader], err = assets.UEFIx64(n.Iface.Addr.Addr()); err != nil {
@@ -131,13 +136,6 @@ func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 			return nil, err
 		}
 		sv.UEFIMenu = uefi
-		grubMenu := uefi
-		if signedChain(n.DHCP) && uefi.HTTPHost != "" {
-			// Debian's signed GRUB has no HTTP: the same menu with kernels on TFTP.
-			m := *uefi
-			m.HTTPHost = ""
-			grubMenu = &m
-		}
 		// pxelinux always reads its kernels over TFTP; the iPXE scripts over HTTP where there is HTTP.
 		// pxelinux and GRUB name a root medium's files from the tree's root wherever its menu
 		// is, and iPXE is only offered where its menus name them by http:// URL, so a root
@@ -145,7 +143,7 @@ func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 		generated[bootmenu.PxelinuxMenuPath(menuDir)] = bootmenu.RenderPxelinux(sv.Menu)
 		generated[bootmenu.IPXEScriptPath(menuDir, BIOSScript)] = bootmenu.RenderIPXE(sv.Menu)
 		generated[bootmenu.IPXEScriptPath(menuDir, UEFIScript)] = bootmenu.RenderIPXE(uefi)
-		generated[bootmenu.GrubMenuPath(menuDir)] = bootmenu.RenderGrub(grubMenu)
+		generated[bootmenu.GrubMenuPath(menuDir)] = bootmenu.RenderGrub(grubMenuFor(n.DHCP, uefi))
 
 		tree := src.med.FS
 		if sv.Prefix != "" {
@@ -177,6 +175,11 @@ func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 		generated[UEFIScript] = bootmenu.RenderTopIPXE(top, timeout, UEFIScript)
 		generated[UEFIMenuFile] = bootmenu.RenderTopGrub(top, timeout)
 	}
+	warnings, err := seatMenus(p, generated)
+	if err != nil {
+		return nil, err
+	}
+	p.Warnings = append(p.Warnings, warnings...)
 	slices.Sort(modules)
 	modules = slices.Compact(modules)
 	layers[1] = tftp.Only(assets.BIOS(), modules...)
@@ -194,6 +197,68 @@ func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 	slices.Sort(files)
 	p.Files = slices.Compact(files)
 	return p, nil
+}
+
+// grubMenuFor is the UEFI menu as the GRUB that mode offers reads it: Debian's signed GRUB has
+// no HTTP, so for it the same menu names its kernels on TFTP.
+func grubMenuFor(mode DHCPMode, uefi *bootmenu.Menu) *bootmenu.Menu {
+	if !signedChain(mode) || uefi.HTTPHost == "" {
+		return uefi
+	}
+	m := *uefi
+	m.HTTPHost = ""
+	return &m
+}
+
+// seatMenus writes each seat's menus into generated, beside the room's and named after its MAC,
+// for every loader (seats.For says what they hold), and makes the room's iPXE scripts look for a
+// seat's script first. A seat whose entry or medium the share lacks fails the start, naming it.
+func seatMenus(p *Plan, generated tftp.Files) (warnings []string, _ error) {
+	if p.Seats.Len() == 0 {
+		return nil, nil
+	}
+	media := make([]seats.Medium, len(p.Media))
+	for i, sv := range p.Media {
+		media[i] = seats.Medium{Dir: sv.Prefix, Title: sv.Title, Family: sv.Family, BIOS: sv.Menu, UEFI: sv.UEFIMenu}
+	}
+	booting := 0
+	for _, st := range p.Seats.All() {
+		if st.NoBoot {
+			continue // never answered: it fetches nothing
+		}
+		m, err := seats.For(st, media)
+		if err != nil {
+			return nil, fmt.Errorf("seats file: %w", err)
+		}
+		warnings = append(warnings, m.Warnings...)
+		for name, menu := range map[string][]byte{
+			seats.PxelinuxFile(st.MAC):         bootmenu.RenderPxelinux(m.BIOS),
+			seats.IPXEFile(BIOSScript, st.MAC): bootmenu.RenderIPXE(m.BIOS),
+			seats.IPXEFile(UEFIScript, st.MAC): bootmenu.RenderIPXE(m.UEFI),
+			seats.GrubFile(st.MAC):             bootmenu.RenderGrub(grubMenuFor(p.DHCP, m.UEFI)),
+		} {
+			generated[name] = menu
+			p.seatFiles[name] = true
+		}
+		booting++
+	}
+	if booting == 0 {
+		return warnings, nil
+	}
+	// Every medium's iPXE menus fetch over HTTP from the same server, or none does.
+	host := p.First().Menu.HTTPHost
+	for _, script := range []string{BIOSScript, UEFIScript} {
+		generated[script] = withIPXEChain(generated[script], seats.IPXEChain(script, host))
+	}
+	return warnings, nil
+}
+
+// withIPXEChain puts lines right after an iPXE script's first line, "#!ipxe", which must stay
+// first.
+func withIPXEChain(script []byte, lines string) []byte {
+	first, rest, _ := bytes.Cut(script, []byte("\n"))
+	out := append(append(slices.Clone(first), '\n'), lines...)
+	return append(out, rest...)
 }
 
 // uefiMenu is the one place that says which menu UEFI clients boot: the medium's GRUB menu as

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/iana"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/sharecd/sharecd/netboot/dhcp"
 	"github.com/sharecd/sharecd/netboot/netcheck"
+	"github.com/sharecd/sharecd/netboot/seats"
 )
 
 // dhcpSide is the DHCP part of a share in its mode: the proxy (ports 67 and 4011), or in full
@@ -37,9 +39,11 @@ func (s *Share) dhcpServers(lp *livePlan, allow func(netip.Addr) bool, tr *track
 			logChain(log, e, lp.Load().First().SecureBoot)
 		}
 	}
+	refuse := noBootRefuser(p.Seats, log)
 	d := &dhcpSide{mode: p.DHCP, proxy: &dhcp.Proxy{
 		ServerIP: ip.AsSlice(),
 		BootFile: p.BootFile,
+		Refuse:   refuse,
 		Allow:    allow,
 		Log:      log.With("server", "dhcp"),
 		OnEvent:  onEvent,
@@ -59,6 +63,8 @@ func (s *Share) dhcpServers(lp *livePlan, allow func(netip.Addr) bool, tr *track
 			Subnet:    p.Iface.Addr,
 			BootFile:  p.BootFile,
 			StateFile: s.leaseFile(p.Iface.Name),
+			Refuse:    refuse,
+			Hostname:  p.Seats.Hostname,
 			Ignore:    netcheck.IsProbeMAC,
 			Allow:     allow,
 			InUse: func(a netip.Addr, client net.HardwareAddr) bool {
@@ -77,6 +83,27 @@ func (s *Share) dhcpServers(lp *livePlan, allow func(netip.Addr) bool, tr *track
 		log.Info("serving full DHCP", "iface", p.Iface.Name, "subnet", p.Iface.Addr.Masked(), "leases", d.full.StateFile)
 	}
 	return d
+}
+
+// noBootRefuser is what both DHCP servers ask before answering a client: whether the seats file
+// says it is not to boot. Each such machine is logged once, the first time it asks, and then
+// only at debug with every ignored packet: it asks again at every power-on and retry. The
+// record is bounded by the seats file, whose MACs are the only ones it holds.
+func noBootRefuser(all *seats.Seats, log *slog.Logger) func(net.HardwareAddr) bool {
+	if all.Len() == 0 {
+		return nil
+	}
+	var told sync.Map
+	return func(mac net.HardwareAddr) bool {
+		st, ok := all.Lookup(mac)
+		if !ok || !st.NoBoot {
+			return false
+		}
+		if _, again := told.LoadOrStore(mac.String(), true); !again {
+			log.Info("seat not to boot: not answered", "seat", st.Label(), "mac", mac.String())
+		}
+		return true
+	}
 }
 
 func (d *dhcpSide) start(ctx context.Context, g *errgroup.Group, c67, c4011 net.PacketConn) {

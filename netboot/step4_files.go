@@ -113,6 +113,8 @@ func (p *Plan) stageOf(file string) (Stage, bool) {
 		path.Dir(file) == path.Dir(UEFIMenuFile) && base == path.Base(UEFIMenuFile),
 		path.Dir(path.Dir(file)) == path.Dir(UEFIMenuFile) && base == path.Base(UEFIMenuFile):
 		return StageMenu, true
+	case p.seatFiles[file]:
+		return StageMenu, true
 	case p.kernels[file]:
 		return StageKernel, true
 	case p.initrds[file]:

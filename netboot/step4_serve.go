@@ -98,7 +98,11 @@ func openSockets(p *Plan, ports Ports) (_ *sockets, err error) {
 func (s *Share) serve(ctx context.Context, p *Plan, ports Ports) error {
 	log := s.logger()
 	tr := newTracker(func(e Event) {
-		log.Info("client "+string(e.Stage), "mac", e.MAC.String(), "ip", e.IP, "file", e.Detail)
+		args := []any{"mac", e.MAC.String(), "ip", e.IP, "file", e.Detail}
+		if e.Seat = p.Seats.Hostname(e.MAC); e.Seat != "" {
+			args = append([]any{"seat", e.Seat}, args...)
+		}
+		log.Info("client "+string(e.Stage), args...)
 		if s.OnEvent != nil {
 			s.OnEvent(e)
 		}

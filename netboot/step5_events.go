@@ -30,6 +30,8 @@ type Event struct {
 	IP     netip.Addr       // may be invalid before the client has an address
 	Stage  Stage
 	Detail string // the file fetched, the export mounted, the boot file offered
+	// Seat is the client's name in the seats file, "" for a client it does not name.
+	Seat string
 }
 
 // Bounds of the tracker. Anyone on the LAN can send DISCOVERs from as many made-up MACs as it

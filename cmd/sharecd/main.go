@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sharecd/sharecd/netboot"
+	"github.com/sharecd/sharecd/netboot/seats"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise the module version.
@@ -69,6 +70,9 @@ Usage:
   --iface NAME         the LAN interface to serve on (default: the only one that is up with IPv4)
   --menu-timeout SECS  seconds before clients boot the default entry (default 10)
   --allow CIDR         also serve clients from this network (repeatable)
+  --seats FILE         the room's machines by MAC, each with its hostname, default menu entry,
+                       extra kernel arguments, or "boot": false for no answer at all (JSON; see
+                       the man page; default /etc/sharecd/seats.json, if it exists)
   --tftp-only          send kernels and initrds over TFTP too, not HTTP (when port 80 is taken;
                        clients then boot slower)
   --no-ipxe-script     leave iPXE out: BIOS clients whose boot ROM is iPXE get pxelinux.0 like any
@@ -112,6 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		dhcpMode                     string
 		bootTree, serverIP           string
 		wake                         string
+		seatsFile                    string
 		s                            netboot.Share
 		allow                        prefixes
 	)
@@ -143,6 +148,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&bootTree, "boot-tree", "", "")
 	fl.StringVar(&serverIP, "server-ip", "", "")
 	fl.StringVar(&wake, "wake", "", "")
+	fl.StringVar(&seatsFile, "seats", "", "")
 	if err := fl.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -203,6 +209,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	// Read before anything is served, so that a bad file stops the start with one line.
+	if s.Seats, err = loadSeats(seatsFile); err != nil {
+		fmt.Fprintln(stderr, "sharecd:", err)
+		return 1
+	}
+
 	level := slog.LevelInfo
 	if debugLog {
 		level = slog.LevelDebug
@@ -225,6 +237,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// loadSeats reads the seats file named by --seats, else the default one if it exists.
+func loadSeats(name string) (*seats.Seats, error) {
+	if name == "" {
+		return seats.Load(seats.DefaultFile, true)
+	}
+	return seats.Load(name, false)
 }
 
 // stateDirs are where a share keeps its leases and records its firewall changes: systemd's

@@ -65,6 +65,10 @@ type Proxy struct {
 	// alone. Nil: BIOS (arch 0) gets DefaultBIOSFile, everything else nothing.
 	BootFile func(c Client) (file string, ok bool)
 
+	// Refuse says a client is not to be answered at all, by its MAC: it then boots as if
+	// there were no PXE server (its next boot device). Nil refuses no one.
+	Refuse func(mac net.HardwareAddr) bool
+
 	// Allow says whether a client's network is served: a relay's giaddr and a 4011
 	// sender must pass it (checkAllowed says why). Nil allows everyone.
 	Allow func(netip.Addr) bool
@@ -138,6 +142,9 @@ func (p *Proxy) answer(req *dhcpv4.DHCPv4, port int) (*dhcpv4.DHCPv4, clientInfo
 	}
 
 	c := describe(req)
+	if p.Refuse != nil && p.Refuse(req.ClientHWAddr) {
+		return nil, c, ErrRefused
+	}
 	file, err := bootFile(p.BootFile, c)
 	if err != nil {
 		return nil, c, err

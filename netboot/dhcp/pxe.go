@@ -39,6 +39,8 @@ var (
 	ErrUnsupportedArch = errors.New("unsupported client architecture")
 	// ErrNoBootFile: BootFile has nothing for this architecture.
 	ErrNoBootFile = errors.New("no boot file for this architecture")
+	// ErrRefused: Refuse said the client is not to be answered (a seat that is not to boot).
+	ErrRefused = errors.New("refused: this machine is not to boot from this server")
 	// ErrBadPacket: not a well-formed BOOTREQUEST.
 	ErrBadPacket = errors.New("malformed packet")
 )

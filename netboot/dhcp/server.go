@@ -35,6 +35,11 @@ type Server struct {
 	// InUse ARP-probes an address before it is offered: it returns true when a machine other
 	// than client answers for it. Nil: no probe (tests).
 	InUse func(ip netip.Addr, client net.HardwareAddr) bool
+	// Refuse: as in Proxy, no answer of any kind, not even an address: the machine is left to
+	// whatever else it boots from.
+	Refuse func(mac net.HardwareAddr) bool
+	// Hostname is the name a client is given in option 12 ("" = none): a seat's name.
+	Hostname func(mac net.HardwareAddr) string
 	// Ignore drops DISCOVERs from these clients without a word (sharecd's own LAN probe).
 	Ignore func(mac net.HardwareAddr) bool
 	// StateFile keeps the leases across restarts ("" = in memory only).
@@ -178,8 +183,11 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, now time.Time) (*dhcpv4.DHCPv4, clie
 	if !s.ServerIP.Is4() || !s.Subnet.Contains(s.ServerIP) {
 		return nil, clientInfo{}, fmt.Errorf("DHCP server: ServerIP %v is not in Subnet %v", s.ServerIP, s.Subnet)
 	}
-	s.load()
 	c := describe(req)
+	if s.Refuse != nil && s.Refuse(req.ClientHWAddr) {
+		return nil, c, ErrRefused
+	}
+	s.load()
 	mac := c.MAC.String()
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover:
@@ -290,6 +298,13 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, c clientInfo, mt dhcpv4.MessageType, 
 	}
 	if len(dns) > 0 {
 		resp.UpdateOption(dhcpv4.OptDNS(dns...))
+	}
+	if s.Hostname != nil {
+		// In every answer, the lease's and the initramfs's alike: whichever DHCP client the
+		// system runs names its host by it.
+		if name := s.Hostname(req.ClientHWAddr); name != "" {
+			resp.UpdateOption(dhcpv4.OptHostName(name))
+		}
 	}
 	// PXE clients get the boot file straight in the offer with siaddr = us, like ISC dhcpd's
 	// next-server/filename: every ROM boots that, and GRUB takes its TFTP server from siaddr
