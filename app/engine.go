@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,17 +31,30 @@ type Engine interface {
 	Interfaces() ([]IfaceInfo, error)
 	// CheckDHCP looks for other DHCP and PXE servers on the interface's LAN.
 	CheckDHCP(ctx context.Context, iface string) (CheckResult, error)
-	// Share serves the media on the interface until ctx ends; it returns nil when ctx ended it.
-	// Sources are in menu order, the first booted by default: paths, or netboot.Running. It
-	// calls serving once clients can boot: every server listens, the firewall is open; onMedia
-	// tells of media added and removed while it runs (SetSources).
-	Share(ctx context.Context, sources []string, iface string, serving func(), onEvent func(netboot.Event), onMedia func(netboot.MediaEvent)) error
+	// Share serves what req says until ctx ends; it returns nil when ctx ended it.
+	Share(ctx context.Context, req ShareRequest) error
 	// SetSources makes sources the media of the running share: new ones become bootable,
 	// removed ones leave the menus (netboot.Live.SetSources). netboot.ErrNotSharing when no
 	// share runs.
 	SetSources(sources []string) error
 	// Wake sends a Wake-on-LAN packet to each MAC on the interface, and on no other.
 	Wake(iface string, macs []net.HardwareAddr) error
+}
+
+// ShareRequest is one share started from the window.
+type ShareRequest struct {
+	// Sources are in menu order, the first booted by default: paths, or netboot.Running.
+	Sources []string
+	Iface   string
+	// Full makes this computer the network's DHCP server (netboot.DHCPFull): only offered where
+	// the check found none. Internet, with Full, lets the machines out through that interface.
+	Full     bool
+	Internet string
+	// Serving is called once clients can boot: every server listens, the firewall is open.
+	Serving func()
+	OnEvent func(netboot.Event) // each client's progress
+	// OnMedia tells of media added, still in use and removed while the share runs (SetSources).
+	OnMedia func(netboot.MediaEvent)
 }
 
 // MediumInfo describes the medium the window offers to share.
@@ -67,6 +81,11 @@ type CheckResult struct {
 	Mode     string // how sharecd will answer ("proxy-DHCP next to your router")
 	Conflict bool   // another network-boot server answers: clients may boot from it instead
 	Advice   string // what to do about a conflict
+	// NoDHCPServer: nothing hands out addresses here, so this computer may (a switch of its own).
+	NoDHCPServer bool
+	// Uplink is the host's other interface the machines could reach the internet through in
+	// full mode; UplinkProblem says why there is none to offer ("" when Uplink is set).
+	Uplink, UplinkProblem string
 }
 
 // NetbootEngine is the Engine over netboot, the same orchestration `sharecd --share` runs.
@@ -139,10 +158,27 @@ func (e *NetbootEngine) CheckDHCP(ctx context.Context, iface string) (CheckResul
 		return CheckResult{}, err
 	}
 	res := checkWords(c)
+	if res.NoDHCPServer {
+		res.Uplink, res.UplinkProblem = uplinkFor(iface, os.Geteuid())
+	}
 	if len(c.Firewall) > 0 && !res.Conflict {
 		res.Mode += "; this computer's firewall is opened for the clients while it shares, and closed again after"
 	}
 	return res, nil
+}
+
+// uplinkFor is the interface the window offers for sharing the internet with a room on iface,
+// or why it offers none. Switching forwarding on writes /proc/sys, which only root may: the
+// package's capabilities do not reach that far, on purpose.
+func uplinkFor(iface string, euid int) (string, string) {
+	out, err := netboot.Uplink(iface)
+	switch {
+	case err != nil:
+		return "", "This computer has no other connection to the internet to share."
+	case euid != 0:
+		return "", "Sharing " + out + "'s internet connection needs sharecd run as root (sudo sharecd)."
+	}
+	return out, ""
 }
 
 const proxyMode = "proxy-DHCP: your router keeps handing out addresses; this computer only adds the boot information"
@@ -168,7 +204,8 @@ func checkWords(c netboot.LANCheck) CheckResult {
 		res.Mode = ""
 		res.Summary = "No router or DHCP server answered on " + c.Iface + ": the machines would get no address."
 		res.Advice = "Connect this computer to the network with your router. On a switch of its own, " +
-			"run `sudo sharecd --share --dhcp-mode full` to hand out addresses as well."
+			"tick “Hand out addresses” below: this computer then gives the machines their addresses too."
+		res.NoDHCPServer = true
 	case errors.Is(err, netboot.ErrDHCPServerPresent):
 		res.Mode = ""
 		res.Summary = "A DHCP server already answers here: " + c.Share.Blocker + "."
@@ -186,10 +223,14 @@ func checkWords(c netboot.LANCheck) CheckResult {
 }
 
 // Share implements Engine with netboot.Share.Run, exactly what `sharecd --share --source A
-// --source B` runs.
-func (e *NetbootEngine) Share(ctx context.Context, sources []string, iface string, serving func(), onEvent func(netboot.Event), onMedia func(netboot.MediaEvent)) error {
+// --source B [--dhcp-mode full --share-internet IFACE]` runs.
+func (e *NetbootEngine) Share(ctx context.Context, req ShareRequest) error {
 	s := e.Settings
-	s.Sources, s.Iface, s.OnServing, s.OnEvent, s.OnMedia = sources, iface, serving, onEvent, onMedia
+	s.Sources, s.Iface, s.OnServing, s.OnEvent, s.OnMedia = req.Sources, req.Iface, req.Serving, req.OnEvent, req.OnMedia
+	if req.Full {
+		s.DHCPMode = netboot.DHCPFull
+		s.ShareInternet = req.Internet
+	}
 	s.Live = &netboot.Live{}
 	e.mu.Lock()
 	e.live = s.Live

@@ -40,7 +40,7 @@ func TestCheckWords(t *testing.T) {
 		{"another proxy", lan("eth0", refused(netboot.ErrOtherPXEServer, fog.Describe()), router, fog), true,
 			[]string{"Another network-boot server already answers here: proxy-DHCP server 192.168.1.20", "Switch the other one's network boot off"}},
 		{"nobody", lan("eth1", netboot.Verdict{Err: netboot.ErrNoDHCPServer}), true,
-			[]string{"No router or DHCP server answered on eth1", "--dhcp-mode full"}},
+			[]string{"No router or DHCP server answered on eth1", "tick “Hand out addresses”"}},
 		{"local dnsmasq", lan("eth0", refused(netboot.ErrLocalConflict, dnsmasq.String()), router), true,
 			[]string{"On this computer,", "dnsmasq", "Stop that program"}},
 		// libvirt's dnsmasq on another interface: the share goes ahead, so the window says so.

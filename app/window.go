@@ -88,29 +88,34 @@ type UI struct {
 	// cards hold the media's and the network's word-wrapped texts: laid out again whenever a
 	// text changes, since a wrapped label's height follows its text and a box sized for the
 	// old text drew the new one over the widget below it.
-	cards        *fyne.Container
-	addISO       *widget.Button
-	ifaceSelect  *widget.Select
-	ifaceDetail  *widget.Label
-	checkLabel   *widget.Label
-	privLabel    *widget.Label
-	shareButton  *widget.Button
-	idleBox      *fyne.Container
-	sharingTitle *widget.Label
-	sharedNames  []string // the names of the media the running share serves, for its title
-	sharedSrcs   []string // the sources the running share serves, in menu order
-	mediaCard    *widget.Card
-	sharingMedia *fyne.Container   // holds mediaCard while sharing: the list then changes the share
-	inUse        map[string]string // a removed medium still in use, by source: what the window says of it
-	inUseLabel   *widget.Label
-	sharingHelp  *widget.Label
-	stopButton   *widget.Button
-	wakeButton   *widget.Button // wakes the client selected in the table
-	wakeAll      *widget.Button // wakes every client in the table with a MAC
-	wakeLabel    *widget.Label  // what the last wake did
-	table        *widget.Table
-	noClients    *widget.Label
-	sharingBox   *fyne.Container
+	cards       *fyne.Container
+	addISO      *widget.Button
+	ifaceSelect *widget.Select
+	ifaceDetail *widget.Label
+	checkLabel  *widget.Label
+	// fullCheck makes this computer the DHCP server where the check found none; internetCheck,
+	// under it, shares the host's other connection with the machines.
+	fullCheck     *widget.Check
+	internetCheck *widget.Check
+	internetNote  *widget.Label
+	privLabel     *widget.Label
+	shareButton   *widget.Button
+	idleBox       *fyne.Container
+	sharingTitle  *widget.Label
+	sharedNames   []string // the names of the media the running share serves, for its title
+	sharedSrcs    []string // the sources the running share serves, in menu order
+	mediaCard     *widget.Card
+	sharingMedia  *fyne.Container   // holds mediaCard while sharing: the list then changes the share
+	inUse         map[string]string // a removed medium still in use, by source: what the window says of it
+	inUseLabel    *widget.Label
+	sharingHelp   *widget.Label
+	stopButton    *widget.Button
+	wakeButton    *widget.Button // wakes the client selected in the table
+	wakeAll       *widget.Button // wakes every client in the table with a MAC
+	wakeLabel     *widget.Label  // what the last wake did
+	table         *widget.Table
+	noClients     *widget.Label
+	sharingBox    *fyne.Container
 }
 
 type client struct {
@@ -215,6 +220,10 @@ func (u *UI) build() {
 
 	u.checkLabel = widget.NewLabel("")
 	u.checkLabel.Wrapping = fyne.TextWrapWord
+	u.fullCheck = widget.NewCheck("Hand out addresses: this network has no DHCP server", func(bool) { u.render() })
+	u.internetCheck = widget.NewCheck("", func(bool) { u.render() })
+	u.internetNote = widget.NewLabel("")
+	u.internetNote.Wrapping = fyne.TextWrapWord
 	u.privLabel = widget.NewLabel(u.opts.Privilege)
 	u.privLabel.Wrapping = fyne.TextWrapWord
 	u.privLabel.Importance = widget.DangerImportance
@@ -229,7 +238,8 @@ func (u *UI) build() {
 	u.mediaCard = widget.NewCard("", "Live media to share", container.NewVBox(u.mediaNote, u.mediaBox, container.NewHBox(u.addISO)))
 	u.cards = container.NewVBox(
 		u.mediaCard,
-		widget.NewCard("", "Network", container.NewVBox(u.ifaceSelect, u.ifaceDetail, u.checkLabel)),
+		widget.NewCard("", "Network", container.NewVBox(u.ifaceSelect, u.ifaceDetail, u.checkLabel,
+			u.fullCheck, u.internetCheck, u.internetNote)),
 	)
 	// The main action, and the permission message that says why it is greyed out, are pinned to
 	// the bottom, outside the scroll area: a long DHCP check result only scrolls the cards above
@@ -838,10 +848,14 @@ func (u *UI) StartShare() {
 	}
 	u.sharedSrcs = sources
 	iface := u.iface
-	u.log.Info("sharing from the window", "media", sources, "iface", iface)
+	req := ShareRequest{Sources: sources, Iface: iface, Full: u.full()}
+	if req.Full && u.internetCheck.Checked && !u.internetCheck.Disabled() {
+		req.Internet = u.check.Uplink
+	}
+	u.log.Info("sharing from the window", "media", sources, "iface", iface, "full", req.Full, "internet", req.Internet)
 	u.running.Add(1)
 	go func() {
-		err := u.eng.Share(ctx, sources, iface, func() {
+		req.Serving = func() {
 			u.post(func() {
 				// Not after Stop: that share's "can boot" would be a lie on the idle window.
 				if gen == u.shareGen && u.sharing {
@@ -851,11 +865,10 @@ func (u *UI) StartShare() {
 					u.log.Info("clients can boot", "iface", iface, "shown", u.sharingHelp.Text)
 				}
 			})
-		}, func(e netboot.Event) {
-			u.post(func() { u.event(gen, e) })
-		}, func(e netboot.MediaEvent) {
-			u.post(func() { u.mediaEvent(gen, e) })
-		})
+		}
+		req.OnEvent = func(e netboot.Event) { u.post(func() { u.event(gen, e) }) }
+		req.OnMedia = func(e netboot.MediaEvent) { u.post(func() { u.mediaEvent(gen, e) }) }
+		err := u.eng.Share(ctx, req)
 		u.running.Done()
 		u.post(func() { u.shareEnded(gen, err) })
 	}()
@@ -979,6 +992,47 @@ func (u *UI) event(gen int, e netboot.Event) {
 }
 
 // blocker is why sharing cannot start now, or "".
+// full: the user ticked "Hand out addresses" where the check found no DHCP server.
+func (u *UI) full() bool {
+	return u.check != nil && u.check.NoDHCPServer && u.fullCheck.Checked
+}
+
+// renderFull offers full mode only where the check found no DHCP server (never beside one),
+// and internet sharing only with it; both are fixed while a share runs.
+func (u *UI) renderFull() {
+	if u.check == nil || !u.check.NoDHCPServer {
+		u.fullCheck.Hide()
+		u.internetCheck.Hide()
+		u.internetNote.Hide()
+		return
+	}
+	u.fullCheck.Show()
+	setEnabled(u.fullCheck, !u.sharing)
+	if !u.fullCheck.Checked {
+		u.internetCheck.Hide()
+		u.internetNote.Hide()
+		return
+	}
+	u.internetNote.SetText(u.check.UplinkProblem)
+	u.internetNote.Hidden = u.check.UplinkProblem == ""
+	if u.check.Uplink == "" {
+		u.internetCheck.Hide()
+		return
+	}
+	u.internetCheck.Text = "Let the machines reach the internet through " + u.check.Uplink
+	u.internetCheck.Show()
+	setEnabled(u.internetCheck, !u.sharing)
+	u.internetCheck.Refresh()
+}
+
+func setEnabled(w fyne.Disableable, on bool) {
+	if on {
+		w.Enable()
+	} else {
+		w.Disable()
+	}
+}
+
 func (u *UI) blocker() string {
 	if p := u.mediumProblem(); p != "" {
 		return p
@@ -1126,6 +1180,7 @@ func (u *UI) render() {
 		u.checkLabel.SetText(text)
 	}
 	u.checkLabel.Refresh()
+	u.renderFull()
 
 	// share button and the two faces
 	if u.blocker() == "" {

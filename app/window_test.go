@@ -58,6 +58,8 @@ type fakeEngine struct {
 	changes []string
 	setErr  error
 	onMedia func(netboot.MediaEvent)
+	// requests are the shares started, whole (full mode, internet)
+	requests []ShareRequest
 }
 
 func (f *fakeEngine) Detect(source string) (MediumInfo, error) {
@@ -92,10 +94,12 @@ func (f *fakeEngine) CheckDHCP(ctx context.Context, _ string) (CheckResult, erro
 	}
 	return f.check, f.checkErr
 }
-func (f *fakeEngine) Share(ctx context.Context, sources []string, iface string, serving func(), on func(netboot.Event), onMedia func(netboot.MediaEvent)) error {
+func (f *fakeEngine) Share(ctx context.Context, req ShareRequest) error {
 	f.mu.Lock()
-	f.shared = append(f.shared, strings.Join(append(slices.Clone(sources), iface), " "))
-	f.onEvent, f.serving, f.onMedia, f.sharing = on, serving, onMedia, true
+	f.shared = append(f.shared, strings.Join(append(slices.Clone(req.Sources), req.Iface), " "))
+	f.requests = append(f.requests, req)
+	serving := req.Serving
+	f.onEvent, f.serving, f.onMedia, f.sharing = req.OnEvent, req.Serving, req.OnMedia, true
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
@@ -1089,5 +1093,71 @@ func TestNoBusAutolaunch(t *testing.T) {
 		if err := trayHost(); want == noBus && !errors.Is(err, ErrNoSessionBus) {
 			t.Errorf("with no session bus the tray host check says %v, want ErrNoSessionBus", err)
 		}
+	}
+}
+
+// TestFullModeAndInternet: where the check found no DHCP server the window offers to hand out
+// addresses, and only then to share this computer's internet; the share started carries both.
+// Beside a DHCP server neither is offered.
+func TestFullModeAndInternet(t *testing.T) {
+	none := CheckResult{Checked: true, Conflict: true, NoDHCPServer: true, Uplink: "wlan0",
+		Summary: "No router or DHCP server answered on eth0: the machines would get no address."}
+	cases := []struct {
+		name                string
+		check               CheckResult
+		tickFull, tickNet   bool
+		offerFull, offerNet bool
+		note                string
+		wantFull            bool
+		wantInternet        string
+	}{
+		{name: "beside a router", check: clean},
+		{name: "no DHCP server, left as it is", check: none, offerFull: true},
+		{name: "hand out addresses", check: none, tickFull: true, offerFull: true, offerNet: true, wantFull: true},
+		{name: "and the internet", check: none, tickFull: true, tickNet: true, offerFull: true, offerNet: true,
+			wantFull: true, wantInternet: "wlan0"},
+		{name: "internet needs root", check: func() CheckResult {
+			c := none
+			c.Uplink, c.UplinkProblem = "", "Sharing wlan0's internet connection needs sharecd run as root (sudo sharecd)."
+			return c
+		}(), tickFull: true, offerFull: true, note: "needs sharecd run as root", wantFull: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: tc.check}
+			h := newHarness(t, eng, Options{})
+			h.idle()
+			u := h.u
+			if u.fullCheck.Visible() != tc.offerFull {
+				t.Fatalf("hand out addresses offered: %v", u.fullCheck.Visible())
+			}
+			if tc.tickFull {
+				test.Tap(u.fullCheck)
+			}
+			if u.internetCheck.Visible() != tc.offerNet {
+				t.Fatalf("internet offered: %v", u.internetCheck.Visible())
+			}
+			if tc.offerNet && !strings.Contains(u.internetCheck.Text, "through wlan0") {
+				t.Errorf("internet check says %q", u.internetCheck.Text)
+			}
+			if tc.note != "" && (!u.internetNote.Visible() || !strings.Contains(u.internetNote.Text, tc.note)) {
+				t.Errorf("note: visible %v, %q", u.internetNote.Visible(), u.internetNote.Text)
+			}
+			if tc.tickNet {
+				test.Tap(u.internetCheck)
+			}
+			test.Tap(u.shareButton)
+			h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return len(eng.requests) == 1 })
+			eng.mu.Lock()
+			req := eng.requests[0]
+			eng.mu.Unlock()
+			if req.Full != tc.wantFull || req.Internet != tc.wantInternet {
+				t.Errorf("share asked for full %v internet %q, want %v %q", req.Full, req.Internet, tc.wantFull, tc.wantInternet)
+			}
+			if tc.offerFull && !u.fullCheck.Disabled() {
+				t.Error("full mode can be changed while sharing")
+			}
+			u.StopShare()
+		})
 	}
 }

@@ -11,9 +11,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/sharecd/sharecd/netboot/firewall"
+	"github.com/vishvananda/netlink"
 )
 
 // ErrShareInternetNeedsFull: sharing the host's internet is for a room on its own switch, where
@@ -65,6 +67,25 @@ func (s *Share) openInternet(ctx context.Context, p *Plan, log *slog.Logger) (fu
 		}
 		log.Info("stopped sharing the internet", "out", s.ShareInternet)
 	}, nil
+}
+
+// ErrNoUplink: the host has no default route out of an interface other than the room's.
+var ErrNoUplink = errors.New("no other interface with a default route")
+
+// Uplink is the interface of the host's IPv4 default route, when that is not room: where a
+// room's clients could reach the internet through (what the window offers for ShareInternet).
+func Uplink(room string) (string, error) {
+	var names []string
+	for idx := range defaultRouteLinks() {
+		if l, err := netlink.LinkByIndex(idx); err == nil && l.Attrs().Name != room {
+			names = append(names, l.Attrs().Name)
+		}
+	}
+	if len(names) == 0 {
+		return "", ErrNoUplink
+	}
+	slices.Sort(names) // several default routes: the same answer every time
+	return names[0], nil
 }
 
 func errRoomIface(name string) error {

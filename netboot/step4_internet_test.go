@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 func TestNameservers(t *testing.T) {
@@ -47,5 +49,32 @@ func TestShareInternetRefusals(t *testing.T) {
 	}
 	if err := (&Share{ShareInternet: "lo", DHCPMode: DHCPFull}).checkShareInternet(); err != nil {
 		t.Errorf("full mode: %v", err)
+	}
+}
+
+// TestUplink: the interface the window offers for sharing the internet is the one the default
+// route leaves by, never the room's own; with the default route on the room's, there is none.
+func TestUplink(t *testing.T) {
+	netlab.Require(t, "ip")
+	ns, other := netlab.Namespace(t, "scd-uplink"), netlab.Namespace(t, "scd-uplink-peer")
+	netlab.Veth(t, ns, "room0", other, "p-room0")
+	netlab.Veth(t, ns, "wan0", other, "p-wan0")
+	netlab.IP(t, ns, "addr", "add", "192.168.77.1/24", "dev", "room0")
+	netlab.IP(t, ns, "addr", "add", "10.9.0.2/24", "dev", "wan0")
+	uplink := func(room string) (out string, err error) {
+		if e := netlab.In(ns, func() error { out, err = Uplink(room); return nil }); e != nil {
+			t.Fatal(e)
+		}
+		return out, err
+	}
+	if _, err := uplink("room0"); !errors.Is(err, ErrNoUplink) {
+		t.Errorf("no default route: err %v", err)
+	}
+	netlab.IP(t, ns, "route", "add", "default", "via", "10.9.0.1", "dev", "wan0")
+	if out, err := uplink("room0"); out != "wan0" || err != nil {
+		t.Errorf("Uplink(room0) = %q, %v; want wan0", out, err)
+	}
+	if _, err := uplink("wan0"); !errors.Is(err, ErrNoUplink) {
+		t.Errorf("the room's own default route offered: err %v", err)
 	}
 }
