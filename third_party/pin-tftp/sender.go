@@ -38,6 +38,8 @@ type sender struct {
 	tid            int
 	send           []byte
 	sendA          senderAnticipate
+	maxWindow      uint /* largest windowsize the server grants */
+	window         uint /* negotiated windowsize; 0 when not negotiated */
 	receive        []byte
 	retry          *backoff
 	timeout        time.Duration
@@ -102,6 +104,9 @@ func (s *sender) ReadFrom(r io.Reader) (n int64, err error) {
 			return 0, err
 		}
 	}
+	if s.window > 1 {
+		return readFromWindow(s, r)
+	}
 	if s.sendA.enabled { /* senderAnticipate */
 		return readFromAnticipate(s, r)
 	}
@@ -146,6 +151,12 @@ func (s *sender) sendOptions() error {
 	for name, value := range s.opts {
 		if name == "blksize" {
 			err := s.setBlockSize(value)
+			if err != nil {
+				delete(s.opts, name)
+				continue
+			}
+		} else if name == "windowsize" {
+			err := s.setWindowSize(value)
 			if err != nil {
 				delete(s.opts, name)
 				continue

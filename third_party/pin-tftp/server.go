@@ -60,6 +60,7 @@ type Server struct {
 	smartBlock   bool
 	sendAEnable  bool /* senderAnticipate enable by server */
 	sendAWinSz   uint
+	maxWindow    uint /* largest windowsize (RFC 7440) granted; < 2 ignores the option */
 	// Single port fields
 	singlePort        bool
 	handlers          map[string]chan []byte
@@ -106,6 +107,24 @@ func (s *Server) SetAnticipate(winsz uint) {
 		s.sendAEnable = false
 		s.sendAWinSz = 1
 	}
+}
+
+// SetWindowSize lets clients negotiate the windowsize option (RFC 7440):
+// a read request asking for it is answered with the smaller of the
+// requested size and max, and then that many blocks are sent before
+// waiting for an ACK. An ACK short of the window's end is taken as a lost
+// block: sending goes back to the block after it. Clients that do not ask
+// for windowsize get lock-step transfers as before. When max is 0 or 1 (the
+// default) the option is ignored, as it was before.
+//
+// A negotiated window takes precedence over SetAnticipate.
+func (s *Server) SetWindowSize(max uint) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max > windowSizeMax {
+		max = windowSizeMax
+	}
+	s.maxWindow = max
 }
 
 // SetHook sets the Hook for success and failure of transfers
@@ -438,6 +457,7 @@ func (s *Server) handlePacket(localAddr net.IP, remoteAddr *net.UDPAddr, buffer 
 		rf := &sender{
 			send:        make([]byte, datagramLength),
 			sendA:       senderAnticipate{enabled: false},
+			maxWindow:   s.maxWindow,
 			receive:     make([]byte, datagramLength),
 			tid:         remoteAddr.Port,
 			retry:       &backoff{handler: s.backoff},
