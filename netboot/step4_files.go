@@ -28,10 +28,10 @@ type fileSide struct {
 func (s *Share) fileServers(p *Plan, ports Ports, allow func(netip.Addr) bool, tr *tracker, log *slog.Logger) *fileSide {
 	f := &fileSide{
 		tftp: &tftp.Server{
-			FS:         p.Tree,
-			Allow:      allow,
-			Anticipate: s.TFTPWindow,
-			Log:        log.With("server", "tftp"),
+			FS:     p.Tree,
+			Allow:  allow,
+			Window: s.TFTPWindow,
+			Log:    log.With("server", "tftp"),
 			OnStart: func(t tftp.Transfer) {
 				if st, ok := p.stageOf(t.File); ok {
 					tr.report(nil, t.Client, st, t.File)
