@@ -16,9 +16,10 @@ import (
 // TestTFTPOnALossyLAN fetches a kernel from a default share over a LAN that loses packets, as a
 // busy switch does when a room of clients boots at once. TFTP has no other recovery than the
 // server's resend after a timeout, and a sender that cannot recover from one lost packet fails
-// the whole transfer: pin/tftp's send-ahead (--tftp-window) waits for the ACK of every block of
-// its window in turn and never accepts the client's later ACKs, so this test failed while 16
-// blocks ahead was the default.
+// the whole transfer: pin/tftp's own send-ahead (what --tftp-window once turned on) waited for
+// the ACK of every block of its window in turn and never accepted the client's later ACKs, so
+// this test failed while 16 blocks ahead was the default. Windows are now RFC 7440's, for
+// clients that ask, and a lost block is sent again from the client's ACK.
 func TestTFTPOnALossyLAN(t *testing.T) {
 	need(t, "curl", "atftp", "nft")
 	bin := sharecd(t)
