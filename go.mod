@@ -57,3 +57,5 @@ require (
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	pack.ag/tftp v1.0.1-0.20181129014014-07909dfbde3c // indirect
 )
+
+replace github.com/pin/tftp/v3 => ./third_party/pin-tftp

@@ -2,11 +2,13 @@
 # TFTP throughput: sharecd against tftpd-hpa and dnsmasq, the same files, the same client, side by
 # side in one run. Prints a table of MB/s (median of RUNS) and sharecd's ratio to each peer.
 # Usage: bench/tftp.sh [--json FILE]   (RUNS=3 by default; needs root, tftpd-hpa, dnsmasq, curl)
-#   CLIENT=atftp fetches with atftp instead of curl. FILES, BLKSIZES and CLIENTS narrow the table
-#   (e.g. FILES=live/initrd.img BLKSIZES=1468 CLIENTS=8); WINDOW sets sharecd's --tftp-window (16).
+#   CLIENT=atftp fetches with atftp instead of curl; ASK=N makes atftp ask for RFC 7440 windowsize N
+#   (OVMF asks for 4; curl cannot ask, and without ASK every server sends lock-step). FILES,
+#   BLKSIZES and CLIENTS narrow the table (e.g. FILES=live/initrd.img BLKSIZES=1468 CLIENTS=8);
+#   WINDOW sets sharecd's --tftp-window, the largest window it grants (default 16); the sharecd-w1
+#   column is sharecd with --tftp-window 1, lock-step whatever the client asks.
 #   LOSS=N drops one UDP packet in N at random, both ways, as a busy switch does (e.g. LOSS=2000
-#   FILES=live/vmlinuz BLKSIZES=1468). A fetch that fails counts as 0 MB/s: sent ahead, one lost
-#   packet fails the transfer, so expect 0 in the sharecd column then.
+#   FILES=live/vmlinuz BLKSIZES=1468). A fetch that fails counts as 0 MB/s.
 . "$(dirname "$0")/lib.sh"
 json=${2:-}; [ "${1:-}" = --json ] || json=
 runs=${RUNS:-3}
@@ -14,10 +16,8 @@ runs=${RUNS:-3}
 med=$work/medium; make_medium "$med" 64
 bin=$(sharecd_bin)
 server 1; server 2; server 3; server 4  # sharecd, tftpd-hpa, dnsmasq, sharecd lock-step
-# --dhcp-mode off serves UEFI clients the signed GRUB, which reads kernels over TFTP and is sent
-# lock-step by default; the window is given explicitly so that column measures sending ahead, the
-# default in proxy mode.
-bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off --tftp-window "${WINDOW:-16}"
+# --dhcp-mode off: no DHCP server is needed to serve files.
+bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off ${WINDOW:+--tftp-window "$WINDOW"}
 bg "$(ns 4)" "$work/sharecd-w1.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off --tftp-window 1
 bg "$(ns 2)" "$work/hpa.log" in.tftpd --foreground --address 10.99.2.1:69 --secure "$med"
 bg "$(ns 3)" "$work/dnsmasq.log" dnsmasq --no-daemon --conf-file=/dev/null --port=0 --enable-tftp \
@@ -41,7 +41,7 @@ fi
 client=${CLIENT:-curl}
 case $client in
   curl) get='curl -s --tftp-blksize $0 -o /dev/null tftp://$1/$2' ;;
-  atftp) get='atftp --option "blksize $0" --option "tsize 0" -g -r $2 -l /dev/null $1 >/dev/null 2>&1' ;;
+  atftp) get='atftp --option "blksize $0" --option "tsize 0" '"${ASK:+--option \"windowsize $ASK\"}"' -g -r $2 -l /dev/null $1 >/dev/null 2>&1' ;;
   *) echo "CLIENT=$client: want curl or atftp" >&2; exit 1 ;;
 esac
 
@@ -57,8 +57,8 @@ fetch() {
   if [ -e "$work/failed" ]; then echo 0; else printf '%.3f\n' "$(echo "$n * $size / $secs / 1000000" | bc -l)"; fi
 }
 
-# sharecd sends WINDOW (16) blocks ahead of the ACKs; sharecd-w1 is its lock-step sender.
-echo "client: $client${LOSS:+, one UDP packet in $LOSS lost}"
+# sharecd grants the window a client asks for, up to WINDOW (16); sharecd-w1 grants none.
+echo "client: $client${ASK:+, asking for windowsize $ASK}${LOSS:+, one UDP packet in $LOSS lost}"
 printf '%-26s %-6s %-5s %10s %10s %10s %10s %8s %8s %8s\n' file blksz conc sharecd sharecd-w1 tftpd-hpa dnsmasq "/hpa" "/dnsmasq" "w1/hpa"
 rows=()
 for file in ${FILES:-live/filesystem.squashfs live/initrd.img}; do
@@ -72,7 +72,7 @@ for file in ${FILES:-live/filesystem.squashfs live/initrd.img}; do
       for srv in 1 4 2 3; do r[$srv]=$(printf '%s\n' ${all[$srv]} | median); done
       printf '%-26s %-6s %-5s %10.1f %10.1f %10.1f %10.1f %8.2f %8.2f %8.2f\n' "$file" "$blk" "$conc" "${r[1]}" "${r[4]}" "${r[2]}" "${r[3]}" \
         "$(echo "${r[1]} / ${r[2]}" | bc -l)" "$(echo "${r[1]} / ${r[3]}" | bc -l)" "$(echo "${r[4]} / ${r[2]}" | bc -l)"
-      rows+=("{\"client\":\"$client\",\"file\":\"$file\",\"blksize\":$blk,\"clients\":$conc,\"sharecd_MBps\":${r[1]},\"sharecd_lockstep_MBps\":${r[4]},\"tftpd_hpa_MBps\":${r[2]},\"dnsmasq_MBps\":${r[3]}}")
+      rows+=("{\"client\":\"$client\",\"windowsize\":${ASK:-1},\"file\":\"$file\",\"blksize\":$blk,\"clients\":$conc,\"sharecd_MBps\":${r[1]},\"sharecd_lockstep_MBps\":${r[4]},\"tftpd_hpa_MBps\":${r[2]},\"dnsmasq_MBps\":${r[3]}}")
     done
   done
 done

@@ -16,9 +16,10 @@ import (
 // TestTFTPOnALossyLAN fetches a kernel from a default share over a LAN that loses packets, as a
 // busy switch does when a room of clients boots at once. TFTP has no other recovery than the
 // server's resend after a timeout, and a sender that cannot recover from one lost packet fails
-// the whole transfer: pin/tftp's send-ahead (--tftp-window) waits for the ACK of every block of
-// its window in turn and never accepts the client's later ACKs, so this test failed while 16
-// blocks ahead was the default.
+// the whole transfer: pin/tftp's own send-ahead (what --tftp-window once turned on) waited for
+// the ACK of every block of its window in turn and never accepted the client's later ACKs, so
+// this test failed while 16 blocks ahead was the default. Windows are now RFC 7440's, for
+// clients that ask, and a lost block is sent again from the client's ACK.
 func TestTFTPOnALossyLAN(t *testing.T) {
 	need(t, "curl", "atftp", "nft")
 	bin := sharecd(t)
@@ -50,9 +51,13 @@ func TestTFTPOnALossyLAN(t *testing.T) {
 	}{
 		{"curl", []string{"curl", "-sS", "--tftp-blksize", "1468", "-o", "OUT", "tftp://10.77.6.2/live/vmlinuz"}},
 		{"atftp", []string{"atftp", "--option", "blksize 1468", "-g", "-r", "live/vmlinuz", "-l", "OUT", "10.77.6.2"}},
+		// RFC 7440 windows: a block lost from one is sent again from the client's ACK of the
+		// block before it (OVMF asks for 4).
+		{"atftp window 4", []string{"atftp", "--option", "windowsize 4", "--option", "blksize 1468", "-g", "-r", "live/vmlinuz", "-l", "OUT", "10.77.6.2"}},
+		{"atftp window 16", []string{"atftp", "--option", "windowsize 16", "--option", "blksize 1468", "-g", "-r", "live/vmlinuz", "-l", "OUT", "10.77.6.2"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := filepath.Join(l.dir, "got-"+c.name)
+			got := filepath.Join(l.dir, "got-"+strings.ReplaceAll(c.name, " ", "-"))
 			args := append([]string(nil), c.args...)
 			for i, a := range args {
 				if a == "OUT" {
@@ -67,7 +72,18 @@ func TestTFTPOnALossyLAN(t *testing.T) {
 				t.Fatalf("got %d bytes, want the medium's %d", len(b), len(kernel))
 			}
 			t.Logf("1 MiB in %v", time.Since(start).Round(100*time.Millisecond))
+			// The window, and the datagrams it cost.
+			b, _ := os.ReadFile(serverLog)
+			if i := bytes.LastIndex(b, []byte("transfer stats")); i >= 0 {
+				line, _, _ := bytes.Cut(b[i:], []byte("\n"))
+				t.Logf("server: %s", line)
+			}
 		})
+	}
+	for _, w := range []string{"window=4 ", "window=16 "} {
+		if b, _ := os.ReadFile(serverLog); !bytes.Contains(b, []byte(w)) {
+			t.Errorf("no transfer with %q in the server's log: the window was not negotiated", w)
+		}
 	}
 	if n := l.lost(); n == 0 {
 		t.Errorf("the switch lost no packet, so this proved nothing")
@@ -94,6 +110,23 @@ func TestTFTPOnALossyLAN(t *testing.T) {
 		}
 		if n := <-dropped; n != 2 {
 			t.Fatalf("the switch dropped %d ACKs of block 300, want 2", n)
+		}
+		t.Logf("1 MiB in %v", time.Since(start).Round(100*time.Millisecond))
+	})
+	// A window's last ACK lost twice: the server sends the window again after its timeout,
+	// and sending goes on from atftp's ACK of the repeat.
+	t.Run("atftp window 16, both ACKs of a window lost", func(t *testing.T) {
+		got := filepath.Join(l.dir, "got-atftp-window-acks")
+		dropped := l.loseACKs(320, 2)
+		start := time.Now()
+		if out, err := l.run(cl, "atftp", "--option", "windowsize 16", "--option", "blksize 1468", "-g", "-r", "live/vmlinuz", "-l", got, "10.77.6.2"); err != nil {
+			t.Fatalf("%v %s\n%s", err, out, tail(serverLog, 5))
+		}
+		if b, _ := os.ReadFile(got); !bytes.Equal(b, kernel) {
+			t.Fatalf("got %d bytes, want the medium's %d", len(b), len(kernel))
+		}
+		if n := <-dropped; n != 2 {
+			t.Fatalf("the switch dropped %d ACKs of block 320, want 2", n)
 		}
 		t.Logf("1 MiB in %v", time.Since(start).Round(100*time.Millisecond))
 	})

@@ -95,12 +95,13 @@ type Share struct {
 	// NoIPXEScript leaves iPXE out: iPXE ROMs get pxelinux.0 like every other BIOS ROM, not
 	// BIOSScript, and UEFI clients GRUB, not UEFIIPXE.
 	NoIPXEScript bool
-	// TFTPWindow is how many TFTP blocks go out ahead of the client's ACKs; 0 and 1 are
-	// lock-step, the default. Sending ahead is up to 2x faster on a clean LAN, but pin/tftp's
-	// sender cannot recover from a lost packet: it waits for the ACK of each block of its window
-	// in turn, ignores the client's later ACKs, and fails the transfer after its retries. A busy
-	// switch loses packets exactly when a room boots at once (e2e TestTFTPOnALossyLAN). GRUB 2.06
-	// crawls when sent ahead of (an 8 MB kernel in 114 s instead of 7 s).
+	// TFTPWindow is the largest RFC 7440 windowsize granted to a TFTP client that asks for one;
+	// 0 = tftp.DefaultWindow, 1 = every client lock-step. Clients that do not ask (pxelinux,
+	// GRUB, iPXE) are lock-step whatever it is, so the old send-ahead's failure is gone: pin/tftp's
+	// own send-ahead (SetAnticipate) ignored the ACKs a client sent after a lost block and failed
+	// the transfer (e2e TestTFTPOnALossyLAN), and GRUB 2.06, which cannot ask, crawled under it
+	// (an 8 MB kernel in 114 s instead of 7 s). A negotiated window goes back to the block after
+	// the client's ACK (third_party/pin-tftp).
 	TFTPWindow uint
 	// ShareInternet lets full mode's clients out through this other interface of the host,
 	// masqueraded, and names this host their router and the host's DNS servers theirs

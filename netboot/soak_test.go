@@ -408,8 +408,9 @@ func soak(t *testing.T, path string, files soakFiles, d time.Duration, seed uint
 	lhttp := listen(t)
 	nfsPort := lnfs.Addr().(*net.TCPAddr).Port
 
-	// Lock-step, the default (Share.TFTPWindow says why). Every simulated client comes from
-	// 127.0.0.1: the per-client bounds are lifted to the totals, which still hold.
+	// The default window; the simulated pxelinux clients ask for none, so lock-step. Every
+	// simulated client comes from 127.0.0.1: the per-client bounds are lifted to the totals, which
+	// still hold.
 	tftpSrv := &tftp.Server{FS: tree, MaxTransfersPerClient: tftp.DefaultMaxTransfers, Log: log.With("server", "tftp"), OnDone: func(tr tftp.Transfer) {
 		if tr.Err == nil && tr.Bytes == tr.Size {
 			tally.tftpDone.Add(1)

@@ -32,10 +32,10 @@ func (s *Share) fileServers(lp *livePlan, ports Ports, allow func(netip.Addr) bo
 	p := lp.Load()
 	f := &fileSide{
 		tftp: &tftp.Server{
-			FS:         lp,
-			Allow:      allow,
-			Anticipate: s.TFTPWindow,
-			Log:        log.With("server", "tftp"),
+			FS:     lp,
+			Allow:  allow,
+			Window: s.TFTPWindow,
+			Log:    log.With("server", "tftp"),
 			OnStart: func(t tftp.Transfer) {
 				if st, ok := lp.Load().stageOf(t.File); ok {
 					tr.report(nil, t.Client, st, t.File)

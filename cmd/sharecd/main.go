@@ -78,9 +78,9 @@ Usage:
   --no-ipxe-script     leave iPXE out: BIOS clients whose boot ROM is iPXE get pxelinux.0 like any
                        other, not an iPXE script that fetches the kernel and initrd over HTTP, and
                        UEFI clients our GRUB, not iPXE (snponly.efi)
-  --tftp-window N      send N TFTP blocks ahead of the client's ACKs (default 1: lock-step); up to
-                       2x faster on a clean LAN, but one lost packet fails the transfer, and GRUB
-                       crawls when sent ahead of
+  --tftp-window N      the largest TFTP window (RFC 7440 windowsize) a client that asks for one
+                       gets (default 16; OVMF asks for 4); clients that do not ask stay lock-step;
+                       1 keeps every client lock-step
   --no-firewall-changes
                        leave this host's firewall alone; only say what would block clients
                        (by default sharecd lets its clients through while it shares)

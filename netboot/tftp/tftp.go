@@ -40,9 +40,11 @@ type Server struct {
 	// default of 5 s makes a ROM on a lossy link crawl, so the default here is tftpd-hpa's 1 s.
 	// A client that is merely slow gets a duplicate block, which it ignores or re-ACKs.
 	Timeout time.Duration
-	// Anticipate > 1 sends that many blocks ahead of the client's ACKs (pin/tftp's
-	// SetAnticipate). Off by default: one lost packet fails such a transfer.
-	Anticipate uint
+	// Window is the largest RFC 7440 windowsize granted to a client that asks for one (OVMF
+	// asks for 4): that many blocks go out before the client's ACK, and a lost one is sent
+	// again from the client's ACK of the block before it. Clients that do not ask (pxelinux,
+	// GRUB, iPXE) stay lock-step. Zero means DefaultWindow; 1 keeps every client lock-step.
+	Window uint
 	// OnStart is called when a file starts going out and OnDone when it ends; either may be nil.
 	OnStart func(Transfer)
 	OnDone  func(Transfer)
@@ -67,6 +69,10 @@ const (
 	// out and asked again from a new port (each held until its resends run out).
 	DefaultMaxTransfersPerClient = 8
 )
+
+// DefaultWindow bounds what a client's windowsize may make a transfer hold: one block buffer
+// per block of the window (23 KB at 1468-byte blocks), kept until the window's ACK.
+const DefaultWindow = 16
 
 // ErrBusy is what a client over a bound is told; it may ask again later.
 var ErrBusy = errors.New("server busy, try again later")
@@ -126,9 +132,12 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 		return 0
 	})
 	srv.SetRetries(resends)
-	if s.Anticipate > 1 {
-		srv.SetAnticipate(s.Anticipate)
+	window := s.Window
+	if window == 0 {
+		window = DefaultWindow
 	}
+	srv.SetWindowSize(window)
+	srv.SetHook(statsLog{s.log()})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(conn) }()
 	select {
@@ -139,6 +148,24 @@ func (s *Server) Serve(ctx context.Context, conn net.PacketConn) error {
 	case err := <-done:
 		return fmt.Errorf("tftp server: %w", err)
 	}
+}
+
+// statsLog logs what each transfer negotiated and cost, which pin/tftp tells only its hook:
+// the window a client asked for shows up nowhere else.
+type statsLog struct{ log *slog.Logger }
+
+func (h statsLog) OnSuccess(st tftp.TransferStats) { h.logStats(st, nil) }
+
+func (h statsLog) OnFailure(st tftp.TransferStats, err error) { h.logStats(st, err) }
+
+func (h statsLog) logStats(st tftp.TransferStats, err error) {
+	window := st.Opts["windowsize"]
+	if window == "" {
+		window = "1"
+	}
+	h.log.Debug("tftp: transfer stats", "client", st.RemoteAddr, "file", st.Filename, "window", window,
+		"blksize", st.Opts["blksize"], "datagrams", st.DatagramsSent, "acks", st.DatagramsAcked,
+		"duration", st.Duration.Round(time.Millisecond), "err", err)
 }
 
 func (s *Server) log() *slog.Logger {

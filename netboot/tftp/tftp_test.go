@@ -36,6 +36,7 @@ type lab struct {
 	port   string
 	dir    string // the "medium"
 	secret string // a file outside the medium
+	log    lockedBuffer
 	mu     sync.Mutex
 	done   []Transfer
 }
@@ -45,7 +46,7 @@ func startServer(t *testing.T, allow func(netip.Addr) bool) *lab {
 	return startServerWith(t, allow, 0)
 }
 
-func startServerWith(t *testing.T, allow func(netip.Addr) bool, anticipate uint) *lab {
+func startServerWith(t *testing.T, allow func(netip.Addr) bool, window uint) *lab {
 	t.Helper()
 	top := t.TempDir()
 	l := &lab{dir: filepath.Join(top, "medium"), secret: filepath.Join(top, "secret.txt")}
@@ -64,7 +65,8 @@ func startServerWith(t *testing.T, allow func(netip.Addr) bool, anticipate uint)
 		Files{"pxelinux.0": []byte("our loader")},
 		root.FS(),
 	}
-	srv := &Server{FS: tree, Allow: allow, Anticipate: anticipate, OnDone: func(tr Transfer) {
+	logger := slog.New(slog.NewTextHandler(&l.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := &Server{FS: tree, Allow: allow, Window: window, Log: logger, OnDone: func(tr Transfer) {
 		l.mu.Lock()
 		l.done = append(l.done, tr)
 		l.mu.Unlock()
@@ -177,14 +179,31 @@ func TestRealClientsFetchTheTree(t *testing.T) {
 	}
 }
 
-// TestSendAheadWithLockStepClients: with blocks sent ahead of the ACKs (--tftp-window), clients
-// that know nothing of windows still get every byte in order.
-func TestSendAheadWithLockStepClients(t *testing.T) {
-	need(t, "tftp", "atftp", "curl")
-	l := startServerWith(t, nil, 16)
+// TestWindowSizeWithARealClient: atftp asks for RFC 7440's windowsize and gets the smaller of
+// it and the server's maximum, and every byte in order; with a maximum of 1 it is kept
+// lock-step. (Neither tftp-hpa's client nor curl can ask for a window.) Loss is in e2e's
+// TestTFTPOnALossyLAN.
+func TestWindowSizeWithARealClient(t *testing.T) {
+	need(t, "atftp")
 	want := pattern(3<<20 + 123)
-	for _, c := range clients {
-		t.Run(c.name, func(t *testing.T) {
+	for _, tc := range []struct {
+		server uint // Server.Window
+		ask    string
+		blk    string
+		want   string // the window the transfer had, as logged
+	}{
+		{0, "4", "512", "4"}, // OVMF's window; 0 is DefaultWindow
+		{0, "16", "1468", "16"},
+		{0, "64", "1468", "16"},
+		{8, "16", "1468", "8"},
+		{1, "16", "1468", "1"},
+	} {
+		t.Run(fmt.Sprintf("server %d, asked %s, blksize %s", tc.server, tc.ask, tc.blk), func(t *testing.T) {
+			l := startServerWith(t, nil, tc.server)
+			c := client{"atftp", func(ctx context.Context, port, file, out string) *exec.Cmd {
+				return exec.CommandContext(ctx, "atftp", "--option", "windowsize "+tc.ask, "--option", "blksize "+tc.blk,
+					"-g", "-r", file, "-l", out, "127.0.0.1", port)
+			}}
 			got, err := fetch(t, c, l.port, "live/vmlinuz")
 			if err != nil {
 				t.Fatal(err)
@@ -192,8 +211,41 @@ func TestSendAheadWithLockStepClients(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("got %d bytes, want %d (content differs)", len(got), len(want))
 			}
+			// The server logs once the final ACK is in, which may be after atftp has exited.
+			line := l.log.line("tftp: transfer stats")
+			for end := time.Now().Add(5 * time.Second); line == "" && time.Now().Before(end); {
+				time.Sleep(20 * time.Millisecond)
+				line = l.log.line("tftp: transfer stats")
+			}
+			if !strings.Contains(line, " window="+tc.want+" ") {
+				t.Errorf("want window=%s in the log: %s", tc.want, line)
+			}
 		})
 	}
+}
+
+// lockedBuffer is a log the server writes while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// line returns the first line that holds msg.
+func (b *lockedBuffer) line(msg string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, l := range strings.Split(b.buf.String(), "\n") {
+		if strings.Contains(l, msg) {
+			return l
+		}
+	}
+	return ""
 }
 
 func TestNothingOutsideTheTree(t *testing.T) {
