@@ -121,8 +121,8 @@ func mediumPrefixes(srcs []*source) []string {
 	if len(srcs) < 2 {
 		return out
 	}
-	// The tree's own directories are not free: grub/ holds the GRUB menus, secureboot/ the signed loaders.
-	used := map[string]bool{"grub": true, "secureboot": true}
+	// The tree's own directories are not free: grub/ and grub-arm64/ hold the GRUB menus, secureboot/ the signed loaders.
+	used := map[string]bool{"grub": true, Arm64MenuDir: true, "secureboot": true}
 	for i, src := range srcs {
 		var b strings.Builder
 		for _, r := range strings.ToLower(mediumTitle(src)) {

@@ -2,6 +2,7 @@ package netboot
 
 import (
 	"fmt"
+	"github.com/insomniacslk/dhcp/iana"
 	"io/fs"
 	"path"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"github.com/sharecd/sharecd/assets"
 	"github.com/sharecd/sharecd/netboot/bootmenu"
 	"github.com/sharecd/sharecd/netboot/dhcp"
+	"github.com/sharecd/sharecd/netboot/kernelarch"
 	"github.com/sharecd/sharecd/netboot/medium"
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
@@ -49,10 +51,29 @@ type Served struct {
 	UEFIMenu *bootmenu.Menu
 	// SecureBoot says whether clients with Secure Boot on can boot UEFIMenu's default kernel.
 	SecureBoot SecureBoot
+	// Arch is the machine of UEFIMenu's default kernel, which decides the clients it is offered
+	// to (runsOn): arm64 media to ARM64 UEFI clients only, every other medium to x86 clients
+	// only. Unknown (ArchErr says why) is offered to x86 clients, as before kernels were read.
+	Arch    kernelarch.Arch
+	ArchErr error
 }
 
 // First is the medium clients boot when they choose nothing.
 func (p *Plan) First() *Served { return p.Media[0] }
+
+// firstFor is the medium a client of architecture a (option 93) boots when it chooses nothing:
+// the first that runs on its machine. A client no medium runs on is never answered (bootFileFor);
+// for one that is, First stands in.
+func (p *Plan) firstFor(a iana.Arch) *Served {
+	if machine, ok := clientMachine(a); ok {
+		for _, sv := range p.Media {
+			if runsOn(machine, sv.Arch) {
+				return sv
+			}
+		}
+	}
+	return p.First()
+}
 
 // plan rewrites the media's menus for clients of network n and stacks the TFTP tree. One
 // medium is served as it is; several each under a directory of their own, with top-level
@@ -63,8 +84,7 @@ func (s *Share) plan(srcs []*source, n Network) (*Plan, error) {
 		timeout = 10
 	}
 	overHTTP := !s.TFTPBoot
-	p := &Plan{Network: n, kernels: map[string]bool{}, initrds: map[string]bool{},
-		BootFile: bootFileFor(n.DHCP, overHTTP && !s.NoIPXEScript)}
+	p := &Plan{Network: n, kernels: map[string]bool{}, initrds: map[string]bool{}}
 	generated := tftp.Files{UEFIIPXE: assets.UEFIIPXE()}
 	var err error
 	if generated[UEFILoader], err = assets.UEFIx64(n.Iface.Addr.Addr()); err != nil {
@@ -80,7 +100,8 @@ func (s *Share) plan(srcs []*source, n Network) (*Plan, error) {
 	prefixes := mediumPrefixes(srcs)
 	layers := []fs.FS{generated, nil} // the loaders' layer is known once every menu is
 	modules := []string{BIOSLoader}
-	var top []bootmenu.TopItem
+	var top, armTop []bootmenu.TopItem // the x86 clients' top menus and the ARM64 GRUB's
+	var machines []kernelarch.Arch
 	for i, src := range srcs {
 		sv := &Served{Medium: src.med, Family: src.fam, Title: mediumTitle(src), Prefix: prefixes[i],
 			Export: path.Join(Export, prefixes[i])}
@@ -93,42 +114,63 @@ func (s *Share) plan(srcs []*source, n Network) (*Plan, error) {
 			return nil, err
 		}
 		sv.UEFIMenu = uefi
-		grubMenu := uefi
-		if signedChain(n.DHCP) && uefi.HTTPHost != "" {
-			// Debian's signed GRUB has no HTTP: the same menu with kernels on TFTP.
-			m := *uefi
-			m.HTTPHost = ""
-			grubMenu = &m
-		}
-		// pxelinux always reads its kernels over TFTP; the iPXE scripts over HTTP where there is HTTP.
-		generated[path.Join(sv.Prefix, "pxelinux.cfg/default")] = bootmenu.RenderPxelinux(sv.Menu)
-		generated[path.Join(sv.Prefix, BIOSScript)] = bootmenu.RenderIPXE(sv.Menu)
-		generated[path.Join(sv.Prefix, UEFIScript)] = bootmenu.RenderIPXE(uefi)
-		generated[bootmenu.GrubMenuPath(sv.Prefix)] = bootmenu.RenderGrub(grubMenu)
-
 		tree := src.med.FS
 		if sv.Prefix != "" {
 			tree = tftp.Under(sv.Prefix, src.med.FS)
 		}
 		layers = append(layers, tree)
-		sv.SecureBoot = checkSecureBoot(tree, uefi)
+		sv.Arch, sv.ArchErr = mediumArch(tree, uefi)
+		sv.SecureBoot = checkSecureBoot(tree, uefi, sv.Arch)
+		machines = append(machines, sv.Arch)
+		item := bootmenu.TopItem{Label: sv.Prefix, Title: sv.Title, Prefix: sv.Prefix}
+		if sv.Arch == kernelarch.ARM64 {
+			// Only the ARM64 GRUB boots it: no pxelinux or iPXE menu, and its GRUB menu under
+			// the ARM64 GRUB's own directory. That GRUB has HTTP in every DHCP mode.
+			generated[path.Join(Arm64MenuDir, sv.Prefix, "grub.cfg")] = bootmenu.RenderGrub(uefi)
+			armTop = append(armTop, item)
+		} else {
+			grubMenu := uefi
+			if signedChain(n.DHCP) && uefi.HTTPHost != "" {
+				// Debian's signed GRUB has no HTTP: the same menu with kernels on TFTP.
+				m := *uefi
+				m.HTTPHost = ""
+				grubMenu = &m
+			}
+			// pxelinux always reads its kernels over TFTP; the iPXE scripts over HTTP where there is HTTP.
+			generated[path.Join(sv.Prefix, "pxelinux.cfg/default")] = bootmenu.RenderPxelinux(sv.Menu)
+			generated[path.Join(sv.Prefix, BIOSScript)] = bootmenu.RenderIPXE(sv.Menu)
+			generated[path.Join(sv.Prefix, UEFIScript)] = bootmenu.RenderIPXE(uefi)
+			generated[bootmenu.GrubMenuPath(sv.Prefix)] = bootmenu.RenderGrub(grubMenu)
+			modules = append(modules, bootmenu.Modules(sv.Menu)...)
+			top = append(top, item)
+		}
 		for _, w := range append(slices.Clone(src.warnings), uefiWarnings...) {
 			if !slices.Contains(p.Warnings, w) {
 				p.Warnings = append(p.Warnings, w)
 			}
 		}
-		modules = append(modules, bootmenu.Modules(sv.Menu)...)
 		addBootFiles(p.kernels, p.initrds, sv.Menu, uefi)
 		p.HTTP = p.HTTP || overHTTP || src.fam == bootmenu.FamilyDracut
 		p.Media = append(p.Media, sv)
-		top = append(top, bootmenu.TopItem{Label: sv.Prefix, Title: sv.Title, Prefix: sv.Prefix})
 	}
-	if len(srcs) > 1 {
+	// Several media: each machine's loaders get a top menu of the media that run on it. The top
+	// items' configfile paths are relative to the loader's own prefix, so the ARM64 GRUB's
+	// items open grub-arm64/PREFIX/grub.cfg.
+	if len(srcs) > 1 && len(top) > 0 {
 		generated["pxelinux.cfg/default"] = bootmenu.RenderTopPxelinux(top, timeout)
 		generated[BIOSScript] = bootmenu.RenderTopIPXE(top, timeout, BIOSScript)
 		generated[UEFIScript] = bootmenu.RenderTopIPXE(top, timeout, UEFIScript)
 		generated[UEFIMenuFile] = bootmenu.RenderTopGrub(top, timeout)
 	}
+	if len(srcs) > 1 && len(armTop) > 0 {
+		generated[Arm64MenuFile] = bootmenu.RenderTopGrub(armTop, timeout)
+	}
+	if len(armTop) > 0 {
+		if generated[Arm64Loader], err = assets.UEFIArm64(n.Iface.Addr.Addr()); err != nil {
+			return nil, err
+		}
+	}
+	p.BootFile = bootFileFor(n.DHCP, overHTTP && !s.NoIPXEScript, machines, s.logger())
 	slices.Sort(modules)
 	modules = slices.Compact(modules)
 	layers[1] = tftp.Only(assets.BIOS(), modules...)

@@ -33,7 +33,7 @@ func (s *Share) dhcpServers(p *Plan, allow func(netip.Addr) bool, tr *tracker, l
 		}
 		a, _ := netip.AddrFromSlice(e.IP.To4())
 		if tr.report(e.MAC, a, StageOffered, e.BootFile) && e.Kind == dhcp.EventOffer {
-			logChain(log, e, p.First().SecureBoot)
+			logChain(log, e, p.firstFor(e.Arch).SecureBoot)
 		}
 	}
 	d := &dhcpSide{mode: p.DHCP, proxy: &dhcp.Proxy{
@@ -50,8 +50,11 @@ func (s *Share) dhcpServers(p *Plan, allow func(netip.Addr) bool, tr *tracker, l
 		if !ok {
 			efi = "(none)"
 		}
-		log.Info("DHCP is off: point your DHCP server at this machine", "next-server", ip,
-			"bios-file", bios, "uefi-x64-file", efi)
+		args := []any{"next-server", ip, "bios-file", bios, "uefi-x64-file", efi}
+		if arm, ok := p.BootFile(dhcp.Client{Arch: iana.EFI_ARM64}); ok {
+			args = append(args, "uefi-arm64-file", arm)
+		}
+		log.Info("DHCP is off: point your DHCP server at this machine", args...)
 	case DHCPFull:
 		d.full = &dhcp.Server{
 			ServerIP:  ip,
