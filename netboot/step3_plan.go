@@ -2,10 +2,11 @@ package netboot
 
 import (
 	"fmt"
-	"github.com/insomniacslk/dhcp/iana"
 	"io/fs"
 	"path"
 	"slices"
+
+	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/sharecd/sharecd/assets"
 	"github.com/sharecd/sharecd/netboot/bootmenu"
@@ -123,7 +124,7 @@ func (s *Share) plan(srcs []*source, n Network) (*Plan, error) {
 		sv.SecureBoot = checkSecureBoot(tree, uefi, sv.Arch)
 		machines = append(machines, sv.Arch)
 		item := bootmenu.TopItem{Label: sv.Prefix, Title: sv.Title, Prefix: sv.Prefix}
-		if sv.Arch == kernelarch.ARM64 {
+		if runsOn(kernelarch.ARM64, sv.Arch) {
 			// Only the ARM64 GRUB boots it: no pxelinux or iPXE menu, and its GRUB menu under
 			// the ARM64 GRUB's own directory. That GRUB has HTTP in every DHCP mode.
 			generated[path.Join(Arm64MenuDir, sv.Prefix, "grub.cfg")] = bootmenu.RenderGrub(uefi)

@@ -135,7 +135,7 @@ func (s *Share) serve(ctx context.Context, p *Plan, ports Ports) error {
 	for _, m := range p.Media {
 		// Each medium with the loaders of the clients it is offered to.
 		loaders := []any{"boot", bios, "ipxe", ipxe, "uefi", uefi}
-		if m.Arch == kernelarch.ARM64 {
+		if runsOn(kernelarch.ARM64, m.Arch) {
 			loaders = []any{"uefi_arm64", Arm64Loader}
 		}
 		args := append([]any{"medium", m.Medium.Source, "family", m.Family, "arch", m.archNote(), "iface", p.Iface.Name,
