@@ -278,3 +278,22 @@ func TestLoneMediumTree(t *testing.T) {
 		})
 	}
 }
+
+// --boot-tree writes the ARM64 loader and menus for an arm64 medium, and names its machine
+// beside its export.
+func TestBootTreeArm64(t *testing.T) {
+	dir := t.TempDir()
+	files, _, exports, err := WriteBootTree([]string{labMedium, arm64Medium}, dir, netip.MustParseAddr("192.0.2.7"), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{Arm64Loader, Arm64MenuFile, Arm64MenuDir + "/debian-live-arm64/grub.cfg"} {
+		if !slices.Contains(files, want) {
+			t.Errorf("the tree lacks %s: %v", want, files)
+		}
+	}
+	if len(exports) != 2 || !strings.Contains(exports[1], "debian-live-arm64 (arm64: offered to ARM64 UEFI clients only") ||
+		!strings.Contains(exports[0], "offered to x86 clients") {
+		t.Errorf("exports %q", exports)
+	}
+}
