@@ -87,7 +87,9 @@ func startLoopShare(t *testing.T, sources ...string) *loopShare {
 
 // edk2Request is the boot-server REQUEST an EDK2 PXE client (OVMF on x86-64, AAVMF on arm64: the
 // same PxeBcDxe) sends to port 4011 once the proxy offer came: options 93 and 60 name its
-// architecture, 94 its UNDI 3.0, 97 its machine GUID, 55 the options it asks for.
+// architecture, 94 its UNDI 3.0, 97 its machine GUID, 55 the options it asks for. The vendor class
+// and the option list are those AAVMF sent in the ARM64 lab (e2e/arm64_test.go, as the lab's
+// dnsmasq logged them).
 func edk2Request(t *testing.T, arch iana.Arch, mac net.HardwareAddr) []byte {
 	t.Helper()
 	m, err := dhcpv4.New(dhcpv4.WithHwAddr(mac), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
@@ -98,13 +100,20 @@ func edk2Request(t *testing.T, arch iana.Arch, mac net.HardwareAddr) []byte {
 		dhcpv4.WithOption(dhcpv4.OptGeneric(dhcpv4.OptionClientMachineIdentifier,
 			append([]byte{0}, bytes.Repeat([]byte{0x5c}, 16)...))),
 		dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(1472)),
-		dhcpv4.WithOption(dhcpv4.OptParameterRequestList(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter,
-			dhcpv4.OptionVendorSpecificInformation, dhcpv4.OptionClassIdentifier, dhcpv4.OptionTFTPServerName,
-			dhcpv4.OptionBootfileName)))
+		dhcpv4.WithOption(dhcpv4.OptParameterRequestList(edk2Asks()...)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m.ToBytes()
+}
+
+func edk2Asks() []dhcpv4.OptionCode {
+	var l []dhcpv4.OptionCode
+	for _, c := range []uint8{1, 2, 3, 4, 5, 6, 12, 13, 15, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51, 54, 58, 59,
+		60, 66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135} {
+		l = append(l, dhcpv4.GenericOptionCode(c))
+	}
+	return l
 }
 
 // ask sends req to the share's port 4011 and returns its answer, or nil when none comes.
