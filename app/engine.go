@@ -65,6 +65,9 @@ type MediumInfo struct {
 	// live system. A directory of ISO files whose live ISOs differ lists theirs: "casper, dracut".
 	Family string
 	Kind   string // medium.Kind: "dir", "iso", "device"
+	// Arch is the machine its kernel is for (kernelarch.Arch: "amd64", "arm64", …; "" = not
+	// read, offered to x86 clients). A directory of ISO files lists theirs: "amd64, arm64".
+	Arch string
 	// SecureBootOK: the medium's kernel is signed by a key the signed chain trusts, so machines
 	// with Secure Boot on boot it when sharecd is the network's DHCP server.
 	SecureBootOK bool
@@ -116,7 +119,7 @@ func (e *NetbootEngine) Detect(source string) (MediumInfo, error) {
 	}
 	d := ds[0]
 	info := MediumInfo{Source: d.Source, Name: strings.TrimSpace(d.Label), Family: string(d.Family),
-		Kind: string(d.Kind), SecureBootOK: d.SecureBoot.Works}
+		Kind: string(d.Kind), SecureBootOK: d.SecureBoot.Works, Arch: string(d.Arch)}
 	if info.Name == "" {
 		info.Name = filepath.Base(d.Source)
 	}
@@ -127,16 +130,20 @@ func (e *NetbootEngine) Detect(source string) (MediumInfo, error) {
 // it serves every live ISO in it, so the row names them all, in their menu order.
 func isoDirInfo(dir string, ds []*netboot.Description) MediumInfo {
 	info := MediumInfo{Source: dir, Kind: "dir", SecureBootOK: true}
-	var titles, fams []string
+	var titles, fams, archs []string
 	for _, d := range ds {
 		titles = append(titles, d.Title)
 		if f := string(d.Family); !slices.Contains(fams, f) {
 			fams = append(fams, f)
 		}
+		if a := string(d.Arch); !slices.Contains(archs, a) {
+			archs = append(archs, a)
+		}
 		info.SecureBootOK = info.SecureBootOK && d.SecureBoot.Works
 	}
 	info.Name = fmt.Sprintf("%s (%d live ISO files: %s)", filepath.Base(dir), len(ds), strings.Join(titles, ", "))
 	info.Family = strings.Join(fams, ", ")
+	info.Arch = strings.Join(archs, ", ")
 	return info
 }
 

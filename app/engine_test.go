@@ -118,7 +118,7 @@ func TestISODirInfo(t *testing.T) {
 	ds := []*netboot.Description{
 		{Source: "/srv/isos/debian.iso", Title: "Debian live 12", Family: "live-boot", SecureBoot: netboot.SecureBoot{Works: true}},
 		{Source: "/srv/isos/ubuntu.iso", Title: "Ubuntu 24.04", Family: "casper", SecureBoot: netboot.SecureBoot{Works: true}},
-		{Source: "/srv/isos/xubuntu.iso", Title: "Xubuntu 24.04", Family: "casper"},
+		{Source: "/srv/isos/xubuntu.iso", Title: "Xubuntu 24.04", Family: "casper", Arch: "arm64"},
 	}
 	info := isoDirInfo("/srv/isos", ds)
 	if info.Name != "isos (3 live ISO files: Debian live 12, Ubuntu 24.04, Xubuntu 24.04)" || info.Source != "/srv/isos" ||
@@ -127,5 +127,22 @@ func TestISODirInfo(t *testing.T) {
 	}
 	if got := familyWords(info.Family); got != "Debian-style live system (live-boot); Ubuntu-style live system (casper)" {
 		t.Errorf("familyWords(%q) = %q", info.Family, got)
+	}
+	if got := archWords(info.Arch); info.Arch != ", arm64" || got != ", for ARM64 machines with UEFI" {
+		t.Errorf("Arch %q, archWords %q", info.Arch, got)
+	}
+}
+
+// The window's media list says which machines a medium is for, read from its kernel: the arm64
+// medium with a real arm64 kernel's header, and the lab medium, whose stand-in kernel says nothing.
+func TestDetectArch(t *testing.T) {
+	for _, tc := range []struct{ dir, arch, words string }{
+		{"../netboot/testdata/debian-live-arm64", "arm64", ", for ARM64 machines with UEFI"},
+		{"../netboot/testdata/debian-live-lab", "", ""},
+	} {
+		info, err := (&NetbootEngine{}).Detect(tc.dir)
+		if err != nil || info.Arch != tc.arch || archWords(info.Arch) != tc.words {
+			t.Errorf("%s: %+v, %v; want arch %q, words %q", tc.dir, info, err, tc.arch, tc.words)
+		}
 	}
 }

@@ -617,7 +617,7 @@ func (u *UI) renderMedia() {
 			if len(ok) > 1 && m == ok[0] {
 				name += " — booted by default"
 			}
-			m.detail.SetText(familyWords(m.info.Family) + " — " + where + "\n" + secureBootWords(m.info.SecureBootOK))
+			m.detail.SetText(familyWords(m.info.Family) + archWords(m.info.Arch) + " — " + where + "\n" + secureBootWords(m.info.SecureBootOK))
 			m.detail.Importance = widget.MediumImportance
 		}
 		m.name.SetText(name)
@@ -654,6 +654,26 @@ func secureBootWords(signedByDebian bool) string {
 			"with sudo sharecd --share --dhcp-mode full, where Secure Boot can stay on."
 	}
 	return "UEFI machines with Secure Boot on: turn it off in their firmware setup first."
+}
+
+// archWords says which machines boot a medium, after its family: arm64 media go only to ARM64
+// UEFI machines, everything else only to PCs. Nothing when the kernel's machine was not read.
+func archWords(arch string) string {
+	var words []string
+	for _, a := range strings.Split(arch, ", ") {
+		switch a {
+		case "amd64":
+			words = append(words, "64-bit PCs")
+		case "i386":
+			words = append(words, "32-bit PCs")
+		case "arm64":
+			words = append(words, "ARM64 machines with UEFI")
+		}
+	}
+	if len(words) == 0 {
+		return ""
+	}
+	return ", for " + strings.Join(words, " and ")
 }
 
 func familyWords(f string) string {

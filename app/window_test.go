@@ -1161,3 +1161,22 @@ func TestFullModeAndInternet(t *testing.T) {
 		})
 	}
 }
+
+// The media list says which machines each medium boots, as its kernel says.
+func TestMediaListShowsArch(t *testing.T) {
+	for _, tc := range []struct{ arch, want, not string }{
+		{"arm64", "Debian-style live system (live-boot), for ARM64 machines with UEFI — ", "PCs"},
+		{"amd64", "Debian-style live system (live-boot), for 64-bit PCs — ", "ARM64"},
+		{"", "Debian-style live system (live-boot) — ", ", for"},
+	} {
+		t.Run(tc.arch, func(t *testing.T) {
+			m := debianLive
+			m.Arch = tc.arch
+			h := newHarness(t, &fakeEngine{medium: m, ifaces: []IfaceInfo{eth0}, check: clean}, Options{})
+			h.idle()
+			if got := h.mediaShown(); len(got) != 1 || !strings.Contains(got[0], tc.want) || strings.Contains(got[0], tc.not) {
+				t.Errorf("media shown %q, want %q and no %q", got, tc.want, tc.not)
+			}
+		})
+	}
+}

@@ -10,7 +10,7 @@ import (
 	"net/netip"
 )
 
-//go:embed syslinux grub-efi secureboot ipxe
+//go:embed syslinux grub-efi grub-efi-arm64 secureboot ipxe
 var files embed.FS
 
 // BIOS is the BIOS network loader: pxelinux.0 with the ldlinux.c32 and COM32 modules built with
@@ -45,9 +45,9 @@ func UEFIIPXE() []byte {
 	return b
 }
 
-// uefiPlaceholder is the prefix update-grub-efi.sh builds the UEFI loader with: the longest
-// dotted quad, so that any real address fits in its place.
-const uefiPlaceholder = "(tftp,255.255.255.255)/grub"
+// placeholderServer is the server update-grub-efi.sh and update-grub-efi-arm64.sh build the
+// UEFI loaders' prefixes with: the longest dotted quad, so that any real address fits in its place.
+const placeholderServer = "255.255.255.255"
 
 // UEFIx64 returns the x86-64 UEFI network loader (GRUB 2 from Debian's grub-efi-amd64-bin, built
 // by update-grub-efi.sh) with its prefix set to "(tftp,server)/grub": it reads grub.cfg from
@@ -57,20 +57,34 @@ const uefiPlaceholder = "(tftp,255.255.255.255)/grub"
 // DHCPACK, not from our proxy offer (netboot-facts §7). The image is unsigned: it boots only with
 // Secure Boot off.
 func UEFIx64(server netip.Addr) ([]byte, error) {
+	return withServer("grub-efi/grubx64.efi", "grub", server)
+}
+
+// UEFIArm64 is UEFIx64's counterpart for ARM64 UEFI clients (GRUB 2 from Debian's
+// grub-efi-arm64-bin, built by update-grub-efi-arm64.sh): its prefix is "(tftp,server)/grub-arm64",
+// a menu directory of its own, so the arm64 and x86 menus never mix. Unsigned as well.
+func UEFIArm64(server netip.Addr) ([]byte, error) {
+	return withServer("grub-efi-arm64/grubaa64.efi", "grub-arm64", server)
+}
+
+// withServer reads the GRUB image name, built with the prefix "(tftp,255.255.255.255)/dir", and
+// writes server in the placeholder's place.
+func withServer(name, dir string, server netip.Addr) ([]byte, error) {
 	server = server.Unmap()
 	if !server.Is4() || server.IsUnspecified() {
-		return nil, fmt.Errorf("UEFI loader: server %v is not an IPv4 address", server)
+		return nil, fmt.Errorf("UEFI loader %s: server %v is not an IPv4 address", name, server)
 	}
-	img, err := files.ReadFile("grub-efi/grubx64.efi")
+	img, err := files.ReadFile(name)
 	if err != nil {
 		return nil, err
 	}
-	ph := []byte(uefiPlaceholder + "\x00")
+	placeholder := "(tftp," + placeholderServer + ")/" + dir
+	ph := []byte(placeholder + "\x00")
 	at := bytes.Index(img, ph)
 	if at < 0 || bytes.Index(img[at+1:], ph) >= 0 {
-		return nil, fmt.Errorf("UEFI loader: prefix placeholder %q not found exactly once", uefiPlaceholder)
+		return nil, fmt.Errorf("UEFI loader %s: prefix placeholder %q not found exactly once", name, placeholder)
 	}
-	prefix := "(tftp," + server.String() + ")/grub"
+	prefix := "(tftp," + server.String() + ")/" + dir
 	// The placeholder is the longest possible prefix: the rest of its room becomes NULs.
 	copy(img[at:at+len(ph)], append([]byte(prefix), make([]byte, len(ph)-len(prefix))...))
 	return img, nil

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"net/netip"
+	"path"
 	"strings"
 	"testing"
 )
@@ -32,31 +33,51 @@ func TestBIOSHasMatchingLoaderAndModules(t *testing.T) {
 	}
 }
 
-func TestUEFIx64PrefixPatched(t *testing.T) {
-	img, err := UEFIx64(netip.MustParseAddr("10.77.5.2"))
-	if err != nil {
-		t.Fatal(err)
+// Both GRUBs get the server written into their prefix in place, each in its own menu directory,
+// and each is built for the machine its clients are (the PE header's machine field).
+func TestUEFILoaderPrefixPatched(t *testing.T) {
+	tests := []struct {
+		name    string
+		load    func(netip.Addr) ([]byte, error)
+		file    string
+		dir     string
+		machine uint16 // IMAGE_FILE_MACHINE_AMD64, _ARM64
+	}{
+		{"x86-64", UEFIx64, "grub-efi/grubx64.efi", "grub", 0x8664},
+		{"arm64", UEFIArm64, "grub-efi-arm64/grubaa64.efi", "grub-arm64", 0xaa64},
 	}
-	orig, _ := files.ReadFile("grub-efi/grubx64.efi")
-	if len(img) != len(orig) || !bytes.HasPrefix(img, []byte("MZ")) {
-		t.Fatalf("image is %d bytes (want %d) or not a PE file", len(img), len(orig))
-	}
-	want := []byte("(tftp,10.77.5.2)/grub\x00\x00\x00\x00\x00\x00\x00")
-	if !bytes.Contains(img, want) || bytes.Contains(img, []byte(uefiPlaceholder)) {
-		t.Error("prefix not replaced in place")
-	}
-	if again, _ := UEFIx64(netip.MustParseAddr("192.168.1.1")); !bytes.Contains(again, []byte("(tftp,192.168.1.1)/grub\x00")) {
-		t.Error("the embedded image was modified by the first call")
-	}
-	for _, bad := range []netip.Addr{{}, netip.MustParseAddr("fe80::1"), netip.IPv4Unspecified()} {
-		if _, err := UEFIx64(bad); err == nil {
-			t.Errorf("UEFIx64(%v): no error", bad)
-		}
-	}
-	for _, name := range []string{"grub-efi/GPL-3", "grub-efi/COPYRIGHT", "grub-efi/VERSION"} {
-		if _, err := files.ReadFile(name); err != nil {
-			t.Error(err)
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			img, err := tc.load(netip.MustParseAddr("10.77.5.2"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig, _ := files.ReadFile(tc.file)
+			if len(img) != len(orig) || !bytes.HasPrefix(img, []byte("MZ")) || len(img) < 0x100 {
+				t.Fatalf("image is %d bytes (want %d) or not a PE file", len(img), len(orig))
+			}
+			pe := binary.LittleEndian.Uint32(img[0x3c:])
+			if m := binary.LittleEndian.Uint16(img[pe+4:]); m != tc.machine {
+				t.Errorf("PE machine %#x, want %#x", m, tc.machine)
+			}
+			want := []byte("(tftp,10.77.5.2)/" + tc.dir + "\x00\x00\x00\x00\x00\x00\x00")
+			if !bytes.Contains(img, want) || bytes.Contains(img, []byte(placeholderServer)) {
+				t.Error("prefix not replaced in place")
+			}
+			if again, _ := tc.load(netip.MustParseAddr("192.168.1.1")); !bytes.Contains(again, []byte("(tftp,192.168.1.1)/"+tc.dir+"\x00")) {
+				t.Error("the embedded image was modified by the first call")
+			}
+			for _, bad := range []netip.Addr{{}, netip.MustParseAddr("fe80::1"), netip.IPv4Unspecified()} {
+				if _, err := tc.load(bad); err == nil {
+					t.Errorf("%v: no error", bad)
+				}
+			}
+			for _, name := range []string{"GPL-3", "COPYRIGHT", "VERSION"} {
+				if _, err := files.ReadFile(path.Join(path.Dir(tc.file), name)); err != nil {
+					t.Error(err)
+				}
+			}
+		})
 	}
 }
 

@@ -7,8 +7,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sharecd/sharecd/netboot/bootmenu"
+	"github.com/sharecd/sharecd/netboot/kernelarch"
 	"github.com/sharecd/sharecd/netboot/medium"
 )
 
@@ -22,6 +24,10 @@ type Description struct {
 	Running *medium.Running `json:"running,omitempty"`
 	Entries []EntryInfo     `json:"entries"`
 	Timeout int             `json:"timeout_tenths,omitempty"` // the medium's own menu timeout
+	// Arch is the machine of the medium's default kernel; ArchNote says which clients that
+	// makes it offered to (Served.Arch).
+	Arch     kernelarch.Arch `json:"arch"`
+	ArchNote string          `json:"arch_note"`
 	// SecureBoot: can clients with Secure Boot on boot the kernel UEFI clients get by default?
 	SecureBoot SecureBoot `json:"secure_boot"`
 	Warnings   []string   `json:"warnings,omitempty"`
@@ -64,7 +70,8 @@ func Describe(sources ...string) (_ []*Description, skipped []string, _ error) {
 		med, sv := src.med, p.Media[i]
 		d := &Description{Source: med.Source, Kind: med.Kind, Label: med.Label, Family: src.fam,
 			Menu: src.menuPath, Running: src.running, Timeout: src.menu.Timeout,
-			SecureBoot: sv.SecureBoot, Warnings: src.warnings, Title: sv.Title, Prefix: sv.Prefix, Export: sv.Export}
+			SecureBoot: sv.SecureBoot, Warnings: src.warnings, Title: sv.Title, Prefix: sv.Prefix, Export: sv.Export,
+			Arch: sv.Arch, ArchNote: sv.archNote()}
 		def := src.menu.DefaultEntry()
 		for _, e := range src.menu.Entries {
 			d.Entries = append(d.Entries, EntryInfo{Label: e.Label, Title: e.PlainTitle(), Kind: string(e.Kind),
@@ -96,9 +103,28 @@ func WriteBootTree(sources []string, dir string, server netip.Addr, timeout int)
 		}
 	}
 	for _, m := range p.Media {
-		exports = append(exports, m.Export+" ← "+m.Medium.Source)
+		exports = append(exports, m.Export+" ← "+m.Medium.Source+" ("+m.archNote()+")")
 	}
 	return p.Files, append(skipped, p.Warnings...), exports, nil
+}
+
+// archNote says, for people, which machine a medium's kernel is for and so which clients it is
+// offered to (runsOn).
+func (sv *Served) archNote() string {
+	switch sv.Arch {
+	case kernelarch.ARM64:
+		return "arm64: offered to ARM64 UEFI clients only, with " + Arm64Loader
+	case kernelarch.Unknown:
+		return "kernel architecture not read (" + oneLine(sv.ArchErr) + "): offered to x86 clients, as an x86-64 medium"
+	}
+	return string(sv.Arch) + ": offered to x86 clients (BIOS and x86-64 UEFI)"
+}
+
+func oneLine(err error) string {
+	if err == nil {
+		return "no reason given"
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
 func copyOut(fsys fs.FS, name, dst string) error {

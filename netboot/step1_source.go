@@ -163,8 +163,9 @@ func mediumPrefixes(srcs []*source, taken []placement) []string {
 
 // usedNames are the top-level names of the tree that a new medium's directory may not take.
 func usedNames(taken []placement) map[string]bool {
-	// The tree's own directories are not free: grub/ holds the GRUB menus, secureboot/ the signed loaders.
-	used := map[string]bool{"grub": true, "secureboot": true}
+	// The tree's own directories are not free: grub/ and grub-arm64/ hold the GRUB menus,
+	// secureboot/ the signed loaders.
+	used := map[string]bool{"grub": true, Arm64MenuDir: true, "secureboot": true}
 	for _, pl := range taken {
 		used[pl.prefix], used[pl.menuDir] = true, true
 		if pl.prefix != "" {

@@ -2,14 +2,18 @@ package netboot
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
+	"slices"
+	"sync"
 
 	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/sharecd/sharecd/netboot/bootmenu"
 	"github.com/sharecd/sharecd/netboot/dhcp"
+	"github.com/sharecd/sharecd/netboot/kernelarch"
 	"github.com/sharecd/sharecd/netboot/secureboot"
 )
 
@@ -46,6 +50,40 @@ const SignedLoader = "secureboot/shimx64.efi"
 // UEFIMenuFile is where both GRUBs read their menu: $prefix/grub.cfg, prefix (tftp,SERVER)/grub.
 const UEFIMenuFile = "grub/grub.cfg"
 
+// Arm64Loader is what ARM64 UEFI clients (option 93 = 11) are offered in every DHCP mode: GRUB 2
+// built from Debian's grub-efi-arm64-bin with this server in its prefix (assets.UEFIArm64).
+// Unsigned, as there is no signed ARM64 chain here: Secure Boot must be off.
+const Arm64Loader = "grubaa64.efi"
+
+// Arm64MenuDir is the ARM64 GRUB's menu directory ($prefix is (tftp,SERVER)/grub-arm64): its
+// grub.cfg lists only arm64 media, and the x86 GRUBs' grub/ lists none, so the menus never mix.
+const Arm64MenuDir = "grub-arm64"
+
+// Arm64MenuFile is the ARM64 GRUB's first menu.
+const Arm64MenuFile = Arm64MenuDir + "/grub.cfg"
+
+// clientMachine is the machine of a client by its option 93 (normalised: 9 arrives as 7), and
+// whether sharecd has a loader for it at all. IA32 UEFI (6) and ARM32 (10) have none.
+func clientMachine(a iana.Arch) (kernelarch.Arch, bool) {
+	switch a {
+	case iana.INTEL_X86PC, iana.EFI_X86_64, iana.EFI_BC:
+		return kernelarch.AMD64, true
+	case iana.EFI_ARM64:
+		return kernelarch.ARM64, true
+	}
+	return kernelarch.Unknown, false
+}
+
+// runsOn says whether a client of machine client can boot a medium whose kernel is of machine k.
+// x86 clients keep what they had before architectures were read: every medium not known to be
+// arm64, 32-bit x86 and unreadable kernels included.
+func runsOn(client, k kernelarch.Arch) bool {
+	if client == kernelarch.ARM64 {
+		return k == kernelarch.ARM64
+	}
+	return k != kernelarch.ARM64
+}
+
 // secureBootProxyNote is said once per UEFI client in proxy mode: why a machine with Secure Boot
 // on stops at the loader, and what works instead.
 const secureBootProxyNote = "Secure Boot must be off on this client: behind a proxy-DHCP the signed GRUBs " +
@@ -59,8 +97,11 @@ func signedChain(mode DHCPMode) bool { return mode == DHCPFull || mode == DHCPOf
 
 // bootFileFor picks the loader by the client's architecture (option 93, as the proxy normalises it:
 // 9, "EFI BC", arrives as 7, x86-64 UEFI), by whether the client already runs iPXE, and for
-// UEFI by the DHCP mode. With ipxe, iPXE gets its script and UEFI firmware in proxy mode iPXE.
-func bootFileFor(mode DHCPMode, ipxe bool) func(dhcp.Client) (string, bool) {
+// x86 UEFI by the DHCP mode. With ipxe, iPXE gets its script and UEFI firmware in proxy mode iPXE.
+// media are the shared media's kernel machines: a client none of them runs on is not answered
+// (its firmware goes on to its next boot option instead of showing an empty menu), and log says
+// so once per machine, not at every DHCP retry.
+func bootFileFor(mode DHCPMode, ipxe bool, media []kernelarch.Arch, log *slog.Logger) func(dhcp.Client) (string, bool) {
 	uefi := UEFILoader
 	switch {
 	case signedChain(mode):
@@ -69,23 +110,35 @@ func bootFileFor(mode DHCPMode, ipxe bool) func(dhcp.Client) (string, bool) {
 	case ipxe:
 		uefi = UEFIIPXE
 	}
+	var told sync.Map // kernelarch.Arch → already logged
 	return func(c dhcp.Client) (string, bool) {
+		machine, ok := clientMachine(c.Arch)
+		if !ok {
+			// IA32 (6) and ARM32 (10) UEFI have no loader here: no answer, so their firmware
+			// goes on to its next boot option instead of failing on a file it cannot run.
+			return "", false
+		}
+		if !slices.ContainsFunc(media, func(k kernelarch.Arch) bool { return runsOn(machine, k) }) {
+			if _, done := told.LoadOrStore(machine, true); !done && log != nil {
+				log.Info("not answering "+string(machine)+" clients: no shared medium has a kernel for them",
+					"client_arch", uint16(c.Arch), "media", media)
+			}
+			return "", false
+		}
 		switch c.Arch {
 		case iana.INTEL_X86PC:
 			if c.IPXE && ipxe {
 				return BIOSScript, true
 			}
 			return BIOSLoader, true
-		case iana.EFI_X86_64, iana.EFI_BC:
-			// iPXE running means Secure Boot does not hold this client (iPXE is unsigned).
-			if c.IPXE && ipxe {
-				return UEFIScript, true
-			}
-			return uefi, true
+		case iana.EFI_ARM64:
+			return Arm64Loader, true
 		}
-		// IA32 (6) and ARM64 (11) UEFI have no loader here yet: no answer, so their firmware
-		// goes on to its next boot option instead of failing on a file it cannot run.
-		return "", false
+		// x86-64 UEFI. iPXE running means Secure Boot does not hold this client (iPXE is unsigned).
+		if c.IPXE && ipxe {
+			return UEFIScript, true
+		}
+		return uefi, true
 	}
 }
 
@@ -102,6 +155,8 @@ func chainOf(file string) string {
 		return "UEFI x86-64, iPXE: " + UEFIScript + " → kernel, initrd over HTTP → live root"
 	case UEFILoader:
 		return "UEFI x86-64: unsigned GRUB grubx64.efi → " + UEFIMenuFile + " → kernel, initrd → live root"
+	case Arm64Loader:
+		return "UEFI ARM64: unsigned GRUB " + Arm64Loader + " → " + Arm64MenuFile + " (arm64 media only) → kernel, initrd → live root"
 	case SignedLoader:
 		return "UEFI x86-64, Secure Boot capable: Debian's signed shim " + SignedLoader +
 			" → Debian's signed GRUB secureboot/grubx64.efi → " + UEFIMenuFile + " → kernel, initrd → live root"
@@ -118,18 +173,21 @@ type SecureBoot struct {
 	Note  string `json:"note"` // one line for people
 }
 
-// checkSecureBoot reads who signed the kernel UEFI clients boot by default.
-func checkSecureBoot(fsys fs.FS, m *bootmenu.Menu) SecureBoot {
-	e := m.DefaultEntry()
-	if e == nil || e.Kernel == "" {
-		e = firstLinux(m) // no default: the loaders start the first entry
-	}
-	if e == nil || e.Kernel == "" {
+// checkSecureBoot reads who signed the kernel UEFI clients boot by default; arch is that kernel's
+// machine (mediumArch), since only x86-64 clients have a signed chain to boot it with.
+func checkSecureBoot(fsys fs.FS, m *bootmenu.Menu, arch kernelarch.Arch) SecureBoot {
+	kernel := defaultKernel(m)
+	if kernel == "" {
 		return SecureBoot{Note: "no kernel to check"}
 	}
-	sb := SecureBoot{Kernel: e.Kernel}
-	signers, err := kernelSigners(fsys, e.Kernel)
+	sb := SecureBoot{Kernel: kernel}
+	signers, err := kernelSigners(fsys, kernel)
 	switch {
+	case arch == kernelarch.ARM64:
+		sb.Note = "an arm64 kernel: sharecd's ARM64 GRUB is unsigned, so Secure Boot must be off on clients"
+		if err == nil {
+			sb.Signer = signers[0].Issuer
+		}
 	case errors.Is(err, secureboot.ErrUnsigned):
 		sb.Note = "the medium's kernel is not signed: Secure Boot must be off on clients"
 	case err != nil:
@@ -148,6 +206,34 @@ func checkSecureBoot(fsys fs.FS, m *bootmenu.Menu) SecureBoot {
 		}
 	}
 	return sb
+}
+
+// defaultKernel is the kernel UEFI clients of m boot when nobody chooses: its default entry's,
+// else the first Linux entry's (no default: the loaders start the first entry); "" if none.
+func defaultKernel(m *bootmenu.Menu) string {
+	e := m.DefaultEntry()
+	if e == nil || e.Kernel == "" {
+		e = firstLinux(m)
+	}
+	if e == nil {
+		return ""
+	}
+	return e.Kernel
+}
+
+// mediumArch is the machine of a medium: that of the kernel its UEFI menu boots by default, the
+// same kernel checkSecureBoot judges. A live medium is built for one machine; its other entries
+// (memtest, a failsafe mode) name no other kernel machine in practice.
+func mediumArch(fsys fs.FS, m *bootmenu.Menu) (kernelarch.Arch, error) {
+	kernel := defaultKernel(m)
+	if kernel == "" {
+		return kernelarch.Unknown, errors.New("no kernel in the menu")
+	}
+	a, err := kernelarch.Of(fsys, kernel)
+	if err != nil {
+		return kernelarch.Unknown, fmt.Errorf("reading the architecture of %s: %w", kernel, err)
+	}
+	return a, nil
 }
 
 func firstLinux(m *bootmenu.Menu) *bootmenu.Entry {
@@ -182,6 +268,8 @@ func logChain(log *slog.Logger, e dhcp.Event, sb SecureBoot) {
 	switch e.BootFile {
 	case UEFILoader, UEFIIPXE:
 		args = append(args, "secure_boot", secureBootProxyNote)
+	case Arm64Loader:
+		args = append(args, "secure_boot", "Secure Boot must be off on this client: sharecd has no signed ARM64 loader")
 	case SignedLoader:
 		args = append(args, "secure_boot", sb.Note)
 	}

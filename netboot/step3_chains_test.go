@@ -1,7 +1,9 @@
 package netboot
 
 import (
+	"bytes"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -14,18 +16,23 @@ import (
 	"github.com/sharecd/sharecd/assets"
 	"github.com/sharecd/sharecd/netboot/bootmenu"
 	"github.com/sharecd/sharecd/netboot/dhcp"
+	"github.com/sharecd/sharecd/netboot/kernelarch"
 )
 
 // Option 93 dispatch, through the proxy's pure Reply, for every architecture the issue names and
-// some it does not: 0 → the BIOS loader; 7 and 9 → iPXE, or GRUB without it; 6, 10, 11 and
-// unknown values → no answer.
+// some it does not: 0 → the BIOS loader; 7 and 9 → iPXE, or GRUB without it; 11 → the ARM64 GRUB
+// where an arm64 medium is shared; 6, 10 and unknown values → no answer; and no answer for a
+// client that no shared medium's kernel runs on.
 func TestBootFileByArch(t *testing.T) {
+	x86, arm, both := []kernelarch.Arch{kernelarch.AMD64}, []kernelarch.Arch{kernelarch.ARM64},
+		[]kernelarch.Arch{kernelarch.ARM64, kernelarch.Unknown}
 	tests := []struct {
 		mode   DHCPMode
 		arch   iana.Arch
-		ipxe   bool   // the ROM says it is iPXE (user class)
-		script bool   // the share offers iPXE (not --no-ipxe-script, not --tftp-only)
-		want   string // "" = ignored
+		ipxe   bool              // the ROM says it is iPXE (user class)
+		script bool              // the share offers iPXE (not --no-ipxe-script, not --tftp-only)
+		media  []kernelarch.Arch // the shared media's machines; nil = one x86-64 medium
+		want   string            // "" = ignored
 	}{
 		// iPXE gets its firmware's script where the share offers iPXE, and UEFI firmware iPXE
 		// itself in proxy mode (then asks again as iPXE: no loop).
@@ -54,9 +61,31 @@ func TestBootFileByArch(t *testing.T) {
 		{mode: DHCPFull, arch: iana.EFI_BC, want: SignedLoader},
 		{mode: DHCPFull, arch: iana.EFI_ARM64, want: ""},
 		{mode: DHCPOff, arch: iana.EFI_X86_64, want: SignedLoader},
+		// ARM64 UEFI gets the ARM64 GRUB in every mode, and only where an arm64 medium is shared.
+		{mode: DHCPProxy, arch: iana.EFI_ARM64, media: arm, want: Arm64Loader},
+		{mode: DHCPProxy, arch: iana.EFI_ARM64, script: true, media: arm, want: Arm64Loader},
+		{mode: DHCPProxy, arch: iana.EFI_ARM64, ipxe: true, script: true, media: both, want: Arm64Loader},
+		{mode: DHCPFull, arch: iana.EFI_ARM64, media: both, want: Arm64Loader},
+		{mode: DHCPOff, arch: iana.EFI_ARM64, media: arm, want: Arm64Loader},
+		{mode: DHCPProxy, arch: iana.EFI_ARM64, media: x86, want: ""},
+		{mode: DHCPProxy, arch: iana.EFI_ARM64, media: []kernelarch.Arch{kernelarch.Unknown, kernelarch.I386}, want: ""},
+		// x86 clients see no arm64 medium: with only those, they are not answered.
+		{mode: DHCPProxy, arch: iana.INTEL_X86PC, media: arm, want: ""},
+		{mode: DHCPProxy, arch: iana.EFI_X86_64, script: true, media: arm, want: ""},
+		{mode: DHCPFull, arch: iana.EFI_BC, media: arm, want: ""},
+		// An unreadable kernel is served to x86 clients, as before architectures were read.
+		{mode: DHCPProxy, arch: iana.EFI_X86_64, media: both, want: UEFILoader},
+		{mode: DHCPProxy, arch: iana.INTEL_X86PC, media: both, want: BIOSLoader},
+		{mode: DHCPProxy, arch: iana.EFI_IA32, media: both, want: ""},
 	}
 	for _, tc := range tests {
-		p := &dhcp.Proxy{ServerIP: net.IPv4(10, 77, 5, 2), BootFile: bootFileFor(tc.mode, tc.script)}
+		media := tc.media
+		if media == nil {
+			media = x86
+		}
+		var logged bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&logged, nil))
+		p := &dhcp.Proxy{ServerIP: net.IPv4(10, 77, 5, 2), BootFile: bootFileFor(tc.mode, tc.script, media, log)}
 		for _, port := range []int{dhcp.Port67, dhcp.Port4011} {
 			mt := dhcpv4.MessageTypeDiscover
 			if port == dhcp.Port4011 {
@@ -78,12 +107,22 @@ func TestBootFileByArch(t *testing.T) {
 				got = resp.BootFileName
 			}
 			if got != tc.want {
-				t.Errorf("arch %d (iPXE %v, script %v) on port %d: boot file %q (err %v), want %q",
-					uint16(tc.arch), tc.ipxe, tc.script, port, got, err, tc.want)
+				t.Errorf("arch %d (iPXE %v, script %v, media %v) on port %d: boot file %q (err %v), want %q",
+					uint16(tc.arch), tc.ipxe, tc.script, media, port, got, err, tc.want)
 			}
 		}
+		// A client that a shared medium would run on, were there one, is named once for the
+		// two packets (67 and 4011): one line, not one a retry.
+		_, known := clientMachine(tc.arch)
+		wantLines := 0
+		if tc.want == "" && known {
+			wantLines = 1
+		}
+		if n := strings.Count(logged.String(), "no shared medium has a kernel for them"); n != wantLines {
+			t.Errorf("arch %d, media %v: %d log lines about it, want %d:\n%s", uint16(tc.arch), media, n, wantLines, logged.String())
+		}
 	}
-	for _, f := range []string{BIOSLoader, BIOSScript, UEFIIPXE, UEFIScript, UEFILoader, SignedLoader} {
+	for _, f := range []string{BIOSLoader, BIOSScript, UEFIIPXE, UEFIScript, UEFILoader, SignedLoader, Arm64Loader} {
 		if c := chainOf(f); c == f {
 			t.Errorf("no chain description for %s", f)
 		}
@@ -108,15 +147,18 @@ func TestCheckSecureBoot(t *testing.T) {
 	tests := []struct {
 		name   string
 		kernel []byte
+		arch   kernelarch.Arch
 		works  bool
 		signer string
 		note   string
 	}{
-		{"Debian-signed", read(assets.SecureBoot(), "grubx64.efi"), true, "Debian Secure Boot CA", "signed by Debian"},
-		{"other signer", read(assets.SecureBoot(), "shimx64.efi"), false, "Microsoft Corporation UEFI CA 2011", "does not trust"},
-		{"unsigned", unsigned, false, "", "not signed"},
-		{"not a kernel", []byte("hello"), false, "", "could not read"},
-		{"missing", nil, false, "", "could not read"},
+		{"Debian-signed", read(assets.SecureBoot(), "grubx64.efi"), kernelarch.AMD64, true, "Debian Secure Boot CA", "signed by Debian"},
+		{"other signer", read(assets.SecureBoot(), "shimx64.efi"), kernelarch.AMD64, false, "Microsoft Corporation UEFI CA 2011", "does not trust"},
+		{"unsigned", unsigned, kernelarch.AMD64, false, "", "not signed"},
+		{"not a kernel", []byte("hello"), kernelarch.Unknown, false, "", "could not read"},
+		{"missing", nil, kernelarch.Unknown, false, "", "could not read"},
+		// Signed by Debian, but there is no signed ARM64 chain to boot it with.
+		{"arm64, Debian-signed", read(assets.SecureBoot(), "grubx64.efi"), kernelarch.ARM64, false, "Debian Secure Boot CA", "ARM64 GRUB is unsigned"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,7 +167,7 @@ func TestCheckSecureBoot(t *testing.T) {
 				fsys["live/vmlinuz"] = &fstest.MapFile{Data: tc.kernel}
 			}
 			m := &bootmenu.Menu{Default: "a", Entries: []bootmenu.Entry{{Label: "a", Kind: bootmenu.KindLinux, Kernel: "live/vmlinuz"}}}
-			sb := checkSecureBoot(fsys, m)
+			sb := checkSecureBoot(fsys, m, tc.arch)
 			if sb.Works != tc.works || sb.Signer != tc.signer || !strings.Contains(sb.Note, tc.note) {
 				t.Errorf("got %+v, want works=%v signer=%q note ~ %q", sb, tc.works, tc.signer, tc.note)
 			}

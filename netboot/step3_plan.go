@@ -9,9 +9,12 @@ import (
 	"path"
 	"slices"
 
+	"github.com/insomniacslk/dhcp/iana"
+
 	"github.com/sharecd/sharecd/assets"
 	"github.com/sharecd/sharecd/netboot/bootmenu"
 	"github.com/sharecd/sharecd/netboot/dhcp"
+	"github.com/sharecd/sharecd/netboot/kernelarch"
 	"github.com/sharecd/sharecd/netboot/medium"
 	"github.com/sharecd/sharecd/netboot/seats"
 	"github.com/sharecd/sharecd/netboot/tftp"
@@ -83,12 +86,31 @@ type Served struct {
 	UEFIMenu *bootmenu.Menu
 	// SecureBoot says whether clients with Secure Boot on can boot UEFIMenu's default kernel.
 	SecureBoot SecureBoot
+	// Arch is the machine of UEFIMenu's default kernel, which decides the clients it is offered
+	// to (runsOn): arm64 media to ARM64 UEFI clients only, every other medium to x86 clients
+	// only. Unknown (ArchErr says why) is offered to x86 clients, as before kernels were read.
+	Arch    kernelarch.Arch
+	ArchErr error
 
 	src *source
 }
 
 // First is the medium clients boot when they choose nothing.
 func (p *Plan) First() *Served { return p.Media[0] }
+
+// firstFor is the medium a client of architecture a (option 93) boots when it chooses nothing:
+// the first that runs on its machine. A client no medium runs on is never answered (bootFileFor);
+// for one that is, First stands in.
+func (p *Plan) firstFor(a iana.Arch) *Served {
+	if machine, ok := clientMachine(a); ok {
+		for _, sv := range p.Media {
+			if runsOn(machine, sv.Arch) {
+				return sv
+			}
+		}
+	}
+	return p.First()
+}
 
 // plan rewrites the media's menus for clients of network n and stacks the TFTP tree. One
 // medium is served as it is; several each under a directory of their own, with top-level
@@ -106,7 +128,7 @@ func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 	}
 	overHTTP := !s.TFTPBoot
 	p := &Plan{Network: n, kernels: map[string]bool{}, initrds: map[string]bool{}, seatFiles: map[string]bool{},
-		BootFile: bootFileFor(n.DHCP, overHTTP && !s.NoIPXEScript), Seats: s.Seats, placed: placed}
+		Seats: s.Seats, placed: placed}
 	generated := tftp.Files{UEFIIPXE: assets.UEFIIPXE()}
 	var err error
 	if generated[UEFILoader], err = assets.UEFIx64(n.Iface.Addr.Addr()); err != nil {
@@ -121,7 +143,9 @@ func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 	}
 	layers := []fs.FS{generated, nil} // the loaders' layer is known once every menu is
 	modules := []string{BIOSLoader}
-	var top []bootmenu.TopItem
+	var top, armTop []bootmenu.TopItem // the x86 clients' top menus and the ARM64 GRUB's
+	var machines []kernelarch.Arch
+	anyArm := false
 	for _, pl := range placed {
 		src := pl.src
 		sv := &Served{Medium: src.med, Family: src.fam, Title: mediumTitle(src), Prefix: pl.prefix,
@@ -136,27 +160,36 @@ func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 			return nil, err
 		}
 		sv.UEFIMenu = uefi
-		// pxelinux always reads its kernels over TFTP; the iPXE scripts over HTTP where there is HTTP.
-		// pxelinux and GRUB name a root medium's files from the tree's root wherever its menu
-		// is, and iPXE is only offered where its menus name them by http:// URL, so a root
-		// medium's menus work from its menuDir as well.
-		generated[bootmenu.PxelinuxMenuPath(menuDir)] = bootmenu.RenderPxelinux(sv.Menu)
-		generated[bootmenu.IPXEScriptPath(menuDir, BIOSScript)] = bootmenu.RenderIPXE(sv.Menu)
-		generated[bootmenu.IPXEScriptPath(menuDir, UEFIScript)] = bootmenu.RenderIPXE(uefi)
-		generated[bootmenu.GrubMenuPath(menuDir)] = bootmenu.RenderGrub(grubMenuFor(n.DHCP, uefi))
-
 		tree := src.med.FS
 		if sv.Prefix != "" {
 			tree = tftp.Under(sv.Prefix, src.med.FS)
 		}
 		layers = append(layers, tree)
-		sv.SecureBoot = checkSecureBoot(tree, uefi)
+		sv.Arch, sv.ArchErr = mediumArch(tree, uefi)
+		sv.SecureBoot = checkSecureBoot(tree, uefi, sv.Arch)
+		machines = append(machines, sv.Arch)
+		arm := runsOn(kernelarch.ARM64, sv.Arch)
+		anyArm = anyArm || arm
+		if arm {
+			// Only the ARM64 GRUB boots it: no pxelinux or iPXE menu, and its GRUB menu under
+			// the ARM64 GRUB's own directory. That GRUB has HTTP in every DHCP mode.
+			generated[path.Join(Arm64MenuDir, menuDir, "grub.cfg")] = bootmenu.RenderGrub(uefi)
+		} else {
+			// pxelinux always reads its kernels over TFTP; the iPXE scripts over HTTP where there
+			// is HTTP. pxelinux and GRUB name a root medium's files from the tree's root wherever
+			// its menu is, and iPXE is only offered where its menus name them by http:// URL, so
+			// a root medium's menus work from its menuDir as well.
+			generated[bootmenu.PxelinuxMenuPath(menuDir)] = bootmenu.RenderPxelinux(sv.Menu)
+			generated[bootmenu.IPXEScriptPath(menuDir, BIOSScript)] = bootmenu.RenderIPXE(sv.Menu)
+			generated[bootmenu.IPXEScriptPath(menuDir, UEFIScript)] = bootmenu.RenderIPXE(uefi)
+			generated[bootmenu.GrubMenuPath(menuDir)] = bootmenu.RenderGrub(grubMenuFor(n.DHCP, uefi))
+			modules = append(modules, bootmenu.Modules(sv.Menu)...)
+		}
 		for _, w := range append(slices.Clone(src.warnings), uefiWarnings...) {
 			if !slices.Contains(p.Warnings, w) {
 				p.Warnings = append(p.Warnings, w)
 			}
 		}
-		modules = append(modules, bootmenu.Modules(sv.Menu)...)
 		addBootFiles(p.kernels, p.initrds, sv.Menu, uefi)
 		p.HTTP = p.HTTP || overHTTP || src.fam == bootmenu.FamilyDracut
 		if pl.leaving {
@@ -164,17 +197,36 @@ func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 			continue
 		}
 		p.Media = append(p.Media, sv)
-		top = append(top, bootmenu.TopItem{Label: menuDir, Title: sv.Title, Prefix: menuDir})
+		machines = append(machines, sv.Arch)
+		item := bootmenu.TopItem{Label: menuDir, Title: sv.Title, Prefix: menuDir}
+		if arm {
+			armTop = append(armTop, item)
+		} else {
+			top = append(top, item)
+		}
 	}
 	if len(p.Media) == 0 {
 		return nil, errors.New("no medium to share")
 	}
-	if len(p.Media) > 1 || p.First().Prefix != "" {
+	// Several media (or one no longer at the root): each machine's loaders get a top menu of the
+	// media that run on it. The top items' configfile paths are relative to the loader's own
+	// prefix, so the ARM64 GRUB's items open grub-arm64/PREFIX/grub.cfg.
+	needTop := len(p.Media) > 1 || p.First().Prefix != ""
+	if needTop && len(top) > 0 {
 		generated["pxelinux.cfg/default"] = bootmenu.RenderTopPxelinux(top, timeout)
 		generated[BIOSScript] = bootmenu.RenderTopIPXE(top, timeout, BIOSScript)
 		generated[UEFIScript] = bootmenu.RenderTopIPXE(top, timeout, UEFIScript)
 		generated[UEFIMenuFile] = bootmenu.RenderTopGrub(top, timeout)
 	}
+	if needTop && len(armTop) > 0 {
+		generated[Arm64MenuFile] = bootmenu.RenderTopGrub(armTop, timeout)
+	}
+	if anyArm {
+		if generated[Arm64Loader], err = assets.UEFIArm64(n.Iface.Addr.Addr()); err != nil {
+			return nil, err
+		}
+	}
+	p.BootFile = bootFileFor(n.DHCP, overHTTP && !s.NoIPXEScript, machines, s.logger())
 	warnings, err := seatMenus(p, generated)
 	if err != nil {
 		return nil, err
@@ -217,9 +269,11 @@ func seatMenus(p *Plan, generated tftp.Files) (warnings []string, _ error) {
 	if p.Seats.Len() == 0 {
 		return nil, nil
 	}
-	media := make([]seats.Medium, len(p.Media))
-	for i, sv := range p.Media {
-		media[i] = seats.Medium{Dir: sv.Prefix, Title: sv.Title, Family: sv.Family, BIOS: sv.Menu, UEFI: sv.UEFIMenu}
+	var media []seats.Medium // the media a seat's loaders can boot: the x86 ones
+	for _, sv := range p.Media {
+		if !runsOn(kernelarch.ARM64, sv.Arch) {
+			media = append(media, seats.Medium{Dir: sv.Prefix, Title: sv.Title, Family: sv.Family, BIOS: sv.Menu, UEFI: sv.UEFIMenu})
+		}
 	}
 	booting := 0
 	for _, st := range p.Seats.All() {

@@ -36,7 +36,7 @@ func (s *Share) dhcpServers(lp *livePlan, allow func(netip.Addr) bool, tr *track
 		}
 		a, _ := netip.AddrFromSlice(e.IP.To4())
 		if tr.report(e.MAC, a, StageOffered, e.BootFile) && e.Kind == dhcp.EventOffer {
-			logChain(log, e, lp.Load().First().SecureBoot)
+			logChain(log, e, lp.Load().firstFor(e.Arch).SecureBoot)
 		}
 	}
 	refuse := noBootRefuser(p.Seats, log)
@@ -55,8 +55,11 @@ func (s *Share) dhcpServers(lp *livePlan, allow func(netip.Addr) bool, tr *track
 		if !ok {
 			efi = "(none)"
 		}
-		log.Info("DHCP is off: point your DHCP server at this machine", "next-server", ip,
-			"bios-file", bios, "uefi-x64-file", efi)
+		args := []any{"next-server", ip, "bios-file", bios, "uefi-x64-file", efi}
+		if arm, ok := p.BootFile(dhcp.Client{Arch: iana.EFI_ARM64}); ok {
+			args = append(args, "uefi-arm64-file", arm)
+		}
+		log.Info("DHCP is off: point your DHCP server at this machine", args...)
 	case DHCPFull:
 		d.full = &dhcp.Server{
 			ServerIP:  ip,

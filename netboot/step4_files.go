@@ -107,11 +107,10 @@ func (f *fileSide) start(ctx context.Context, g *errgroup.Group, socks *sockets)
 func (p *Plan) stageOf(file string) (Stage, bool) {
 	base := path.Base(file)
 	switch {
-	case file == BIOSLoader, file == UEFILoader, file == UEFIIPXE, file == SignedLoader:
+	case file == BIOSLoader, file == UEFILoader, file == UEFIIPXE, file == SignedLoader, file == Arm64Loader:
 		return StageLoader, true
 	case path.Base(path.Dir(file)) == "pxelinux.cfg", base == BIOSScript, base == UEFIScript,
-		path.Dir(file) == path.Dir(UEFIMenuFile) && base == path.Base(UEFIMenuFile),
-		path.Dir(path.Dir(file)) == path.Dir(UEFIMenuFile) && base == path.Base(UEFIMenuFile):
+		base == "grub.cfg" && (isGrubMenuDir(path.Dir(file)) || isGrubMenuDir(path.Dir(path.Dir(file)))):
 		return StageMenu, true
 	case p.seatFiles[file]:
 		return StageMenu, true
@@ -122,6 +121,10 @@ func (p *Plan) stageOf(file string) (Stage, bool) {
 	}
 	return "", false
 }
+
+// isGrubMenuDir: the x86 GRUBs' and the ARM64 GRUB's menu directories, whose grub.cfg is a top
+// menu and whose PREFIX/grub.cfg a medium's.
+func isGrubMenuDir(dir string) bool { return dir == path.Dir(UEFIMenuFile) || dir == Arm64MenuDir }
 
 // mediumOf is the medium a file of the tree belongs to: the one whose prefix it is under, else
 // the one at the root, else the first (for the shared loaders and menus).

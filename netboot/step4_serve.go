@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sharecd/sharecd/netboot/dhcp"
+	"github.com/sharecd/sharecd/netboot/kernelarch"
 	"github.com/sharecd/sharecd/netboot/netcheck"
 )
 
@@ -139,9 +140,14 @@ func (s *Share) serve(ctx context.Context, p *Plan, ports Ports) error {
 	uefi, _ := p.BootFile(dhcp.Client{Arch: iana.EFI_X86_64})
 	ip := p.Iface.Addr.Addr()
 	for _, m := range p.Media {
-		log.Info("sharing", "medium", m.Medium.Source, "family", m.Family, "iface", p.Iface.Name,
-			"server", ip, "boot", bios, "ipxe", ipxe, "uefi", uefi, "nfsroot", ip.String()+":"+m.Export,
-			"secure_boot", m.SecureBoot.Note)
+		// Each medium with the loaders of the clients it is offered to.
+		loaders := []any{"boot", bios, "ipxe", ipxe, "uefi", uefi}
+		if runsOn(kernelarch.ARM64, m.Arch) {
+			loaders = []any{"uefi_arm64", Arm64Loader}
+		}
+		args := append([]any{"medium", m.Medium.Source, "family", m.Family, "arch", m.archNote(), "iface", p.Iface.Name,
+			"server", ip}, loaders...)
+		log.Info("sharing", append(args, "nfsroot", ip.String()+":"+m.Export, "secure_boot", m.SecureBoot.Note)...)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -65,6 +66,7 @@ func writeDescription(stdout io.Writer, d *netboot.Description, several bool) {
 		fmt.Fprintf(w, "found as:\t%s\n", how)
 	}
 	fmt.Fprintf(w, "boot menu:\t%s\n", d.Menu)
+	fmt.Fprintf(w, "arch:\t%s\n", d.ArchNote)
 	if several {
 		fmt.Fprintf(w, "served as:\t%q in the top menu, files under %s/, NFS export %s\n", d.Title, d.Prefix, d.Export)
 	}
@@ -102,7 +104,11 @@ func runBootTree(sources []string, dir, serverIP string, timeout int, stdout, st
 	for _, f := range files {
 		fmt.Fprintln(stdout, f)
 	}
-	fmt.Fprintf(stderr, "wrote %d files to %s; serve it with TFTP, point DHCP at %s with boot file %s, and export over NFS: %s\n",
-		len(files), dir, ip, netboot.BIOSLoader, strings.Join(exports, "; "))
+	boot := "boot file " + netboot.BIOSLoader
+	if slices.Contains(files, netboot.Arm64Loader) {
+		boot = "boot file " + netboot.BIOSLoader + " (" + netboot.Arm64Loader + " for ARM64 UEFI clients, option 93 = 11)"
+	}
+	fmt.Fprintf(stderr, "wrote %d files to %s; serve it with TFTP, point DHCP at %s with %s, and export over NFS: %s\n",
+		len(files), dir, ip, boot, strings.Join(exports, "; "))
 	return 0
 }

@@ -19,6 +19,9 @@ import (
 // stand-in kernel, initrd and squashfs (netboot/testdata/README.md).
 const labMedium = "../../netboot/testdata/debian-live-lab"
 
+// arm64Medium has a real arm64 kernel's header (netboot/testdata/README.md).
+const arm64Medium = "../../netboot/testdata/debian-live-arm64"
+
 // noIface is an interface no machine has: every --share case below must be refused before
 // sharing starts, and should one ever get through, it finds no interface to send on.
 const noIface = "sharecd-test-no-such-iface"
@@ -88,6 +91,10 @@ func TestRun(t *testing.T) {
 		{name: "--wake all, on no interface", args: []string{"--wake", "all", "--iface", noIface, "--lease-file", leases}, code: 1,
 			stderr: "sharecd: interface " + noIface + ": no such network interface\n"},
 		{name: "--detect", args: []string{"--detect", "--source", labMedium}, stdout: "family:       live-boot\n"},
+		{name: "--detect an arm64 medium", args: []string{"--detect", "--source", arm64Medium},
+			stdout: "arch:         arm64: offered to ARM64 UEFI clients only, with grubaa64.efi\n"},
+		{name: "--detect --json an arm64 medium", args: []string{"--detect", "--json", "--source", arm64Medium},
+			stdout: "\"arch\": \"arm64\","},
 		// The check could not run: 3, not 2, which is for usage errors.
 		{name: "--check-dhcp on no interface", args: []string{"--check-dhcp", "--iface", noIface}, code: 3,
 			stderr: "sharecd: interface " + noIface + " not found", stderrStart: true},
