@@ -65,25 +65,11 @@ func Find(root string) (string, error) {
 	return dir, nil
 }
 
-// superOption is one option of mountinfo's super options (comma-separated, commas inside a
-// value escaped with a backslash, as the kernel shows overlay's paths).
+// superOption is one option of mountinfo's super options. The kernel writes overlay's paths
+// with seq_show_option, which escapes commas, "=", whitespace and backslashes as octal (\054),
+// so splitting on commas is safe before unescaping.
 func superOption(opts, key string) string {
-	var parts []string
-	var b strings.Builder
-	for i := 0; i < len(opts); i++ {
-		switch {
-		case opts[i] == '\\' && i+1 < len(opts) && opts[i+1] == ',':
-			b.WriteByte(',')
-			i++
-		case opts[i] == ',':
-			parts = append(parts, b.String())
-			b.Reset()
-		default:
-			b.WriteByte(opts[i])
-		}
-	}
-	parts = append(parts, b.String())
-	for _, p := range parts {
+	for _, p := range strings.Split(opts, ",") {
 		if v, ok := strings.CutPrefix(p, key+"="); ok {
 			return unescape(v)
 		}
@@ -91,7 +77,18 @@ func superOption(opts, key string) string {
 	return ""
 }
 
-// unescape undoes the octal escapes mountinfo uses for spaces, tabs, newlines and backslashes.
+// unescape undoes mountinfo's octal escapes (\040 for a space, \134 for a backslash, …).
 func unescape(s string) string {
-	return strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(s)
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
