@@ -2,6 +2,7 @@ package changes
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -125,7 +126,48 @@ func (o *overFS) Open(name string) (fs.File, error) {
 		}
 		return &namedFile{File: f, name: path.Base(name)}, nil
 	}
-	return o.base.Open(name)
+	f, err := o.base.Open(name)
+	if err != nil || !o.hasAdded(name) {
+		return f, err
+	}
+	ents, err := o.ReadDir(name)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &dirFile{File: f, ents: ents}, nil
+}
+
+// hasAdded says whether dir lists an added file.
+func (o *overFS) hasAdded(dir string) bool {
+	for n := range o.files {
+		if path.Dir(n) == dir {
+			return true
+		}
+	}
+	return false
+}
+
+// dirFile is an opened directory that lists the added files too, for callers that read a
+// directory through Open rather than ReadDir.
+type dirFile struct {
+	fs.File
+	ents []fs.DirEntry
+	off  int
+}
+
+func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	rest := d.ents[d.off:]
+	if n <= 0 {
+		d.off = len(d.ents)
+		return rest, nil
+	}
+	if len(rest) == 0 {
+		return nil, io.EOF
+	}
+	rest = rest[:min(n, len(rest))]
+	d.off += len(rest)
+	return rest, nil
 }
 
 func (o *overFS) Stat(name string) (fs.FileInfo, error) {
