@@ -158,13 +158,11 @@ func (s *Share) Run(ctx context.Context) error {
 	for _, w := range p.Warnings {
 		s.logger().Warn(w)
 	}
-	if ch != nil {
-		remove, err := ch.snapshot(ctx, p, s.runDir(), s.logger()) // step 4
-		if err != nil {
-			return err
-		}
-		defer remove()
+	remove, err := ch.share(ctx, p, s.runDir(), s.logger()) // step 4
+	if err != nil {
+		return err
 	}
+	defer remove()
 	return s.serve(ctx, p, DefaultPorts()) // step 4, whose servers report step 5
 }
 

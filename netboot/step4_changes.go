@@ -45,13 +45,17 @@ func (s *Share) findChanges(srcs []*source) (*sessionChanges, error) {
 	return &sessionChanges{upper: upper, place: place}, nil
 }
 
-// snapshot makes the squashfs of the changes in RunDir/changes-IFACE (a crash's leftovers there
-// are cleared first) and adds it to the first medium's NFS export as one more root layer. The
-// medium itself is not touched; remove deletes the snapshot when the share stops.
-func (c *sessionChanges) snapshot(ctx context.Context, p *Plan, runDir string, log *slog.Logger) (remove func(), err error) {
+// share makes the squashfs of the changes in RunDir/changes-IFACE and adds it to the first
+// medium's NFS export as one more root layer. The medium itself is not touched; remove deletes
+// the snapshot when the share stops. A crashed share's snapshot there is cleared first, also
+// by a share without changes (c nil), which then does nothing else.
+func (c *sessionChanges) share(ctx context.Context, p *Plan, runDir string, log *slog.Logger) (remove func(), err error) {
 	dir := changes.Dir(runDir, p.Iface.Name)
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("clearing an earlier share's snapshot: %w", err)
+	}
+	if c == nil {
+		return func() {}, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("making the snapshot's directory: %w", err)

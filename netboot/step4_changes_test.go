@@ -64,24 +64,22 @@ func TestChangesLayerInExport(t *testing.T) {
 				t.Fatal(err)
 			}
 			snapDir := changes.Dir(runDir, "lan0")
-			if ch != nil {
-				// A crash's leftover from an earlier run is cleared first.
-				os.MkdirAll(snapDir, 0o755)
-				os.WriteFile(filepath.Join(snapDir, "stale.squashfs.tmp"), []byte("x"), 0o644)
-				remove, err := ch.snapshot(context.Background(), p, runDir, tc.s.logger())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if left, _ := filepath.Glob(filepath.Join(snapDir, "stale*")); len(left) > 0 {
-					t.Errorf("a crash's leftover is still there: %v", left)
-				}
-				defer func() {
-					remove()
-					if _, err := os.Stat(snapDir); !os.IsNotExist(err) {
-						t.Errorf("the snapshot outlived the share: %v", err)
-					}
-				}()
+			// A crash's leftover from an earlier run is cleared first, with changes or without.
+			os.MkdirAll(snapDir, 0o755)
+			os.WriteFile(filepath.Join(snapDir, "stale.squashfs.tmp"), []byte("x"), 0o644)
+			remove, err := ch.share(context.Background(), p, runDir, tc.s.logger())
+			if err != nil {
+				t.Fatal(err)
 			}
+			if left, _ := filepath.Glob(filepath.Join(snapDir, "stale*")); len(left) > 0 {
+				t.Errorf("a crash's leftover is still there: %v", left)
+			}
+			defer func() {
+				remove()
+				if _, err := os.Stat(snapDir); !os.IsNotExist(err) {
+					t.Errorf("the snapshot outlived the share: %v", err)
+				}
+			}()
 			f := tc.s.fileServers(p, DefaultPorts(), func(netip.Addr) bool { return true }, newTracker(func(Event) {}, nil, tc.s.logger()), tc.s.logger())
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
