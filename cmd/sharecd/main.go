@@ -183,6 +183,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sharecd: %s and %s do not go together: choose one (see sharecd --help)\n", modes[0], modes[1])
 		return 2
 	}
+	changesFlag := "--with-changes"
+	if s.ChangesFrom != "" {
+		changesFlag = "--changes-from"
+	}
+	switch {
+	case s.WithChanges && s.ChangesFrom != "":
+		fmt.Fprintln(stderr, "sharecd: --with-changes and --changes-from do not go together: choose one (see sharecd --help)")
+		return 2
+	case (s.WithChanges || s.ChangesFrom != "") && len(modes) == 1 && modes[0] != "--share" && modes[0] != "--tray":
+		// --detect and --boot-tree describe the medium alone; a snapshot is taken only to share it.
+		fmt.Fprintf(stderr, "sharecd: %s goes with --share, not %s (see sharecd --help)\n", changesFlag, modes[0])
+		return 2
+	}
 	if showVersion {
 		fmt.Fprintln(stdout, "sharecd", buildVersion())
 		return 0
