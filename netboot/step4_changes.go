@@ -66,15 +66,16 @@ func (c *sessionChanges) share(ctx context.Context, p *Plan, runDir string, log 
 		}
 	}
 	start := time.Now()
-	img := filepath.Join(dir, path.Base(c.place.Image))
-	if err := changes.Snapshot(ctx, c.upper, img); err != nil {
+	img, err := changes.Snapshot(ctx, c.upper, dir)
+	if err != nil {
 		remove()
 		return nil, err
 	}
-	files := map[string]string{c.place.Image: img}
+	layer, moduleText := c.place.Layer(filepath.Base(img))
+	files := map[string]string{layer: img}
 	if c.place.Module != "" {
 		mod := filepath.Join(dir, path.Base(c.place.Module))
-		if err := os.WriteFile(mod, c.place.ModuleText, 0o644); err != nil {
+		if err := os.WriteFile(mod, moduleText, 0o644); err != nil {
 			remove()
 			return nil, fmt.Errorf("writing the layer list: %w", err)
 		}
@@ -87,7 +88,7 @@ func (c *sessionChanges) share(ctx context.Context, p *Plan, runDir string, log 
 	if fi != nil {
 		size = fi.Size()
 	}
-	log.Info("session changes shared as a layer over the medium", "changes", c.upper, "layer", c.place.Image,
+	log.Info("session changes shared as a layer over the medium", "changes", c.upper, "layer", layer,
 		"export", first.Export, "bytes", size, "took", time.Since(start).Round(time.Millisecond))
 	return remove, nil
 }

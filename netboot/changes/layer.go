@@ -14,19 +14,35 @@ import (
 	"github.com/sharecd/sharecd/netboot/bootmenu"
 )
 
-// Image is the layer's file name. It sorts after every root image a medium ships (byte
-// order, as the initramfs's busybox sort and sh globs in the C locale order names), because
-// both live-boot and casper put the image that sorts last on top; Place checks that it does.
-const Image = "zz-sharecd-changes.squashfs"
+// LayerPrefix begins the layer's file name, which Snapshot completes with the image's checksum
+// (zz-sharecd-changes-0123456789ab.squashfs). The name sorts after every root image a medium
+// ships (byte order, as the initramfs's busybox sort and sh globs in the C locale order names),
+// because both live-boot and casper put the image that sorts last on top; Place checks that it
+// does. The checksum is in the name because NFS file handles are made from paths: a client
+// still running from a share's layer gets a stale handle from a restarted share whose snapshot
+// differs, instead of another image's bytes under the name it had open.
+const LayerPrefix = "zz-sharecd-changes-"
+
+// lowestLayer is the first name Snapshot can give a layer, for Place's check of the order.
+const lowestLayer = LayerPrefix + "000000000000.squashfs"
 
 // Placement is where a family's initramfs picks the changes layer up on one medium.
 type Placement struct {
-	// Image is the layer's path in the medium's namespace.
-	Image string
-	// Module, when the medium lists its layers in a live-boot module file, is that file's path
-	// and ModuleText its replacement: the medium's list with Image's name last (the top).
-	Module     string
-	ModuleText []byte
+	// Dir is the directory of the medium whose images the initramfs stacks: the layer goes in it.
+	Dir string
+	// Module, when the medium lists its layers in a live-boot module file, is that file's path;
+	// Layer serves it replaced by the medium's list with the layer's name last (the top).
+	Module  string
+	modules []string
+}
+
+// Layer is the path of the layer named name in the medium's namespace, and the module file's
+// new text (nil without one).
+func (p Placement) Layer(name string) (image string, moduleText []byte) {
+	if p.Module != "" {
+		moduleText = []byte(strings.Join(append(slices.Clone(p.modules), name), "\n") + "\n")
+	}
+	return path.Join(p.Dir, name), moduleText
 }
 
 // Place says where fsys's family stacks one more root layer, or why it cannot. Only the default
@@ -54,14 +70,13 @@ func Place(fsys fs.FS, fam bootmenu.Family) (Placement, error) {
 
 func placeLiveBoot(fsys fs.FS) (Placement, error) {
 	const dir = "live"
-	p := Placement{Image: path.Join(dir, Image)}
+	p := Placement{Dir: dir}
 	for _, m := range []string{"filesystem.filesystem.module", "filesystem.module"} {
 		b, err := fs.ReadFile(fsys, path.Join(dir, m))
 		if err != nil {
 			continue
 		}
-		names := strings.Fields(string(b))
-		p.Module, p.ModuleText = path.Join(dir, m), []byte(strings.Join(append(names, Image), "\n")+"\n")
+		p.Module, p.modules = path.Join(dir, m), strings.Fields(string(b))
 		return p, nil
 	}
 	var images []string
@@ -72,7 +87,7 @@ func placeLiveBoot(fsys fs.FS) (Placement, error) {
 	if len(images) == 0 {
 		return Placement{}, fmt.Errorf("no root image in live/ of this live-boot medium to stack the changes on")
 	}
-	return p, lastAfter(images, p.Image)
+	return p, lastAfter(images, path.Join(dir, lowestLayer))
 }
 
 func placeCasper(fsys fs.FS) (Placement, error) {
@@ -92,8 +107,7 @@ func placeCasper(fsys fs.FS) (Placement, error) {
 	if len(dirs) > 0 {
 		return Placement{}, fmt.Errorf("casper would put %s over the changes: they cannot be stacked on top", dirs[0])
 	}
-	p := Placement{Image: path.Join(dir, Image)}
-	return p, lastAfter(squash, p.Image)
+	return Placement{Dir: dir}, lastAfter(squash, path.Join(dir, lowestLayer))
 }
 
 // lastAfter checks that image sorts after every one of images.
@@ -101,7 +115,7 @@ func lastAfter(images []string, image string) error {
 	sorted := append(slices.Clone(images), image)
 	sort.Strings(sorted)
 	if top := sorted[len(sorted)-1]; top != image {
-		return fmt.Errorf("the medium's %s sorts after %s, so its initramfs would stack it over the session's changes", top, image)
+		return fmt.Errorf("the medium's %s sorts after sharecd's layer %s…, so its initramfs would stack it over the session's changes", top, LayerPrefix)
 	}
 	return nil
 }

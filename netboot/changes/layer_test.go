@@ -16,33 +16,35 @@ import (
 // it stacks none or would put another image over it.
 func TestPlace(t *testing.T) {
 	file := &fstest.MapFile{Data: []byte("x"), Mode: 0o644}
+	const layer = LayerPrefix + "0123456789ab.squashfs"
 	for _, tc := range []struct {
 		name   string
 		fam    bootmenu.Family
 		files  []string
-		module string // a module file's text, in live/filesystem.module
-		want   Placement
-		errHas string
+		listed string // a module file's text, in live/filesystem.module
+		// image and moduleText are what Layer(layer) gives; module the module file's path
+		image, module, moduleText string
+		errHas                    string
 	}{
 		{"debian live", bootmenu.FamilyLiveBoot, []string{"live/filesystem.squashfs", "live/vmlinuz"}, "",
-			Placement{Image: "live/" + Image}, ""},
+			"live/" + layer, "", "", ""},
 		{"live-boot module file", bootmenu.FamilyLiveBoot, []string{"live/filesystem.squashfs", "live/extra.squashfs"}, "filesystem.squashfs\nextra.squashfs\n",
-			Placement{Image: "live/" + Image, Module: "live/filesystem.module", ModuleText: []byte("filesystem.squashfs\nextra.squashfs\n" + Image + "\n")}, ""},
-		{"live-boot image sorting last", bootmenu.FamilyLiveBoot, []string{"live/filesystem.squashfs", "live/zzz.squashfs"}, "", Placement{}, "zzz.squashfs sorts after"},
-		{"live-boot without images", bootmenu.FamilyLiveBoot, []string{"live/vmlinuz"}, "", Placement{}, "no root image"},
-		{"ubuntu 22.04", bootmenu.FamilyCasper, []string{"casper/filesystem.squashfs"}, "", Placement{Image: "casper/" + Image}, ""},
-		{"ubuntu 24.04 layers", bootmenu.FamilyCasper, []string{"casper/minimal.squashfs", "casper/minimal.standard.squashfs"}, "", Placement{}, "stacks layers"},
-		{"casper directory image", bootmenu.FamilyCasper, []string{"casper/filesystem.squashfs", "casper/extra.dir/x"}, "", Placement{}, "extra.dir over the changes"},
-		{"fedora", bootmenu.FamilyDracut, []string{"LiveOS/squashfs.img"}, "", Placement{}, "dracut medium cannot stack"},
-		{"arch", bootmenu.FamilyArchiso, []string{"arch/x86_64/airootfs.sfs"}, "", Placement{}, "archiso medium cannot stack"},
+			"live/" + layer, "live/filesystem.module", "filesystem.squashfs\nextra.squashfs\n" + layer + "\n", ""},
+		{"live-boot image sorting last", bootmenu.FamilyLiveBoot, []string{"live/filesystem.squashfs", "live/zzz.squashfs"}, "", "", "", "", "zzz.squashfs sorts after"},
+		{"live-boot without images", bootmenu.FamilyLiveBoot, []string{"live/vmlinuz"}, "", "", "", "", "no root image"},
+		{"ubuntu 22.04", bootmenu.FamilyCasper, []string{"casper/filesystem.squashfs"}, "", "casper/" + layer, "", "", ""},
+		{"ubuntu 24.04 layers", bootmenu.FamilyCasper, []string{"casper/minimal.squashfs", "casper/minimal.standard.squashfs"}, "", "", "", "", "stacks layers"},
+		{"casper directory image", bootmenu.FamilyCasper, []string{"casper/filesystem.squashfs", "casper/extra.dir/x"}, "", "", "", "", "extra.dir over the changes"},
+		{"fedora", bootmenu.FamilyDracut, []string{"LiveOS/squashfs.img"}, "", "", "", "", "dracut medium cannot stack"},
+		{"arch", bootmenu.FamilyArchiso, []string{"arch/x86_64/airootfs.sfs"}, "", "", "", "", "archiso medium cannot stack"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := fstest.MapFS{}
 			for _, f := range tc.files {
 				m[f] = file
 			}
-			if tc.module != "" {
-				m["live/filesystem.module"] = &fstest.MapFile{Data: []byte(tc.module)}
+			if tc.listed != "" {
+				m["live/filesystem.module"] = &fstest.MapFile{Data: []byte(tc.listed)}
 			}
 			got, err := Place(m, tc.fam)
 			if tc.errHas != "" {
@@ -51,8 +53,12 @@ func TestPlace(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got.Image != tc.want.Image || got.Module != tc.want.Module || string(got.ModuleText) != string(tc.want.ModuleText) {
-				t.Fatalf("Place = %+v (%q), %v; want %+v (%q)", got, got.ModuleText, err, tc.want, tc.want.ModuleText)
+			if err != nil {
+				t.Fatal(err)
+			}
+			image, text := got.Layer(layer)
+			if image != tc.image || got.Module != tc.module || string(text) != tc.moduleText {
+				t.Fatalf("Place gives %q, module %q (%q); want %q, %q (%q)", image, got.Module, text, tc.image, tc.module, tc.moduleText)
 			}
 		})
 	}
@@ -62,6 +68,7 @@ func TestPlace(t *testing.T) {
 // under their names in the medium; the rest is the medium's; the host files are *os.File
 // extents for sendfile.
 func TestOver(t *testing.T) {
+	const Image = LayerPrefix + "0123456789ab.squashfs"
 	host := t.TempDir()
 	img, mod := filepath.Join(host, "layer-on-host"), filepath.Join(host, "module-on-host")
 	os.WriteFile(img, []byte("squashfs bytes"), 0o644)
@@ -107,9 +114,7 @@ func TestOver(t *testing.T) {
 	if osf, off, ok := ext.Extent(3, 4); !ok || off != 3 || osf == nil {
 		t.Errorf("Extent = %v, %d, %v", osf, off, ok)
 	}
-	if fs.ValidPath("live/" + Image) {
-		if _, err := fs.Stat(base, "live/"+Image); err == nil {
-			t.Error("the medium itself got the layer")
-		}
+	if _, err := fs.Stat(base, "live/"+Image); err == nil {
+		t.Error("the medium itself got the layer")
 	}
 }

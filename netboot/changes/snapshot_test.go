@@ -130,9 +130,15 @@ func TestSnapshot(t *testing.T) {
 	needRoot(t)
 	upper := t.TempDir()
 	makeSession(t, upper, session)
-	out := filepath.Join(t.TempDir(), Image)
-	if err := Snapshot(context.Background(), upper, out); err != nil {
+	dir := t.TempDir()
+	out, err := Snapshot(context.Background(), upper, dir)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The same changes, the same image and name: a restarted share serves what it served.
+	again, err := Snapshot(context.Background(), upper, t.TempDir())
+	if err != nil || filepath.Base(again) != filepath.Base(out) || !strings.HasPrefix(filepath.Base(out), LayerPrefix) {
+		t.Errorf("snapshots of the same changes are named %s and %s (%v)", out, again, err)
 	}
 	back := filepath.Join(t.TempDir(), "back")
 	if b, err := exec.Command("unsquashfs", "-no-progress", "-d", back, out).CombinedOutput(); err != nil {
@@ -199,16 +205,24 @@ func TestSnapshot(t *testing.T) {
 	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o644 {
 		t.Errorf("the image is not readable by the NFS server: %v %v", fi, err)
 	}
-	if left, _ := filepath.Glob(out + ".*"); len(left) > 0 {
+	if left, _ := os.ReadDir(dir); len(left) != 1 {
 		t.Errorf("left beside the image: %v", left)
 	}
 
+	// Another change, another name.
+	if err := os.WriteFile(filepath.Join(upper, "etc/issue"), []byte("Library kiosk, closed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if other, err := Snapshot(context.Background(), upper, t.TempDir()); err != nil || filepath.Base(other) == filepath.Base(out) {
+		t.Errorf("a changed session's snapshot is named %s, as before (%v)", other, err)
+	}
+
 	// A directory that is not there: an error, and no image.
-	bad := filepath.Join(t.TempDir(), Image)
-	if err := Snapshot(context.Background(), filepath.Join(upper, "nope"), bad); err == nil {
+	bad := t.TempDir()
+	if _, err := Snapshot(context.Background(), filepath.Join(upper, "nope"), bad); err == nil {
 		t.Error("snapshot of a missing directory succeeded")
 	}
-	if left, _ := filepath.Glob(bad + "*"); len(left) > 0 {
+	if left, _ := os.ReadDir(bad); len(left) > 0 {
 		t.Errorf("a failed snapshot left %v", left)
 	}
 }
