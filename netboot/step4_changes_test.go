@@ -79,7 +79,9 @@ func TestChangesLayerInExport(t *testing.T) {
 					t.Errorf("the snapshot outlived the share: %v", err)
 				}
 			}()
-			f := tc.s.fileServers(p, DefaultPorts(), func(netip.Addr) bool { return true }, newTracker(func(Event) {}, nil, tc.s.logger()), tc.s.logger())
+			lp := &livePlan{}
+			lp.Store(p)
+			f := tc.s.fileServers(lp, DefaultPorts(), func(netip.Addr) bool { return true }, newTracker(func(Event) {}, nil, tc.s.logger()), tc.s.logger())
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
