@@ -255,10 +255,12 @@ func TestClientsBootLiveSystem(t *testing.T) {
 		// The medium as a live system has it: a directory tree. This kernel has no iso9660
 		// driver to loop-mount the ISO, so xorriso copies the tree out with its Rock Ridge
 		// names, modes and links. This lab has no router: sharecd is the whole DHCP service,
-		// for the PXE ROM, the initramfs and the booted system alike.
-		{"directory", "10.77.2", func(_ *testing.T, dir string) []string {
-			return []string{"sh", "-c", `xorriso -osirrox on -indev "$2" -extract / "$1" >/dev/null 2>&1 && exec "$3" --share --source "$1" --iface s0 --menu-timeout 2 --dhcp-mode full --lease-file "$1.leases" --debug`,
-				"sh", filepath.Join(dir, "medium"), iso, bin}
+		// for the PXE ROM, the initramfs and the booted system alike. It also shares a live
+		// session's changes (--changes-from): the clients boot the medium with them on top,
+		// and the iso-file lab, the same medium without them, is the proof they came from there.
+		{"directory", "10.77.2", func(t *testing.T, dir string) []string {
+			return []string{"sh", "-c", `xorriso -osirrox on -indev "$2" -extract / "$1" >/dev/null 2>&1 && STATE_DIRECTORY="$1.state" exec "$3" --share --source "$1" --iface s0 --menu-timeout 2 --dhcp-mode full --lease-file "$1.leases" --changes-from "$4" --debug`,
+				"sh", filepath.Join(dir, "medium"), iso, bin, labSessionChanges(t, dir)}
 		}, false, true, []client{{"bios", "52:54:00:5c:d0:02"}, {"uefi-sb", "52:54:00:5c:d0:06"}}, 0},
 		// pxelinux loads the kernel and initrd over TFTP here, tens of thousands of blocks: the
 		// switch loses some of them, and the ROMs' loaders must get over it.
@@ -302,6 +304,11 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			defer cancel()
 			if err := waitFor(ctx, serverLog, "msg=sharing"); err != nil {
 				t.Fatalf("sharecd did not start: %v\n%s", err, tail(serverLog, 30))
+			}
+			// The snapshot is in the run directory while sharing, and gone once sharecd stops.
+			snapshotDir := filepath.Join(l.dir, "medium.state", "changes-s0")
+			if snaps, _ := filepath.Glob(filepath.Join(snapshotDir, "zz-sharecd-changes-*.squashfs")); tc.name == "directory" && len(snaps) != 1 {
+				t.Errorf("snapshots of the changes while sharing: %v, want one", snaps)
 			}
 			vms := map[string]vm{}
 			for i, c := range tc.clients {
@@ -411,6 +418,16 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				// The whole image went out over HTTP, and the family was told apart.
 				want = append(want, "family=dracut", `msg="client running"`, "file=LiveOS/squashfs.img", "file=pxelinux.0")
 			default:
+				for _, c := range tc.clients {
+					if tc.name == "directory" {
+						checkChangesClient(t, c.name, vms[c.name].serial)
+					} else {
+						checkNoChangesClient(t, c.name, vms[c.name].serial)
+					}
+				}
+				if tc.name == "directory" {
+					want = append(want, "session changes shared as a layer over the medium", "layer=live/zz-sharecd-changes-")
+				}
 				// The BIOS client booted from the script alone: pxelinux.0 never went out.
 				want = append(want, "file=boot.ipxe", "BIOS, iPXE ROM")
 				if strings.Contains(string(logText), "file=pxelinux.0") {
@@ -451,6 +468,9 @@ func TestClientsBootLiveSystem(t *testing.T) {
 			}
 			if err := stop(srv, syscall.SIGTERM, 15*time.Second); err != nil {
 				t.Errorf("sharecd on SIGTERM: %v\n%s", err, tail(serverLog, 20))
+			}
+			if _, err := os.Stat(snapshotDir); tc.name == "directory" && !os.IsNotExist(err) {
+				t.Errorf("the snapshot outlived the share: %v", err)
 			}
 		})
 	}

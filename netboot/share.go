@@ -9,6 +9,7 @@
 //	step2_network.go   choose the interface, check the LAN, settle the DHCP mode
 //	step3_plan.go      build the plan once: the network menus, the TFTP tree, the boot stages
 //	step3_chains.go    which loader each client is offered, and what Secure Boot allows
+//	step4_changes.go   the live session's changes as one more root layer of the first medium
 //	step4_serve.go     open every socket, then start every server
 //	step4_dhcp.go      the DHCP side: proxy, or full server plus the watch for a rival
 //	step4_files.go     TFTP, HTTP, NFS and the portmapper, and which fetch is which stage
@@ -116,6 +117,12 @@ type Share struct {
 	// RunDir records what a share changed on the host (firewalld's rules), so that the next
 	// start after a kill takes it back; "" = /run/sharecd.
 	RunDir string
+	// ChangesFrom is an overlay upper directory (a live session's writable layer, or its
+	// persistence's) that clients get over the first medium, as a snapshot taken when the share
+	// starts; WithChanges finds the running live session's own. Both "" and false: the medium
+	// as it is.
+	ChangesFrom string
+	WithChanges bool
 	// CheckWait is how long the LAN check listens (0 = CheckWait); WatchEvery how often full
 	// mode looks for a new DHCP server (0 = 30 s).
 	CheckWait, WatchEvery time.Duration
@@ -136,6 +143,10 @@ func (s *Share) Run(ctx context.Context) error {
 	for _, line := range skipped {
 		s.logger().Warn(line)
 	}
+	ch, err := s.findChanges(srcs) // before the LAN is checked: a medium that cannot take them is a quick no
+	if err != nil {
+		return err
+	}
 	n, err := s.network(ctx) // step 2
 	if err != nil {
 		return err
@@ -147,6 +158,11 @@ func (s *Share) Run(ctx context.Context) error {
 	for _, w := range p.Warnings {
 		s.logger().Warn(w)
 	}
+	remove, err := ch.share(ctx, p, s.runDir(), s.logger()) // step 4
+	if err != nil {
+		return err
+	}
+	defer remove()
 	return s.serve(ctx, p, DefaultPorts()) // step 4, whose servers report step 5
 }
 

@@ -23,6 +23,9 @@ type source struct {
 	fam      bootmenu.Family
 	warnings []string // entries left out of menu, one line each
 	closed   sync.Once
+	// root, when not nil, is what the medium's NFS export serves instead of med.FS: the medium
+	// with the session's changes as one more layer (step4_changes.go).
+	root fs.FS
 }
 
 // openSource opens the named medium, or the running live medium when name is empty, and finds

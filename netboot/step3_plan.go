@@ -95,6 +95,16 @@ type Served struct {
 	src *source
 }
 
+// nfsRoot is the tree the medium's NFS export serves: the medium, or the medium with the
+// session's changes as one more layer (step4_changes.go), which stays with the medium (its
+// source) through every plan of a running share.
+func (m *Served) nfsRoot() fs.FS {
+	if m.src != nil && m.src.root != nil {
+		return m.src.root
+	}
+	return m.Medium.FS
+}
+
 // First is the medium clients boot when they choose nothing.
 func (p *Plan) First() *Served { return p.Media[0] }
 

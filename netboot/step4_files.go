@@ -79,7 +79,7 @@ func (s *Share) fileServers(lp *livePlan, ports Ports, allow func(netip.Addr) bo
 	}
 	// A lone medium is the one export, exactly as before there could be several.
 	if len(p.Media) == 1 {
-		f.nfs.FS, f.nfs.Export = p.First().Medium.FS, p.First().Export
+		f.nfs.FS, f.nfs.Export = p.First().nfsRoot(), p.First().Export
 	} else {
 		f.nfs.Exports = p.exports()
 	}
@@ -144,7 +144,7 @@ func (p *Plan) mediumOf(file string) *Served {
 func (p *Plan) exports() map[string]fs.FS {
 	out := map[string]fs.FS{}
 	for _, m := range slices.Concat(p.Media, p.Leaving) {
-		out[m.Export] = m.Medium.FS
+		out[m.Export] = m.nfsRoot()
 	}
 	return out
 }

@@ -67,6 +67,11 @@ Usage:
                        or a directory of ISO files (each live ISO in it); repeat it to share
                        several media from one menu; "running" is the live medium this system
                        booted from, the default when no --source is given
+  --with-changes       boot the clients into this live session as it is now: a snapshot of what
+                       the session changed (settings, printers, packages), taken at start and
+                       stacked read-only over the first medium's root; secrets, host keys, IDs
+                       and logs are left out; live-boot and casper media without layers; root
+  --changes-from DIR   the same with this overlay upper directory (a persistence's, say)
   --iface NAME         the LAN interface to serve on (default: the only one that is up with IPv4)
   --menu-timeout SECS  seconds before clients boot the default entry (default 10)
   --allow CIDR         also serve clients from this network (repeatable)
@@ -129,6 +134,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return nil
 	})
 	fl.StringVar(&s.Iface, "iface", "", "")
+	fl.BoolVar(&s.WithChanges, "with-changes", false, "")
+	fl.StringVar(&s.ChangesFrom, "changes-from", "", "")
 	fl.IntVar(&s.MenuTimeout, "menu-timeout", 10, "")
 	fl.Var(&allow, "allow", "")
 	fl.BoolVar(&s.NoFirewallChanges, "no-firewall-changes", false, "")
@@ -174,6 +181,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(modes) > 1 {
 		fmt.Fprintf(stderr, "sharecd: %s and %s do not go together: choose one (see sharecd --help)\n", modes[0], modes[1])
+		return 2
+	}
+	changesFlag := "--with-changes"
+	if s.ChangesFrom != "" {
+		changesFlag = "--changes-from"
+	}
+	switch {
+	case s.WithChanges && s.ChangesFrom != "":
+		fmt.Fprintln(stderr, "sharecd: --with-changes and --changes-from do not go together: choose one (see sharecd --help)")
+		return 2
+	case (s.WithChanges || s.ChangesFrom != "") && len(modes) == 1 && modes[0] != "--share" && modes[0] != "--tray":
+		// --detect and --boot-tree describe the medium alone; a snapshot is taken only to share it.
+		fmt.Fprintf(stderr, "sharecd: %s goes with --share, not %s (see sharecd --help)\n", changesFlag, modes[0])
 		return 2
 	}
 	if showVersion {

@@ -76,6 +76,13 @@ func TestRun(t *testing.T) {
 			stderr: "sharecd: --share and --tray do not go together: choose one (see sharecd --help)\n"},
 		{name: "--wake and --share", args: []string{"--share", "--wake", "52:54:00:12:34:56", "--iface", noIface}, code: 2,
 			stderr: "sharecd: --share and --wake do not go together: choose one (see sharecd --help)\n"},
+		{name: "--with-changes and --changes-from", args: []string{"--share", "--with-changes", "--changes-from", t.TempDir(), "--iface", noIface}, code: 2,
+			stderr: "sharecd: --with-changes and --changes-from do not go together: choose one (see sharecd --help)\n"},
+		{name: "--changes-from with --boot-tree", args: []string{"--boot-tree", t.TempDir(), "--server-ip", "192.0.2.1", "--changes-from", t.TempDir()}, code: 2,
+			stderr: "sharecd: --changes-from goes with --share, not --boot-tree (see sharecd --help)\n"},
+		// This machine is no live session: the refusal is one line, before the LAN is checked.
+		{name: "--with-changes outside a live session", args: []string{"--share", "--with-changes", "--source", labMedium, "--iface", noIface}, code: 1,
+			stderr: "sharecd: no live session changes to share: ", stderrStart: true},
 		// Nothing below is sent: each is refused before a socket opens, or names no interface
 		// this machine has.
 		{name: "--wake without --iface", args: []string{"--wake", "52:54:00:12:34:56"}, code: 2,
