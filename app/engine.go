@@ -19,6 +19,7 @@ import (
 
 	"github.com/sharecd/sharecd/netboot"
 	"github.com/sharecd/sharecd/netboot/bootmenu"
+	"github.com/sharecd/sharecd/netboot/changes"
 	"github.com/sharecd/sharecd/netboot/medium"
 )
 
@@ -37,6 +38,9 @@ type Engine interface {
 	// removed ones leave the menus (netboot.Live.SetSources). netboot.ErrNotSharing when no
 	// share runs.
 	SetSources(sources []string) error
+	// SessionChanges says whether a share can boot the machines into this live session as it is
+	// now (its writable layer, netboot/changes), and if not, why.
+	SessionChanges() error
 	// Wake sends a Wake-on-LAN packet to each MAC on the interface, and on no other.
 	Wake(iface string, macs []net.HardwareAddr) error
 }
@@ -50,6 +54,8 @@ type ShareRequest struct {
 	// the check found none. Internet, with Full, lets the machines out through that interface.
 	Full     bool
 	Internet string
+	// WithChanges stacks this live session's changes on the first medium (the running one).
+	WithChanges bool
 	// Serving is called once clients can boot: every server listens, the firewall is open.
 	Serving func()
 	OnEvent func(netboot.Event) // each client's progress
@@ -174,6 +180,18 @@ func (e *NetbootEngine) CheckDHCP(ctx context.Context, iface string) (CheckResul
 	return res, nil
 }
 
+// SessionChanges implements Engine with what --with-changes finds (changes.Find). Only root
+// snapshots them: only root reads every file of the session and overlay's trusted xattrs.
+func (e *NetbootEngine) SessionChanges() error {
+	if _, err := changes.Find("/"); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("booting the machines into this session needs sharecd run as root (sudo sharecd)")
+	}
+	return nil
+}
+
 // uplinkFor is the interface the window offers for sharing the internet with a room on iface,
 // or why it offers none. Switching forwarding on writes /proc/sys, which only root may: the
 // package's capabilities do not reach that far, on purpose.
@@ -238,6 +256,7 @@ func (e *NetbootEngine) Share(ctx context.Context, req ShareRequest) error {
 		s.DHCPMode = netboot.DHCPFull
 		s.ShareInternet = req.Internet
 	}
+	s.WithChanges = req.WithChanges
 	s.Live = &netboot.Live{}
 	e.mu.Lock()
 	e.live = s.Live

@@ -95,7 +95,11 @@ type UI struct {
 	checkLabel  *widget.Label
 	// fullCheck makes this computer the DHCP server where the check found none; internetCheck,
 	// under it, shares the host's other connection with the machines.
-	fullCheck     *widget.Check
+	fullCheck *widget.Check
+	// changesCheck boots the machines into this session as it is now (--with-changes): offered
+	// when the running medium is shared first; changesErr is why it cannot be ticked.
+	changesCheck  *widget.Check
+	changesErr    error
 	internetCheck *widget.Check
 	internetNote  *widget.Label
 	privLabel     *widget.Label
@@ -104,18 +108,22 @@ type UI struct {
 	sharingTitle  *widget.Label
 	sharedNames   []string // the names of the media the running share serves, for its title
 	sharedSrcs    []string // the sources the running share serves, in menu order
-	mediaCard     *widget.Card
-	sharingMedia  *fyne.Container   // holds mediaCard while sharing: the list then changes the share
-	inUse         map[string]string // a removed medium still in use, by source: what the window says of it
-	inUseLabel    *widget.Label
-	sharingHelp   *widget.Label
-	stopButton    *widget.Button
-	wakeButton    *widget.Button // wakes the client selected in the table
-	wakeAll       *widget.Button // wakes every client in the table with a MAC
-	wakeLabel     *widget.Label  // what the last wake did
-	table         *widget.Table
-	noClients     *widget.Label
-	sharingBox    *fyne.Container
+	// sharedFull and sharedInternet: the running share hands out addresses, and lets the
+	// machines out through that interface ("" = not)
+	sharedFull     bool
+	sharedInternet string
+	mediaCard      *widget.Card
+	sharingMedia   *fyne.Container   // holds mediaCard while sharing: the list then changes the share
+	inUse          map[string]string // a removed medium still in use, by source: what the window says of it
+	inUseLabel     *widget.Label
+	sharingHelp    *widget.Label
+	stopButton     *widget.Button
+	wakeButton     *widget.Button // wakes the client selected in the table
+	wakeAll        *widget.Button // wakes every client in the table with a MAC
+	wakeLabel      *widget.Label  // what the last wake did
+	table          *widget.Table
+	noClients      *widget.Label
+	sharingBox     *fyne.Container
 }
 
 type client struct {
@@ -153,6 +161,7 @@ func (u *UI) Start() {
 	for _, src := range sources {
 		u.addMedium(src)
 	}
+	u.changesErr = u.eng.SessionChanges()
 	u.refreshIfaces()
 	go func() {
 		for range time.Tick(3 * time.Second) {
@@ -235,7 +244,8 @@ func (u *UI) build() {
 	u.shareButton.Importance = widget.HighImportance
 
 	big := container.NewGridWrap(fyne.NewSize(320, 64), u.shareButton)
-	u.mediaCard = widget.NewCard("", "Live media to share", container.NewVBox(u.mediaNote, u.mediaBox, container.NewHBox(u.addISO)))
+	u.changesCheck = widget.NewCheck("Boot them into this session as it is now (its settings, programs and files)", func(bool) { u.render() })
+	u.mediaCard = widget.NewCard("", "Live media to share", container.NewVBox(u.mediaNote, u.mediaBox, container.NewHBox(u.addISO), u.changesCheck))
 	u.cards = container.NewVBox(
 		u.mediaCard,
 		widget.NewCard("", "Network", container.NewVBox(u.ifaceSelect, u.ifaceDetail, u.checkLabel,
@@ -296,7 +306,13 @@ var columns = []struct {
 func (u *UI) newTable() *widget.Table {
 	t := widget.NewTableWithHeaders(
 		func() (int, int) { return len(u.order), len(columns) },
-		func() fyne.CanvasObject { return widget.NewLabel("") },
+		func() fyne.CanvasObject {
+			// A long file name (a seat's boot.ipxe-01-MAC) is cut with an ellipsis: untruncated,
+			// a label draws past its cell over the next column.
+			l := widget.NewLabel("")
+			l.Truncation = fyne.TextTruncateEllipsis
+			return l
+		},
 		func(id widget.TableCellID, o fyne.CanvasObject) {
 			if id.Row < 0 || id.Row >= len(u.order) {
 				return
@@ -868,10 +884,11 @@ func (u *UI) StartShare() {
 	}
 	u.sharedSrcs = sources
 	iface := u.iface
-	req := ShareRequest{Sources: sources, Iface: iface, Full: u.full()}
+	req := ShareRequest{Sources: sources, Iface: iface, Full: u.full(), WithChanges: u.withChanges()}
 	if req.Full && u.internetCheck.Checked && !u.internetCheck.Disabled() {
 		req.Internet = u.check.Uplink
 	}
+	u.sharedFull, u.sharedInternet = req.Full, req.Internet
 	u.log.Info("sharing from the window", "media", sources, "iface", iface, "full", req.Full, "internet", req.Internet)
 	u.running.Add(1)
 	go func() {
@@ -1012,6 +1029,31 @@ func (u *UI) event(gen int, e netboot.Event) {
 }
 
 // blocker is why sharing cannot start now, or "".
+// withChanges: the user ticked "Boot them into this session", which is offered only where the
+// running medium is shared first (the layer goes on the first medium) and can be.
+func (u *UI) withChanges() bool {
+	m := u.shareable()
+	return u.changesCheck.Checked && u.changesErr == nil && len(m) > 0 && m[0].source == netboot.Running
+}
+
+// renderChanges shows the changes checkbox only with the running medium first; where the session
+// cannot be shared its text says why, and it cannot be ticked.
+func (u *UI) renderChanges() {
+	m := u.shareable()
+	if len(m) == 0 || m[0].source != netboot.Running || u.sharing {
+		u.changesCheck.Hide()
+		return
+	}
+	u.changesCheck.Text = "Boot them into this session as it is now (its settings, programs and files)"
+	if u.changesErr != nil {
+		u.changesCheck.Text += ": " + oneLine(u.changesErr)
+		u.changesCheck.Checked = false // not SetChecked: its OnChanged renders again
+	}
+	setEnabled(u.changesCheck, u.changesErr == nil)
+	u.changesCheck.Show()
+	u.changesCheck.Refresh()
+}
+
 // full: the user ticked "Hand out addresses" where the check found no DHCP server.
 func (u *UI) full() bool {
 	return u.check != nil && u.check.NoDHCPServer && u.fullCheck.Checked
@@ -1191,16 +1233,22 @@ func (u *UI) render() {
 		if c.Mode != "" {
 			text += "\nMode: " + c.Mode + "."
 		}
-		if c.Conflict {
+		switch {
+		case u.full():
+			// The user answered the check: no warning left to give.
+			text += "\nMode: full DHCP: this computer hands out addresses to the machines itself."
+			u.checkLabel.Importance = widget.MediumImportance
+		case c.Conflict:
 			text += "\n" + c.Advice
 			u.checkLabel.Importance = widget.WarningImportance
-		} else {
+		default:
 			u.checkLabel.Importance = widget.MediumImportance
 		}
 		u.checkLabel.SetText(text)
 	}
 	u.checkLabel.Refresh()
 	u.renderFull()
+	u.renderChanges()
 
 	// share button and the two faces
 	if u.blocker() == "" {
@@ -1233,8 +1281,14 @@ func (u *UI) render() {
 		addr := u.server.Addr().String()
 		u.sharingTitle.SetText(fmt.Sprintf("Sharing %s on %s (this computer: %s)", andList(u.sharedNames), u.iface, addr))
 		if u.serving {
-			u.sharingHelp.SetText("Other machines on this network can now boot this live system: switch one on and choose network boot (PXE) in its boot menu. " +
-				"They keep getting their own address from your router; they load everything from " + addr + ".")
+			addrs := "They keep getting their own address from your router; they load everything from " + addr + "."
+			if u.sharedFull {
+				addrs = "This computer hands out their addresses too, as this network has no DHCP server; they load everything from " + addr + "."
+				if u.sharedInternet != "" {
+					addrs += " They reach the internet through this computer's " + u.sharedInternet + "."
+				}
+			}
+			u.sharingHelp.SetText("Other machines on this network can now boot this live system: switch one on and choose network boot (PXE) in its boot menu. " + addrs)
 		} else {
 			// Not "can boot" before the engine says so: the LAN check, the ports and the
 			// firewall may still refuse the share.

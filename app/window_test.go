@@ -60,6 +60,8 @@ type fakeEngine struct {
 	onMedia func(netboot.MediaEvent)
 	// requests are the shares started, whole (full mode, internet)
 	requests []ShareRequest
+	// changesErr is what SessionChanges answers
+	changesErr error
 }
 
 func (f *fakeEngine) Detect(source string) (MediumInfo, error) {
@@ -121,6 +123,8 @@ func (f *fakeEngine) Share(ctx context.Context, req ShareRequest) error {
 	}
 	return nil
 }
+
+func (f *fakeEngine) SessionChanges() error { return f.changesErr }
 
 func (f *fakeEngine) SetSources(sources []string) error {
 	f.mu.Lock()
@@ -660,10 +664,15 @@ func TestSharingWithClients(t *testing.T) {
 // TestSeatsByName: a machine of the seats file is listed by its seat name with its MAC beside
 // it, from its first event on, and stays the one row; other machines by their MAC alone.
 func TestSeatsByName(t *testing.T) {
-	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0, wlan0}, check: clean}
+	// A room on its own switch: sharecd hands out the addresses and shares wlan0's internet.
+	room := CheckResult{Checked: true, Conflict: true, NoDHCPServer: true, Uplink: "wlan0",
+		Summary: "No router or DHCP server answered on eth0: the machines would get no address."}
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0, wlan0}, check: room}
 	h := newHarness(t, eng, Options{})
 	h.idle()
 	u := h.u
+	test.Tap(u.fullCheck)
+	test.Tap(u.internetCheck)
 	test.Tap(u.shareButton)
 	h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return eng.onEvent != nil })
 
@@ -673,12 +682,19 @@ func TestSeatsByName(t *testing.T) {
 	eng.send(netboot.Event{MAC: seat, Stage: netboot.StageOffered, Detail: "boot.ipxe", Seat: "desk-01"})
 	eng.send(netboot.Event{MAC: other, Stage: netboot.StageOffered, Detail: "boot.ipxe"})
 	eng.send(netboot.Event{MAC: seat, IP: ip, Stage: netboot.StageMenu, Detail: "boot.ipxe-01-52-54-00-12-34-01", Seat: "desk-01"})
-	h.settle("clients", func() bool { return len(u.order) == 2 && u.clients[u.order[0]].stage == netboot.StageMenu })
-	for r, want := range []string{"desk-01 (52:54:00:12:34:01)", "52:54:00:12:34:02"} {
+	// Two more seats further on: the README's picture of a room (packaging/screenshots/room.png).
+	for i, st := range []netboot.Stage{netboot.StageRunning, netboot.StageKernel} {
+		mac := net.HardwareAddr{0x52, 0x54, 0x00, 0x12, 0x34, byte(3 + i)}
+		name := fmt.Sprintf("desk-%02d", 3+i)
+		eng.send(netboot.Event{MAC: mac, IP: netip.AddrFrom4([4]byte{192, 168, 1, byte(51 + i)}), Stage: st, Detail: "live/filesystem.squashfs", Seat: name})
+	}
+	h.settle("clients", func() bool { return len(u.order) == 4 && u.clients[u.order[0]].stage == netboot.StageMenu })
+	for r, want := range []string{"desk-01 (52:54:00:12:34:01)", "52:54:00:12:34:02", "desk-03 (52:54:00:12:34:03)", "desk-04 (52:54:00:12:34:04)"} {
 		if got := u.cell(u.clients[u.order[r]], 0); got != want {
 			t.Errorf("row %d = %q, want %q", r, got, want)
 		}
 	}
+	u.Window().Resize(fyne.NewSize(720, 640)) // tall enough for the four machines
 	h.snapshot("sharing-seats")
 }
 
@@ -1145,6 +1161,7 @@ func TestFullModeAndInternet(t *testing.T) {
 			}
 			if tc.tickNet {
 				test.Tap(u.internetCheck)
+				h.snapshot("room-idle") // README's room on its own switch, before Share
 			}
 			test.Tap(u.shareButton)
 			h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return len(eng.requests) == 1 })
@@ -1156,6 +1173,13 @@ func TestFullModeAndInternet(t *testing.T) {
 			}
 			if tc.offerFull && !u.fullCheck.Disabled() {
 				t.Error("full mode can be changed while sharing")
+			}
+			h.settle("serving", func() bool { return u.serving })
+			if got := strings.Contains(u.sharingHelp.Text, "from your router"); got == tc.wantFull {
+				t.Errorf("sharing help says %q", u.sharingHelp.Text)
+			}
+			if got := strings.Contains(u.sharingHelp.Text, "internet through this computer's wlan0"); got != (tc.wantInternet != "") {
+				t.Errorf("sharing help says %q", u.sharingHelp.Text)
 			}
 			u.StopShare()
 		})
@@ -1177,6 +1201,53 @@ func TestMediaListShowsArch(t *testing.T) {
 			if got := h.mediaShown(); len(got) != 1 || !strings.Contains(got[0], tc.want) || strings.Contains(got[0], tc.not) {
 				t.Errorf("media shown %q, want %q and no %q", got, tc.want, tc.not)
 			}
+		})
+	}
+}
+
+// TestSessionChanges: with the running medium shared first, the window offers to boot the
+// machines into this session as it is (--with-changes), says why where it cannot, and never
+// offers it for an ISO file, which has no session.
+func TestSessionChanges(t *testing.T) {
+	iso := "/srv/iso/debian-live.iso"
+	cases := []struct {
+		name    string
+		sources []string
+		err     error
+		offered bool
+		tick    bool
+		want    bool
+	}{
+		{name: "running medium, left as it is", offered: true},
+		{name: "running medium, ticked", offered: true, tick: true, want: true},
+		{name: "not root", err: errors.New("booting the machines into this session needs sharecd run as root (sudo sharecd)"), offered: true, tick: true},
+		{name: "an ISO file", sources: []string{iso}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			eng := &fakeEngine{medium: debianLive, files: map[string]MediumInfo{iso: {Source: iso, Name: "Debian live", Family: "live-boot", Kind: "iso"}},
+				ifaces: []IfaceInfo{eth0}, check: clean, changesErr: tc.err}
+			h := newHarness(t, eng, Options{Sources: tc.sources})
+			h.idle()
+			u := h.u
+			if u.changesCheck.Visible() != tc.offered {
+				t.Fatalf("offered: %v", u.changesCheck.Visible())
+			}
+			if tc.err != nil && (!u.changesCheck.Disabled() || !strings.Contains(u.changesCheck.Text, "needs sharecd run as root")) {
+				t.Errorf("cannot be shared, yet: disabled %v, %q", u.changesCheck.Disabled(), u.changesCheck.Text)
+			}
+			if tc.tick {
+				test.Tap(u.changesCheck)
+			}
+			test.Tap(u.shareButton)
+			h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return len(eng.requests) == 1 })
+			eng.mu.Lock()
+			got := eng.requests[0].WithChanges
+			eng.mu.Unlock()
+			if got != tc.want {
+				t.Errorf("share asked for changes %v, want %v", got, tc.want)
+			}
+			u.StopShare()
 		})
 	}
 }
