@@ -21,6 +21,7 @@ import (
 	"github.com/sharecd/sharecd/netboot/bootmenu"
 	"github.com/sharecd/sharecd/netboot/changes"
 	"github.com/sharecd/sharecd/netboot/medium"
+	"github.com/sharecd/sharecd/netboot/seats"
 )
 
 // Engine is what the window needs from the engine. NetbootEngine is the real one.
@@ -38,6 +39,9 @@ type Engine interface {
 	// removed ones leave the menus (netboot.Live.SetSources). netboot.ErrNotSharing when no
 	// share runs.
 	SetSources(sources []string) error
+	// Seats are the room's machines the seats file names, to boot (none without a file): the
+	// window lists them from the start of a share, so that Wake all wakes a cold room.
+	Seats() []seats.Seat
 	// SessionChanges says whether a share can boot the machines into this live session as it is
 	// now (its writable layer, netboot/changes), and if not, why.
 	SessionChanges() error
@@ -178,6 +182,17 @@ func (e *NetbootEngine) CheckDHCP(ctx context.Context, iface string) (CheckResul
 		res.Mode += "; this computer's firewall is opened for the clients while it shares, and closed again after"
 	}
 	return res, nil
+}
+
+// Seats implements Engine with the seats file main read (netboot.Share.Seats).
+func (e *NetbootEngine) Seats() []seats.Seat {
+	var out []seats.Seat
+	for _, st := range e.Settings.Seats.All() {
+		if !st.NoBoot {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // SessionChanges implements Engine with what --with-changes finds (changes.Find). Only root

@@ -140,7 +140,12 @@ func (u *UI) tooltip() string {
 	if !u.sharing {
 		return Title + ": not sharing"
 	}
-	n := len(u.order)
+	n := 0 // seats listed before they ask are not booting
+	for _, k := range u.order {
+		if u.clients[k].stage != "" {
+			n++
+		}
+	}
 	noun := "machines"
 	if n == 1 {
 		noun = "machine"

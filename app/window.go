@@ -369,6 +369,9 @@ func (u *UI) cell(c *client, col int) string {
 	case 1:
 		return orDash(c.ip)
 	case 2:
+		if c.stage == "" {
+			return "not seen yet"
+		}
 		if w, ok := stageWords[c.stage]; ok {
 			return w
 		}
@@ -376,6 +379,9 @@ func (u *UI) cell(c *client, col int) string {
 	case 3:
 		return orDash(c.detail)
 	case 4:
+		if c.lastSeen.IsZero() {
+			return "–"
+		}
 		return ago(u.now().Sub(c.lastSeen))
 	}
 	return ""
@@ -874,6 +880,12 @@ func (u *UI) StartShare() {
 	u.shareGen++
 	gen := u.shareGen
 	u.clients, u.order, u.selected = map[string]*client{}, nil, ""
+	// The room's seats are listed before they boot, so Wake all switches a cold room on.
+	for _, st := range u.eng.Seats() {
+		key := st.MAC.String()
+		u.clients[key] = &client{mac: key, seat: st.Name}
+		u.order = append(u.order, key)
+	}
 	u.table.UnselectAll()
 	u.wakeLabel.SetText("")
 	var sources []string

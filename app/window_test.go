@@ -24,6 +24,7 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/sharecd/sharecd/netboot"
+	"github.com/sharecd/sharecd/netboot/seats"
 )
 
 // fakeEngine is the Engine the window tests drive: canned answers, and a Share that blocks until
@@ -62,6 +63,7 @@ type fakeEngine struct {
 	requests []ShareRequest
 	// changesErr is what SessionChanges answers
 	changesErr error
+	seats      []seats.Seat // the seats file's machines to boot
 }
 
 func (f *fakeEngine) Detect(source string) (MediumInfo, error) {
@@ -125,6 +127,7 @@ func (f *fakeEngine) Share(ctx context.Context, req ShareRequest) error {
 }
 
 func (f *fakeEngine) SessionChanges() error { return f.changesErr }
+func (f *fakeEngine) Seats() []seats.Seat   { return f.seats }
 
 func (f *fakeEngine) SetSources(sources []string) error {
 	f.mu.Lock()
@@ -1249,5 +1252,44 @@ func TestSessionChanges(t *testing.T) {
 			}
 			u.StopShare()
 		})
+	}
+}
+
+// TestSeatsListedBeforeTheyBoot: the seats file's machines are in the list from the start of a
+// share, not yet seen, so Wake all wakes a cold room; they count as booting once they ask.
+func TestSeatsListedBeforeTheyBoot(t *testing.T) {
+	desk1, _ := net.ParseMAC("52:54:00:12:34:01")
+	desk2, _ := net.ParseMAC("52:54:00:12:34:02")
+	eng := &fakeEngine{medium: debianLive, ifaces: []IfaceInfo{eth0}, check: clean,
+		seats: []seats.Seat{{MAC: desk1, Name: "desk-01"}, {MAC: desk2, Name: "desk-02"}}}
+	h := newHarness(t, eng, Options{})
+	h.idle()
+	u := h.u
+	tray := &fakeTray{}
+	u.tray = newTray(u, tray, tray.tooltip)
+	test.Tap(u.shareButton)
+	h.settle("share started", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return eng.onEvent != nil })
+	if len(u.order) != 2 || u.cell(u.clients[u.order[0]], 0) != "desk-01 (52:54:00:12:34:01)" ||
+		u.cell(u.clients[u.order[0]], 2) != "not seen yet" || u.cell(u.clients[u.order[0]], 4) != "–" {
+		t.Fatalf("seats not listed before they boot: %d rows", len(u.order))
+	}
+	if u.noClients.Visible() || u.wakeAll.Disabled() {
+		t.Errorf("with seats listed: hint visible %v, Wake all disabled %v", u.noClients.Visible(), u.wakeAll.Disabled())
+	}
+	if u.tooltip() != "Share This CD: sharing on eth0, 0 machines booting" {
+		t.Errorf("tooltip %q", u.tooltip())
+	}
+	test.Tap(u.wakeAll)
+	h.settle("woken", func() bool { eng.mu.Lock(); defer eng.mu.Unlock(); return len(eng.woken) > 0 })
+	eng.mu.Lock()
+	woken := fmt.Sprint(eng.woken)
+	eng.mu.Unlock()
+	if !strings.Contains(woken, "52:54:00:12:34:01") || !strings.Contains(woken, "52:54:00:12:34:02") {
+		t.Errorf("Wake all woke %s", woken)
+	}
+	eng.send(netboot.Event{MAC: desk2, Stage: netboot.StageOffered, Seat: "desk-02"})
+	h.settle("desk-02 asks", func() bool { return u.clients[desk2.String()].stage != "" })
+	if len(u.order) != 2 || u.tooltip() != "Share This CD: sharing on eth0, 1 machine booting" {
+		t.Errorf("after desk-02 asked: %d rows, tooltip %q", len(u.order), u.tooltip())
 	}
 }

@@ -26,21 +26,36 @@ func (s *Share) Wake(iface string, macs []net.HardwareAddr) error {
 	return snd.Wake(macs...)
 }
 
-// KnownClients are the machines a share has seen on iface, for "wake all". There is no list of
-// clients of its own yet: these are the MACs full DHCP mode has leased on iface (its lease file,
-// LeaseFile or StateDir/leases-IFACE.json). Proxy mode leaves no trace of its clients, so after
-// proxy shares the list is empty and ErrNoKnownClients says where it looked.
+// KnownClients are the machines "wake all" wakes on iface: the seats file's machines (but not
+// one it says not to boot: it boots from its own disk, which is not what the room's "all"
+// means), then every MAC full DHCP mode has leased on iface (its lease file, LeaseFile or
+// StateDir/leases-IFACE.json). Proxy mode leaves no trace of its clients, so without a seats
+// file after proxy shares the list is empty and ErrNoKnownClients says where it looked.
 func (s *Share) KnownClients(iface string) ([]net.HardwareAddr, error) {
 	if iface == "" {
 		return nil, errors.New("the known clients are kept per interface: name one")
 	}
+	var macs []net.HardwareAddr
+	seen := map[string]bool{}
+	add := func(m net.HardwareAddr) {
+		if !seen[m.String()] && !s.Seats.NoBoot(m) {
+			seen[m.String()] = true
+			macs = append(macs, m)
+		}
+	}
+	for _, st := range s.Seats.All() {
+		add(st.MAC)
+	}
 	path := s.leaseFile(iface)
-	macs, err := dhcp.LeasedMACs(path)
+	leased, err := dhcp.LeasedMACs(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the known clients: %w", err)
 	}
+	for _, m := range leased {
+		add(m)
+	}
 	if len(macs) == 0 {
-		return nil, fmt.Errorf("%w on %s: full DHCP mode has leased no address there (%s)", ErrNoKnownClients, iface, path)
+		return nil, fmt.Errorf("%w on %s: no seats file names a machine, and full DHCP mode has leased no address there (%s)", ErrNoKnownClients, iface, path)
 	}
 	return macs, nil
 }

@@ -32,6 +32,7 @@ cp "$here"/{nfpm.yaml,postinst,copyright,sharecd.svg,io.github.sharecd.ShareThis
 mkdir "$BUILD/loaders"
 cp "$root/assets/syslinux/COPYRIGHT" "$BUILD/loaders/syslinux.copyright"
 cp "$root/assets/grub-efi/COPYRIGHT" "$BUILD/loaders/grub-efi.copyright"
+cp "$root/assets/grub-efi-arm64/COPYRIGHT" "$BUILD/loaders/grub-efi-arm64.copyright"
 cp "$root/assets/ipxe/COPYRIGHT" "$BUILD/loaders/ipxe.copyright"
 cp "$root/assets/secureboot/COPYRIGHT.shim" "$BUILD/loaders/shim.copyright"
 cp "$root/assets/secureboot/COPYRIGHT.grub" "$BUILD/loaders/grub-signed.copyright"

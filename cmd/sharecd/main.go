@@ -223,6 +223,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case bootTree != "":
 		return runBootTree(s.Sources, bootTree, serverIP, s.MenuTimeout, stdout, stderr)
 	case wake != "":
+		if s.Seats, err = loadSeats(seatsFile); err != nil { // "all" wakes the seats too
+			fmt.Fprintln(stderr, "sharecd:", err)
+			return 1
+		}
 		return runWake(s, wake, stdout, stderr) // wake.go
 	case !share && !*tray && !hasDisplay():
 		fmt.Fprint(stderr, usage)

@@ -94,7 +94,7 @@ func TestRun(t *testing.T) {
 		{name: "--wake on no interface", args: []string{"--wake", "52:54:00:12:34:56", "--iface", noIface}, code: 1,
 			stderr: "sharecd: interface " + noIface + ": no such network interface\n"},
 		{name: "--wake all, no lease file", args: []string{"--wake", "all", "--iface", noIface, "--lease-file", missing}, code: 1,
-			stderr: "sharecd: no known clients to wake on " + noIface + ": full DHCP mode has leased no address there (" + missing + ")\n"},
+			stderr: "sharecd: no known clients to wake on " + noIface + ": no seats file names a machine, and full DHCP mode has leased no address there (" + missing + ")\n"},
 		{name: "--wake all, on no interface", args: []string{"--wake", "all", "--iface", noIface, "--lease-file", leases}, code: 1,
 			stderr: "sharecd: interface " + noIface + ": no such network interface\n"},
 		{name: "--detect", args: []string{"--detect", "--source", labMedium}, stdout: "family:       live-boot\n"},
