@@ -337,24 +337,6 @@ func (r *soakRun) failures() (int, []string) {
 	return r.nerr, append([]string(nil), r.errs...)
 }
 
-// lockedBuffer collects the servers' warnings and errors: none may appear.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // serverTally is what the servers' own callbacks saw.
 type serverTally struct {
 	tftpDone, tftpEarly, nfsMounts, httpDone atomic.Int64
@@ -392,7 +374,7 @@ func soak(t *testing.T, path string, files soakFiles, d time.Duration, seed uint
 	g0 := quiesce()
 	fd0 := countFDs(t)
 
-	var warn lockedBuffer
+	var warn netlab.SyncBuffer // the servers' warnings and errors: none may appear
 	log := slog.New(slog.NewTextHandler(&warn, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var tally serverTally
 	ctftp, err := net.ListenPacket("udp4", "127.0.0.1:0")

@@ -20,6 +20,7 @@ import (
 	pintftp "github.com/pin/tftp/v3"
 
 	"github.com/sharecd/sharecd/netboot/kernelarch"
+	"github.com/sharecd/sharecd/netboot/netlab"
 )
 
 // arm64Medium has the first 4 KiB of Debian 12's arm64 kernel under a live-build GRUB menu.
@@ -29,28 +30,17 @@ const arm64Medium = "testdata/debian-live-arm64"
 // with the log they write.
 type loopShare struct {
 	pxe, tftp net.Addr
-	mu        sync.Mutex
-	log       bytes.Buffer
+	log       netlab.SyncBuffer
 }
 
-func (l *loopShare) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.log.Write(b)
-}
-
-func (l *loopShare) logged() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.log.String()
-}
+func (l *loopShare) logged() string { return l.log.String() }
 
 // startLoopShare plans a share of sources in proxy mode on 127.0.0.1 and serves its proxy-DHCP
 // (4011) and TFTP, as step 4 would, until the test ends.
 func startLoopShare(t *testing.T, sources ...string) *loopShare {
 	t.Helper()
 	l := &loopShare{}
-	log := slog.New(slog.NewTextHandler(l, nil))
+	log := slog.New(slog.NewTextHandler(&l.log, nil))
 	s := &Share{Log: log, MenuTimeout: 3}
 	srcs, _, err := openSources(sources)
 	if err != nil {

@@ -1,7 +1,6 @@
 package netboot
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sharecd/sharecd/netboot/netlab"
 	nfsc "github.com/willscott/go-nfs-client/nfs"
 	"github.com/willscott/go-nfs-client/nfs/rpc"
 	"github.com/willscott/go-nfs-client/nfs/xdr"
@@ -35,7 +35,7 @@ func TestMediaChangeWhileSharing(t *testing.T) {
 	}
 	second := secondMedium(t, first)
 
-	var logBuf lockedLog
+	var logBuf netlab.SyncBuffer
 	var mu sync.Mutex
 	var events []MediaEvent
 	live := &Live{}
@@ -372,23 +372,6 @@ func fdsUnder(t *testing.T, dirs ...string) []string {
 		}
 	}
 	return out
-}
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // nfsTestClient is one NFS client connection that keeps its handles across changes of media,

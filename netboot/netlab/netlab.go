@@ -136,7 +136,7 @@ func In(ns string, fn func() error) error {
 // Proc is a process a test started: its output, and its end.
 type Proc struct {
 	Cmd  *exec.Cmd
-	log  syncBuffer
+	log  SyncBuffer
 	done chan struct{} // closed once it exited; then Cmd.ProcessState is set
 }
 
@@ -334,19 +334,19 @@ func Bus(t testing.TB, typ string) string {
 	return strings.TrimSpace(p.Line(t, "unix:", 10*time.Second))
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
+// SyncBuffer collects what a process or a server writes while the test reads it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -36,7 +36,7 @@ type lab struct {
 	port   string
 	dir    string // the "medium"
 	secret string // a file outside the medium
-	log    lockedBuffer
+	log    netlab.SyncBuffer
 	mu     sync.Mutex
 	done   []Transfer
 }
@@ -212,10 +212,10 @@ func TestWindowSizeWithARealClient(t *testing.T) {
 				t.Fatalf("got %d bytes, want %d (content differs)", len(got), len(want))
 			}
 			// The server logs once the final ACK is in, which may be after atftp has exited.
-			line := l.log.line("tftp: transfer stats")
+			line := firstLine(&l.log, "tftp: transfer stats")
 			for end := time.Now().Add(5 * time.Second); line == "" && time.Now().Before(end); {
 				time.Sleep(20 * time.Millisecond)
-				line = l.log.line("tftp: transfer stats")
+				line = firstLine(&l.log, "tftp: transfer stats")
 			}
 			if !strings.Contains(line, " window="+tc.want+" ") {
 				t.Errorf("want window=%s in the log: %s", tc.want, line)
@@ -224,23 +224,9 @@ func TestWindowSizeWithARealClient(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log the server writes while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// line returns the first line that holds msg.
-func (b *lockedBuffer) line(msg string) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, l := range strings.Split(b.buf.String(), "\n") {
+// firstLine returns the first line of the server's log that holds msg.
+func firstLine(b *netlab.SyncBuffer, msg string) string {
+	for _, l := range strings.Split(b.String(), "\n") {
 		if strings.Contains(l, msg) {
 			return l
 		}
