@@ -45,6 +45,18 @@ func UEFIIPXE() []byte {
 	return b
 }
 
+// BIOSIPXE is iPXE for BIOS PXE ROMs from Debian's ipxe package (undionly.kpxe, see
+// update-ipxe.sh): loaded by a ROM that is not iPXE, it drives the NIC through the ROM's own UNDI
+// driver, DHCPs again as iPXE and fetches the kernel and initrd over HTTP, where the ROM alone
+// would have left pxelinux to fetch them over TFTP a block per round trip.
+func BIOSIPXE() []byte {
+	b, err := files.ReadFile("ipxe/undionly.kpxe")
+	if err != nil {
+		panic(err) // embedded above
+	}
+	return b
+}
+
 // placeholderServer is the server update-grub-efi.sh and update-grub-efi-arm64.sh build the
 // UEFI loaders' prefixes with: the longest dotted quad, so that any real address fits in its place.
 const placeholderServer = "255.255.255.255"

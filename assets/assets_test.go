@@ -139,3 +139,25 @@ func TestUEFIIPXEIsAnEFIApplication(t *testing.T) {
 		}
 	}
 }
+
+// The BIOS iPXE must be a PXE network boot program a BIOS ROM runs: it is loaded at 0:7C00 and
+// starts with a far jump into that segment (iPXE's .kpxe prefix), looks for the ROM's PXE stack,
+// and fits the few hundred KiB of base memory a ROM loads it into.
+func TestBIOSIPXEIsAPXELoader(t *testing.T) {
+	img := BIOSIPXE()
+	if len(img) < 1024 || len(img) > 256<<10 {
+		t.Fatalf("undionly.kpxe: %d bytes, want between 1 KiB and 256 KiB", len(img))
+	}
+	if img[0] != 0xea || binary.LittleEndian.Uint16(img[3:]) != 0x07c0 {
+		t.Errorf("undionly.kpxe starts with % x, want a far jump into segment 07c0", img[:5])
+	}
+	for _, want := range []string{"PXENV+", "!PXE", "UNDI"} {
+		if !bytes.Contains(img, []byte(want)) {
+			t.Errorf("undionly.kpxe lacks %q: not iPXE's UNDI loader", want)
+		}
+	}
+	// Both iPXE images come from one package version, which VERSION names.
+	if v, err := files.ReadFile("ipxe/VERSION"); err != nil || !bytes.HasPrefix(v, []byte("ipxe ")) {
+		t.Errorf("ipxe/VERSION: %q, %v", v, err)
+	}
+}

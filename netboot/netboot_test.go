@@ -224,12 +224,13 @@ func TestBootPaths(t *testing.T) {
 		grubKernel string // grub.cfg's linux line
 		ipxeKernel string // boot.ipxe's and uefi.ipxe's kernel line, up to its arguments
 		uefiFile   string // what an x86-64 UEFI client is offered
+		biosFile   string // what a BIOS client whose ROM is not iPXE is offered
 	}{
-		{"proxy", Share{}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", ipxeHTTP, UEFIIPXE},
-		{"full: signed chain", Share{}, DHCPFull, "linux /live/vmlinuz", ipxeHTTP, SignedLoader},
-		{"off: signed chain", Share{}, DHCPOff, "linux /live/vmlinuz", ipxeHTTP, SignedLoader},
-		{"--tftp-only", Share{TFTPBoot: true}, DHCPProxy, "linux /live/vmlinuz", ipxeTFTP, UEFILoader},
-		{"--no-ipxe-script", Share{NoIPXEScript: true}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", ipxeHTTP, UEFILoader},
+		{"proxy", Share{}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", ipxeHTTP, UEFIIPXE, BIOSIPXE},
+		{"full: signed chain", Share{}, DHCPFull, "linux /live/vmlinuz", ipxeHTTP, SignedLoader, BIOSIPXE},
+		{"off: signed chain", Share{}, DHCPOff, "linux /live/vmlinuz", ipxeHTTP, SignedLoader, BIOSLoader},
+		{"--tftp-only", Share{TFTPBoot: true}, DHCPProxy, "linux /live/vmlinuz", ipxeTFTP, UEFILoader, BIOSLoader},
+		{"--no-ipxe-script", Share{NoIPXEScript: true}, DHCPProxy, "linux '(http,192.0.2.7)/live/vmlinuz'", ipxeHTTP, UEFILoader, BIOSLoader},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -246,11 +247,17 @@ func TestBootPaths(t *testing.T) {
 			if img, err := fs.ReadFile(p.Tree, UEFIIPXE); err != nil || !bytes.HasPrefix(img, []byte("MZ")) {
 				t.Errorf("%s is not served (%v)", UEFIIPXE, err)
 			}
+			if img, err := fs.ReadFile(p.Tree, BIOSIPXE); err != nil || !bytes.Equal(img, assets.BIOSIPXE()) {
+				t.Errorf("%s is not served as embedded (%v)", BIOSIPXE, err)
+			}
 			if p.HTTP == tc.share.TFTPBoot {
 				t.Errorf("HTTP served: %v", p.HTTP)
 			}
 			if f, _ := p.BootFile(dhcp.Client{Arch: iana.EFI_X86_64}); f != tc.uefiFile {
 				t.Errorf("UEFI client offered %q, want %q", f, tc.uefiFile)
+			}
+			if f, _ := p.BootFile(dhcp.Client{Arch: iana.INTEL_X86PC}); f != tc.biosFile {
+				t.Errorf("BIOS client without iPXE offered %q, want %q", f, tc.biosFile)
 			}
 			for file, line := range map[string]string{"pxelinux.cfg/default": "\tlinux live/vmlinuz",
 				UEFIMenuFile: "\t" + tc.grubKernel, BIOSScript: "\n" + tc.ipxeKernel, UEFIScript: "\n" + tc.ipxeKernel} {
@@ -281,6 +288,7 @@ func TestStageOf(t *testing.T) {
 		ok    bool
 	}{
 		{BIOSLoader, StageLoader, true},
+		{BIOSIPXE, StageLoader, true},
 		{SignedLoader, StageLoader, true},
 		{BIOSScript, StageMenu, true},
 		{UEFIScript, StageMenu, true},

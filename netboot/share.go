@@ -93,8 +93,8 @@ type Share struct {
 	// TFTPBoot sends kernels and initrds over TFTP instead of HTTP (port 80 is then not needed,
 	// except by dracut media, whose initrd fetches its image by URL).
 	TFTPBoot bool
-	// NoIPXEScript leaves iPXE out: iPXE ROMs get pxelinux.0 like every other BIOS ROM, not
-	// BIOSScript, and UEFI clients GRUB, not UEFIIPXE.
+	// NoIPXEScript leaves iPXE out: BIOS clients get pxelinux.0, not BIOSIPXE (plain PXE ROMs)
+	// or BIOSScript (iPXE ROMs), and UEFI clients GRUB, not UEFIIPXE.
 	NoIPXEScript bool
 	// TFTPWindow is the largest RFC 7440 windowsize granted to a TFTP client that asks for one;
 	// 0 = tftp.DefaultWindow, 1 = every client lock-step. Clients that do not ask (pxelinux,

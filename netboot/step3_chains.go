@@ -17,13 +17,21 @@ import (
 	"github.com/sharecd/sharecd/netboot/secureboot"
 )
 
-// BIOSLoader is the boot file BIOS clients are offered. pxelinux.0, not lpxelinux.0: over TFTP
-// it reached the kernel in 20 to 24 s in the lab, lpxelinux.0 over HTTP in 36 s.
+// BIOSLoader is the boot file BIOS clients are offered without iPXE (Share.NoIPXEScript,
+// Share.TFTPBoot, and DHCP off, where the admin's server names one file for every BIOS client):
+// pxelinux.0, which reads its menu, kernel and initrd over TFTP. Not lpxelinux.0: over TFTP it
+// reached the kernel in 20 to 24 s in the lab, lpxelinux.0 over HTTP in 36 s.
 const BIOSLoader = "pxelinux.0"
 
-// BIOSScript is what BIOS clients whose ROM is iPXE are offered instead, where kernels go over
-// HTTP: the same menu as an iPXE script, so that iPXE fetches the kernel and initrd over HTTP
-// itself, with no loader in between and no TFTP round trip per block.
+// BIOSIPXE is what BIOS clients whose ROM is not iPXE (Intel, Realtek and Broadcom PXE ROMs: no
+// user class "iPXE", no option 175) are offered where kernels go over HTTP: Debian's iPXE for
+// UNDI (assets.BIOSIPXE), which drives the NIC through the ROM's own driver, asks for a boot file
+// again as iPXE and is given BIOSScript. So nothing bigger than a loader goes over TFTP.
+const BIOSIPXE = "undionly.kpxe"
+
+// BIOSScript is what BIOS clients running iPXE (their ROM's, or BIOSIPXE) are offered where
+// kernels go over HTTP: the same menu as an iPXE script, so that iPXE fetches the kernel and
+// initrd over HTTP itself, with no loader in between and no TFTP round trip per block.
 const BIOSScript = "boot.ipxe"
 
 // UEFIIPXE is the boot file x86-64 UEFI clients are offered in proxy mode: iPXE (assets.UEFIIPXE),
@@ -96,12 +104,25 @@ const secureBootProxyNote = "Secure Boot must be off on this client: behind a pr
 func signedChain(mode DHCPMode) bool { return mode == DHCPFull || mode == DHCPOff }
 
 // bootFileFor picks the loader by the client's architecture (option 93, as the proxy normalises it:
-// 9, "EFI BC", arrives as 7, x86-64 UEFI), by whether the client already runs iPXE, and for
-// x86 UEFI by the DHCP mode. With ipxe, iPXE gets its script and UEFI firmware in proxy mode iPXE.
+// 9, "EFI BC", arrives as 7, x86-64 UEFI), by whether the client already runs iPXE, and by the
+// DHCP mode. With ipxe, iPXE gets its script, BIOS ROMs iPXE where we answer DHCP, and UEFI
+// firmware iPXE in proxy mode.
+//
+// The loop guard is the client's own word: iPXE says it is iPXE in every DHCP request (user class
+// "iPXE", option 175), and Debian's undionly.kpxe does, so a client running the iPXE we handed it
+// is given its script, never iPXE again. A ROM that is iPXE but hides it gets undionly.kpxe once,
+// which then says so. Any iPXE that says so gets the script, whatever features it was built with:
+// Debian's and the iPXE ROMs in the field all have HTTP, which is all the script needs.
 // media are the shared media's kernel machines: a client none of them runs on is not answered
 // (its firmware goes on to its next boot option instead of showing an empty menu), and log says
 // so once per machine, not at every DHCP retry.
 func bootFileFor(mode DHCPMode, ipxe bool, media []kernelarch.Arch, log *slog.Logger) func(dhcp.Client) (string, bool) {
+	// DHCP off: the admin's server names one file for every BIOS client and would hand
+	// undionly.kpxe to the iPXE it starts as well, a loop only a user-class rule there breaks.
+	bios := BIOSLoader
+	if ipxe && mode != DHCPOff {
+		bios = BIOSIPXE
+	}
 	uefi := UEFILoader
 	switch {
 	case signedChain(mode):
@@ -130,7 +151,7 @@ func bootFileFor(mode DHCPMode, ipxe bool, media []kernelarch.Arch, log *slog.Lo
 			if c.IPXE && ipxe {
 				return BIOSScript, true
 			}
-			return BIOSLoader, true
+			return bios, true
 		case iana.EFI_ARM64:
 			return Arm64Loader, true
 		}
@@ -146,9 +167,11 @@ func bootFileFor(mode DHCPMode, ipxe bool, media []kernelarch.Arch, log *slog.Lo
 func chainOf(file string) string {
 	switch file {
 	case BIOSLoader:
-		return "BIOS: pxelinux.0 → pxelinux.cfg/default → kernel, initrd → live root"
+		return "BIOS: pxelinux.0 → pxelinux.cfg/default → kernel, initrd over TFTP → live root"
+	case BIOSIPXE:
+		return "BIOS: iPXE " + BIOSIPXE + " over the ROM's UNDI → " + BIOSScript + " → kernel, initrd over HTTP → live root"
 	case BIOSScript:
-		return "BIOS, iPXE ROM: " + BIOSScript + " → kernel, initrd over HTTP → live root"
+		return "BIOS, iPXE: " + BIOSScript + " → kernel, initrd over HTTP → live root"
 	case UEFIIPXE:
 		return "UEFI x86-64: unsigned iPXE " + UEFIIPXE + " → " + UEFIScript + " → kernel, initrd over HTTP → live root"
 	case UEFIScript:

@@ -20,7 +20,8 @@ import (
 )
 
 // Option 93 dispatch, through the proxy's pure Reply, for every architecture the issue names and
-// some it does not: 0 → the BIOS loader; 7 and 9 → iPXE, or GRUB without it; 11 → the ARM64 GRUB
+// some it does not: 0 → iPXE for UNDI, its script once it runs, or pxelinux without iPXE (and
+// with DHCP off); 7 and 9 → iPXE, or GRUB without it; 11 → the ARM64 GRUB
 // where an arm64 medium is shared; 6, 10 and unknown values → no answer; and no answer for a
 // client that no shared medium's kernel runs on.
 func TestBootFileByArch(t *testing.T) {
@@ -39,7 +40,14 @@ func TestBootFileByArch(t *testing.T) {
 		{mode: DHCPProxy, arch: iana.INTEL_X86PC, ipxe: true, script: true, want: BIOSScript},
 		{mode: DHCPFull, arch: iana.INTEL_X86PC, ipxe: true, script: true, want: BIOSScript},
 		{mode: DHCPProxy, arch: iana.INTEL_X86PC, ipxe: true, want: BIOSLoader},
-		{mode: DHCPProxy, arch: iana.INTEL_X86PC, script: true, want: BIOSLoader},
+		// A BIOS ROM that is not iPXE gets iPXE where we answer DHCP; the iPXE it then runs
+		// says so and gets the script: never iPXE again.
+		{mode: DHCPProxy, arch: iana.INTEL_X86PC, script: true, want: BIOSIPXE},
+		{mode: DHCPFull, arch: iana.INTEL_X86PC, script: true, want: BIOSIPXE},
+		{mode: DHCPOff, arch: iana.INTEL_X86PC, script: true, want: BIOSLoader},
+		{mode: DHCPOff, arch: iana.INTEL_X86PC, ipxe: true, script: true, want: BIOSScript},
+		{mode: DHCPProxy, arch: iana.INTEL_X86PC, script: true, media: both, want: BIOSIPXE},
+		{mode: DHCPProxy, arch: iana.INTEL_X86PC, script: true, media: arm, want: ""},
 		{mode: DHCPProxy, arch: iana.EFI_X86_64, script: true, want: UEFIIPXE},
 		{mode: DHCPProxy, arch: iana.EFI_BC, script: true, want: UEFIIPXE},
 		{mode: DHCPProxy, arch: iana.EFI_X86_64, ipxe: true, script: true, want: UEFIScript},
@@ -122,7 +130,7 @@ func TestBootFileByArch(t *testing.T) {
 			t.Errorf("arch %d, media %v: %d log lines about it, want %d:\n%s", uint16(tc.arch), media, n, wantLines, logged.String())
 		}
 	}
-	for _, f := range []string{BIOSLoader, BIOSScript, UEFIIPXE, UEFIScript, UEFILoader, SignedLoader, Arm64Loader} {
+	for _, f := range []string{BIOSLoader, BIOSIPXE, BIOSScript, UEFIIPXE, UEFIScript, UEFILoader, SignedLoader, Arm64Loader} {
 		if c := chainOf(f); c == f {
 			t.Errorf("no chain description for %s", f)
 		}

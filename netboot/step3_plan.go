@@ -139,7 +139,7 @@ func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 	overHTTP := !s.TFTPBoot
 	p := &Plan{Network: n, kernels: map[string]bool{}, initrds: map[string]bool{}, seatFiles: map[string]bool{},
 		Seats: s.Seats, placed: placed}
-	generated := tftp.Files{UEFIIPXE: assets.UEFIIPXE()}
+	generated := tftp.Files{UEFIIPXE: assets.UEFIIPXE(), BIOSIPXE: assets.BIOSIPXE()}
 	var err error
 	if generated[UEFILoader], err = assets.UEFIx64(n.Iface.Addr.Addr()); err != nil {
 		return nil, err

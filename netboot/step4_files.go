@@ -107,7 +107,7 @@ func (f *fileSide) start(ctx context.Context, g *errgroup.Group, socks *sockets)
 func (p *Plan) stageOf(file string) (Stage, bool) {
 	base := path.Base(file)
 	switch {
-	case file == BIOSLoader, file == UEFILoader, file == UEFIIPXE, file == SignedLoader, file == Arm64Loader:
+	case file == BIOSLoader, file == BIOSIPXE, file == UEFILoader, file == UEFIIPXE, file == SignedLoader, file == Arm64Loader:
 		return StageLoader, true
 	case path.Base(path.Dir(file)) == "pxelinux.cfg", base == BIOSScript, base == UEFIScript,
 		base == "grub.cfg" && (isGrubMenuDir(path.Dir(file)) || isGrubMenuDir(path.Dir(path.Dir(file)))):

@@ -67,10 +67,12 @@ func TestScreenshotSharing(t *testing.T) {
 		"tftp://"+server.String()+"/"+file).CombinedOutput(); err != nil {
 		t.Fatalf("curl tftp://%s/%s: %v %s\nwindow log:\n%s", server, file, err, out, gui.Log())
 	}
-	if file != "pxelinux.0" {
-		t.Errorf("a BIOS client was offered %q, want pxelinux.0", file)
+	// A ROM that is not iPXE gets iPXE, which fetches the kernel over HTTP (README, "How
+	// clients fetch their kernel").
+	if file != "undionly.kpxe" {
+		t.Errorf("a BIOS client was offered %q, want undionly.kpxe", file)
 	}
-	want, err := os.ReadFile(filepath.Join("../assets/syslinux", filepath.Base(file)))
+	want, err := os.ReadFile(filepath.Join("../assets/ipxe", filepath.Base(file)))
 	if b, _ := os.ReadFile(got); err != nil || len(want) == 0 || !bytes.Equal(b, want) {
 		t.Errorf("TFTP gave %d bytes of %s, not the packaged loader's %d (%v)", len(b), file, len(want), err)
 	}

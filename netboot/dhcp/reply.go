@@ -75,9 +75,9 @@ func bootFile(choose func(Client) (string, bool), c clientInfo) (string, error) 
 	if !c.knownArch {
 		return "", fmt.Errorf("%w: %d (%v)", ErrUnsupportedArch, uint16(c.rawArch), c.rawArch)
 	}
-	// An iPXE ROM may be given an iPXE script rather than a loader. iPXE is never what we
-	// hand out, so a client that is iPXE is its ROM, not a chainloaded iPXE asking again
-	// (netboot-facts §1, boot loops).
+	// iPXE, its ROM's or the one a share handed out (undionly.kpxe, snponly.efi), may be given
+	// an iPXE script rather than a loader: choose sees c.IPXE, and never hands iPXE to a client
+	// that says it runs iPXE already (netboot-facts §1, boot loops).
 	file, ok := DefaultBIOSFile, c.Arch == iana.INTEL_X86PC
 	if choose != nil {
 		file, ok = choose(c.Client)
