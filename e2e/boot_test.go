@@ -218,7 +218,7 @@ func checkArchisoClient(t *testing.T, name, serial, server string) {
 
 // TestClientsBootLiveSystem boots diskless QEMU PCs to the live system's login prompt. BIOS clients
 // (SeaBIOS + iPXE) get the iPXE script, except in the dracut lab, which gives them pxelinux.0 as
-// non-iPXE ROMs get it (--no-ipxe-script). The ISO-file lab runs a BIOS and a UEFI client (OVMF's
+// every BIOS ROM gets it with --no-ipxe-script. The ISO-file lab runs a BIOS and a UEFI client (OVMF's
 // own PXE, Secure Boot off, given our unsigned iPXE) from one proxy-DHCP server at the same time,
 // and restarts that server while both run from their NFS root; the directory lab has sharecd as
 // the LAN's only DHCP server and boots a BIOS client and a UEFI client with Secure Boot on

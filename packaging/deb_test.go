@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,7 +163,8 @@ func checkCopyright(t *testing.T, dir string) {
 	}
 	loaders, _ := filepath.Glob("../assets/*/*.efi")
 	more, _ := filepath.Glob("../assets/*/*.[0c]*")
-	for _, a := range append(loaders, more...) {
+	kpxe, _ := filepath.Glob("../assets/*/*.kpxe")
+	for _, a := range slices.Concat(loaders, more, kpxe) {
 		rel := strings.TrimPrefix(a, "../")
 		lic, ok := files[rel]
 		if !ok {

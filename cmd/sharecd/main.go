@@ -80,9 +80,10 @@ Usage:
                        the man page; default /etc/sharecd/seats.json, if it exists)
   --tftp-only          send kernels and initrds over TFTP too, not HTTP (when port 80 is taken;
                        clients then boot slower)
-  --no-ipxe-script     leave iPXE out: BIOS clients whose boot ROM is iPXE get pxelinux.0 like any
-                       other, not an iPXE script that fetches the kernel and initrd over HTTP, and
-                       UEFI clients our GRUB, not iPXE (snponly.efi)
+  --no-ipxe-script     leave iPXE out: BIOS clients get pxelinux.0, which fetches the kernel and
+                       initrd over TFTP, not iPXE (undionly.kpxe, or an iPXE ROM's own) with a
+                       script that fetches them over HTTP, and UEFI clients our GRUB, not iPXE
+                       (snponly.efi)
   --tftp-window N      the largest TFTP window (RFC 7440 windowsize) a client that asks for one
                        gets (default 16; OVMF asks for 4); clients that do not ask stay lock-step;
                        1 keeps every client lock-step
