@@ -106,16 +106,15 @@ func signedChain(mode DHCPMode) bool { return mode == DHCPFull || mode == DHCPOf
 // bootFileFor picks the loader by the client's architecture (option 93, as the proxy normalises it:
 // 9, "EFI BC", arrives as 7, x86-64 UEFI), by whether the client already runs iPXE, and by the
 // DHCP mode. With ipxe, iPXE gets its script, BIOS ROMs iPXE where we answer DHCP, and UEFI
-// firmware iPXE in proxy mode.
+// firmware iPXE in proxy mode. media are the shared media's kernel machines: a client none of them
+// runs on is not answered (its firmware goes on to its next boot option instead of showing an
+// empty menu), and log says so once per machine, not at every DHCP retry.
 //
 // The loop guard is the client's own word: iPXE says it is iPXE in every DHCP request (user class
-// "iPXE", option 175), and Debian's undionly.kpxe does, so a client running the iPXE we handed it
+// "iPXE", option 175), Debian's undionly.kpxe included, so a client running the iPXE we handed it
 // is given its script, never iPXE again. A ROM that is iPXE but hides it gets undionly.kpxe once,
-// which then says so. Any iPXE that says so gets the script, whatever features it was built with:
-// Debian's and the iPXE ROMs in the field all have HTTP, which is all the script needs.
-// media are the shared media's kernel machines: a client none of them runs on is not answered
-// (its firmware goes on to its next boot option instead of showing an empty menu), and log says
-// so once per machine, not at every DHCP retry.
+// which then says so. Any iPXE that says so gets the script whatever else it was built with: the
+// script needs only HTTP, which iPXE builds in by default (Debian's and QEMU's ROMs have it).
 func bootFileFor(mode DHCPMode, ipxe bool, media []kernelarch.Arch, log *slog.Logger) func(dhcp.Client) (string, bool) {
 	// DHCP off: the admin's server names one file for every BIOS client and would hand
 	// undionly.kpxe to the iPXE it starts as well, a loop only a user-class rule there breaks.
