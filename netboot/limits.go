@@ -20,8 +20,8 @@ const fdsAtDefaults = nfs.DefaultMaxConns + nfs.DefaultPmapMaxConns + 2*httpd.De
 // defaults need about 1,350; a host whose limit is lower (a hard limit of 1024 is common) would
 // run out of descriptors before any bound was reached, and then every server's accept fails at
 // once, for every client. Below that, each server gets the share of the limit its defaults
-// have, after a quarter of it (at least 32) is kept for the listeners, the medium's files and
-// the rest. nofile 0 means unknown: the defaults stand.
+// have, after a quarter of it (at least 32) is kept for the listeners, the medium's files, NFS's
+// few pipes and the rest. nofile 0 means unknown: the defaults stand.
 func boundsFor(nofile uint64) serverBounds {
 	reserve := max(nofile/4, 32)
 	if nofile == 0 || nofile >= fdsAtDefaults+reserve {

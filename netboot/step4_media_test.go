@@ -398,7 +398,7 @@ func (c *nfsTestClient) hdr(prog, vers, proc uint32) rpc.Header {
 // lookupPath mounts export and looks file up, one name at a time, on the one connection.
 func (c *nfsTestClient) lookupPath(export, file string) []byte {
 	c.t.Helper()
-	st, res, err := nfsCall(c.nc, &mntArgs{c.hdr(nfsc.MountProg, nfsc.MountVers, nfsc.MountProc3MNT), export})
+	st, res, err := netlab.NFSCall(c.nc, &netlab.MntArgs{Header: c.hdr(nfsc.MountProg, nfsc.MountVers, nfsc.MountProc3MNT), Dirpath: export})
 	if err != nil || st != 0 {
 		c.t.Fatalf("MNT %s: status %d, %v", export, st, err)
 	}
@@ -407,7 +407,7 @@ func (c *nfsTestClient) lookupPath(export, file string) []byte {
 		c.t.Fatal(err)
 	}
 	for _, name := range strings.Split(file, "/") {
-		st, res, err := nfsCall(c.nc, &diropArgs{c.hdr(nfsc.Nfs3Prog, nfsc.Nfs3Vers, nfsc.NFSProc3Lookup), fh, name})
+		st, res, err := netlab.NFSCall(c.nc, &netlab.DiropArgs{Header: c.hdr(nfsc.Nfs3Prog, nfsc.Nfs3Vers, nfsc.NFSProc3Lookup), Dir: fh, Name: name})
 		if err != nil || st != 0 {
 			c.t.Fatalf("LOOKUP %s in %s: status %d, %v", name, export, st, err)
 		}
@@ -420,7 +420,7 @@ func (c *nfsTestClient) lookupPath(export, file string) []byte {
 
 // read READs the start of a small file through its handle; "" and an error line when it fails.
 func (c *nfsTestClient) read(fh []byte) string {
-	st, res, err := nfsCall(c.nc, &readArgs{c.hdr(nfsc.Nfs3Prog, nfsc.Nfs3Vers, nfsc.NFSProc3Read), fh, 0, 4096})
+	st, res, err := netlab.NFSCall(c.nc, &netlab.ReadArgs{Header: c.hdr(nfsc.Nfs3Prog, nfsc.Nfs3Vers, nfsc.NFSProc3Read), FH: fh, Offset: 0, Count: 4096})
 	if err != nil || st != 0 {
 		return fmt.Sprintf("READ failed: status %d, %v", st, err)
 	}
@@ -434,33 +434,4 @@ func (c *nfsTestClient) read(fh []byte) string {
 	}
 	b, _ := io.ReadAll(io.LimitReader(res, int64(rr.Len)))
 	return string(b)
-}
-
-// The calls go-nfs-client's Target would send (soak_test.go says why not through it).
-type mntArgs struct {
-	rpc.Header
-	Dirpath string
-}
-
-type diropArgs struct {
-	rpc.Header
-	Dir  []byte
-	Name string
-}
-
-type readArgs struct {
-	rpc.Header
-	FH     []byte
-	Offset uint64
-	Count  uint32
-}
-
-// nfsCall makes one call and returns its nfsstat3 (or mountstat3) and the rest of the reply.
-func nfsCall(c *rpc.Client, args any) (uint32, io.ReadSeeker, error) {
-	res, err := c.Call(args)
-	if err != nil {
-		return 0, nil, err
-	}
-	st, err := xdr.ReadUint32(res)
-	return st, res, err
 }

@@ -400,7 +400,7 @@ type gapConn struct {
 	framed  []byte
 
 	// Write side. wlock is held for a whole record.
-	raw       syscall.RawConn // the socket, for sendfile; nil when it has none
+	raw       syscall.RawConn // the socket, for splice and sendfile; nil when it has none
 	wlock     chan struct{}
 	reads     chan struct{} // READs in flight
 	closed    chan struct{}
@@ -526,7 +526,7 @@ func (c *gapConn) writeReply(r reply) error {
 	if _, err := bufs.WriteTo(c.Conn); err != nil || r.file == nil {
 		return err
 	}
-	if err := sendFile(c.raw, r.file, r.at, r.n); err != nil {
+	if err := c.in.pipes.send(c.raw, r.file, r.at, r.n); err != nil {
 		return fmt.Errorf("sending %d bytes of the medium: %w", r.n, err)
 	}
 	if p := r.pad(); p > 0 {

@@ -21,9 +21,9 @@ import (
 // to a file kept open, and up to maxReadsInFlight READs of one connection run
 // at once (RPC over TCP matches replies by xid, so they may go out in any
 // order). Where the data lies in an OS file (a directory medium, or one extent
-// of an ISO file) it goes from the page cache to the socket with sendfile(2);
-// copying a megabyte through user space and back was most of the server's
-// CPU time per READ. Otherwise it is read with ReadAt straight into the reply.
+// of an ISO file) it goes from the page cache to the socket without a copy
+// (splice through a pipe, or sendfile(2): splice_linux.go); copying a megabyte
+// through user space and back was most of the server's CPU time per READ. Otherwise it is read with ReadAt straight into the reply.
 // The attributes are go-nfs's own encoding of the same file, so they agree
 // with its GETATTR.
 
@@ -35,7 +35,8 @@ const (
 )
 
 // reply is one record to send: msg, then, when file is set, n bytes of file
-// from offset at, sent with sendfile(2), then the XDR padding of those bytes.
+// from offset at, sent without a copy (splice_linux.go), then the XDR padding
+// of those bytes.
 type reply struct {
 	msg  []byte
 	file *os.File

@@ -221,6 +221,7 @@ type instance struct {
 	conns  map[*gapConn]struct{}
 	closed bool
 	reads  map[readKey]struct{}
+	pipes  *pipePool // READ data's way to the socket (splice_linux.go)
 }
 
 func newInstance(s *Server) (*instance, error) {
@@ -244,6 +245,7 @@ func newInstance(s *Server) (*instance, error) {
 		log:   log,
 		conns: make(map[*gapConn]struct{}),
 		reads: make(map[readKey]struct{}),
+		pipes: newPipePool(),
 	}
 	return s.in, nil
 }
@@ -277,6 +279,7 @@ func (in *instance) shutdown() {
 	for _, c := range conns {
 		_ = c.Close()
 	}
+	in.pipes.close()
 	// Under the server's lock: a SetExports racing the stop either swaps first (and closes
 	// what it removed) or finds no instance.
 	in.s.mu.Lock()
