@@ -422,6 +422,7 @@ func newGapConn(c net.Conn, in *instance, peer netip.Addr) *gapConn {
 	if sc, ok := c.(syscall.Conn); ok {
 		raw, _ = sc.SyscallConn()
 	}
+	holdReplies(raw)
 	return &gapConn{
 		raw:    raw,
 		Conn:   c,

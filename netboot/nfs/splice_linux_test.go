@@ -119,3 +119,30 @@ func sendOverTCP(t *testing.T, send func(syscall.RawConn) error, n int) []byte {
 	}
 	return got
 }
+
+// As root, a connection's send buffer holds whole READ replies.
+func TestSendBufferHoldsReplies(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SO_SNDBUFFORCE needs CAP_NET_ADMIN; without it the buffer is left alone, as meant")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	holdReplies(raw)
+	var got int
+	_ = raw.Control(func(fd uintptr) { got, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF) })
+	if err != nil || got < sendBuffer {
+		t.Errorf("send buffer %d bytes (%v), want at least %d", got, err, sendBuffer)
+	}
+}
