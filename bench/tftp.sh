@@ -16,6 +16,10 @@ runs=${RUNS:-3}
 med=$work/medium; make_medium "$med" 64
 bin=$(sharecd_bin)
 server 1; server 2; server 3; server 4  # sharecd, tftpd-hpa, dnsmasq, sharecd lock-step
+# sharecd hands the kernel a window as one buffer to cut into datagrams (UDP segmentation offload).
+# A veth would carry that buffer whole to the client, which a wire never does: have each server's
+# port cut it, so every datagram reaches the client (and LOSS's rule) alone. Only sharecd sends so.
+for n in 1 2 3 4; do ip -n "$(ns $n)" link set s0 gso_max_segs 1; done
 # --dhcp-mode off: no DHCP server is needed to serve files.
 bg "$(ns 1)" "$work/sharecd.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off ${WINDOW:+--tftp-window "$WINDOW"}
 bg "$(ns 4)" "$work/sharecd-w1.log" "$bin" --share --source "$med" --iface s0 --dhcp-mode off --tftp-window 1
