@@ -32,7 +32,29 @@ type connection interface {
 }
 
 type connConnection struct {
-	conn *net.UDPConn
+	conn  *net.UDPConn
+	batch batchState // how sendBatch sends several datagrams at once
+}
+
+// batchSender is a connection that can send several datagrams to one peer
+// at less cost than one sendTo each. Senders fall back to one sendTo per
+// datagram on a connection without it.
+type batchSender interface {
+	// sendBatch sends every datagram of bufs to addr, in order.
+	sendBatch(bufs [][]byte, addr *net.UDPAddr) error
+}
+
+// sendAll sends the datagrams of bufs to addr, all at once if c can.
+func sendAll(c connection, bufs [][]byte, addr *net.UDPAddr) error {
+	if b, ok := c.(batchSender); ok && len(bufs) > 1 {
+		return b.sendBatch(bufs, addr)
+	}
+	for _, p := range bufs {
+		if err := c.sendTo(p, addr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type chanConnection struct {

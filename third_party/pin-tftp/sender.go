@@ -38,8 +38,9 @@ type sender struct {
 	tid            int
 	send           []byte
 	sendA          senderAnticipate
-	maxWindow      uint /* largest windowsize the server grants */
-	window         uint /* negotiated windowsize; 0 when not negotiated */
+	maxWindow      uint     /* largest windowsize the server grants */
+	window         uint     /* negotiated windowsize; 0 when not negotiated */
+	windowPkts     [][]byte /* the datagrams of the window being sent */
 	receive        []byte
 	retry          *backoff
 	timeout        time.Duration

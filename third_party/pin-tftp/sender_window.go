@@ -111,13 +111,16 @@ func (s *sender) sendWindow(bufs [][]byte, lens []int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	pkts := s.windowPkts[:0]
 	for i := range bufs {
-		err = s.conn.sendTo(bufs[i][:lens[i]], s.addr)
-		if err != nil {
-			return 0, err
-		}
-		s.datagramsSent++
+		pkts = append(pkts, bufs[i][:lens[i]])
 	}
+	s.windowPkts = pkts
+	err = sendAll(s.conn, pkts, s.addr)
+	if err != nil {
+		return 0, err
+	}
+	s.datagramsSent += len(pkts)
 	for {
 		n, addr, err := s.conn.readFrom(s.receive)
 		if err != nil {
