@@ -41,6 +41,7 @@ type sender struct {
 	maxWindow      uint     /* largest windowsize the server grants */
 	window         uint     /* negotiated windowsize; 0 when not negotiated */
 	windowPkts     [][]byte /* the datagrams of the window being sent */
+	resentOnACK    bool     /* the window was sent again for an ACK of the block before it */
 	receive        []byte
 	retry          *backoff
 	timeout        time.Duration

@@ -38,7 +38,9 @@ func (s *sender) setWindowSize(windowsize string) error {
 // client ACKs the last block of a window, or the last block it got in order
 // when one went missing; either way sending goes on from the block after
 // the ACKed one, so blocks lost from a window are sent again and the
-// transfer goes on. A timeout sends the whole window again.
+// transfer goes on. When the window's first block is lost, the client ACKs
+// the block before the window; that ACK sends the window again once. A
+// timeout sends the whole window again.
 func readFromWindow(s *sender, r io.Reader) (n int64, err error) {
 	w := int(s.window)
 	bufs := make([][]byte, w) // bufs[i] holds block base+i, for i < filled
@@ -47,6 +49,7 @@ func readFromWindow(s *sender, r io.Reader) (n int64, err error) {
 	base := uint16(1)
 	filled := 0
 	last := false // bufs[filled-1] is the final, short block
+	whole := true // the ACK that opened this window was for the whole window before it
 	for {
 		for !last && filled < w {
 			if bufs[filled] == nil {
@@ -66,7 +69,7 @@ func readFromWindow(s *sender, r io.Reader) (n int64, err error) {
 			last = l < len(b)-4
 		}
 		s.block = base
-		acked, err := s.sendWindowWithRetry(bufs[:filled], lens[:filled])
+		acked, err := s.sendWindowWithRetry(bufs[:filled], lens[:filled], whole)
 		if err != nil {
 			s.abort(err)
 			return n, err
@@ -77,6 +80,7 @@ func readFromWindow(s *sender, r io.Reader) (n int64, err error) {
 			}
 			return n, nil
 		}
+		whole = acked == filled
 		// Slide past the ACKed blocks; their buffers take the free places.
 		copy(spare, bufs[acked:filled])
 		copy(spare[filled-acked:], bufs[:acked])
@@ -89,9 +93,11 @@ func readFromWindow(s *sender, r io.Reader) (n int64, err error) {
 }
 
 // sendWindowWithRetry sends the window until an ACK for one of its blocks
-// arrives and returns how many blocks that ACK covers.
-func (s *sender) sendWindowWithRetry(bufs [][]byte, lens []int) (int, error) {
+// arrives and returns how many blocks that ACK covers. resend says whether an
+// ACK of the block before the window may send it again (see sendWindow).
+func (s *sender) sendWindowWithRetry(bufs [][]byte, lens []int, resend bool) (int, error) {
 	s.retry.reset()
+	s.resentOnACK = !resend
 	for {
 		acked, err := s.sendWindow(bufs, lens)
 		if _, ok := err.(net.Error); ok && s.retry.count() < s.retries {
@@ -103,9 +109,18 @@ func (s *sender) sendWindowWithRetry(bufs [][]byte, lens []int) (int, error) {
 }
 
 // sendWindow sends every block of the window, starting with block s.block,
-// and waits for an ACK of one of them. An ACK of an earlier block (a
-// duplicate, or one the client sent before the window came) is ignored:
-// answering each with a window would multiply the traffic.
+// and waits for an ACK of one of them.
+//
+// An ACK of the block just before the window says the client has none of
+// it in order: its first block was lost, and the client ACKs that for each
+// block that came after it. It may also be a copy of the ACK that opened the
+// window, which looks the same: a client that lost a block in the window
+// before ACKs it once for every block that came out of order after it. So
+// only where the window was opened by the ACK of a whole window (no loss
+// before, so no such copies) does the first one send the window again at
+// once instead of after a timeout; later ones, and ACKs of earlier blocks,
+// are ignored. At most one extra window goes out per window, and a client
+// that ACKs every out-of-order block cannot multiply the traffic.
 func (s *sender) sendWindow(bufs [][]byte, lens []int) (int, error) {
 	err := s.conn.setDeadline(s.timeout)
 	if err != nil {
@@ -140,6 +155,16 @@ func (s *sender) sendWindow(bufs [][]byte, lens []int) (int, error) {
 			if acked >= 1 && acked <= len(bufs) {
 				s.datagramsAcked++
 				return acked, nil
+			}
+			if acked == 0 && !s.resentOnACK {
+				s.resentOnACK = true
+				if err := sendAll(s.conn, pkts, s.addr); err != nil {
+					return 0, err
+				}
+				s.datagramsSent += len(pkts)
+				if err := s.conn.setDeadline(s.timeout); err != nil {
+					return 0, err
+				}
 			}
 		case pERROR:
 			return 0, fmt.Errorf("sending block %d: code=%d, error: %s",

@@ -27,6 +27,7 @@ type windowClient struct {
 	oack     options
 	arrivals []uint16 // DATA blocks as they came, before any loss
 	acks     int
+	timeouts int // times the client waited 250 ms for the server and ACKed again
 }
 
 func (c *windowClient) get(t *testing.T, server *net.UDPAddr, name string) []byte {
@@ -86,6 +87,7 @@ func (c *windowClient) get(t *testing.T, server *net.UDPAddr, name string) []byt
 				return out.Bytes()
 			}
 			if peer != nil {
+				c.timeouts++
 				ack(expected - 1)
 			}
 			continue
@@ -173,13 +175,13 @@ func (c *windowClient) get(t *testing.T, server *net.UDPAddr, name string) []byt
 }
 
 func startWindowServer(t *testing.T, max uint, files map[string][]byte) *net.UDPAddr {
-	return startWindowServerPorts(t, max, files, false)
+	return startWindowServerPorts(t, max, files, false, 100*time.Millisecond)
 }
 
 // startWindowServerPorts starts a server of windows up to max; with
 // singlePort, one that answers every transfer from its own port, which
 // sends a window datagram by datagram.
-func startWindowServerPorts(t *testing.T, max uint, files map[string][]byte, singlePort bool) *net.UDPAddr {
+func startWindowServerPorts(t *testing.T, max uint, files map[string][]byte, singlePort bool, timeout time.Duration) *net.UDPAddr {
 	t.Helper()
 	s := NewServer(func(name string, rf io.ReaderFrom) error {
 		_, err := rf.ReadFrom(bytes.NewReader(files[name]))
@@ -189,7 +191,7 @@ func startWindowServerPorts(t *testing.T, max uint, files map[string][]byte, sin
 		s.EnableSinglePort()
 	}
 	s.SetWindowSize(max)
-	s.SetTimeout(100 * time.Millisecond)
+	s.SetTimeout(timeout)
 	s.SetRetries(20)
 	s.SetBackoff(func(int) time.Duration { return 0 })
 	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -210,13 +212,16 @@ func TestWindowSize(t *testing.T) {
 	files := map[string][]byte{"data": data, "exact": exact, "big": big}
 	srv := startWindowServer(t, 16, files)
 	off := startWindowServer(t, 0, files)
-	single := startWindowServerPorts(t, 16, files, true)
+	single := startWindowServerPorts(t, 16, files, true, 100*time.Millisecond)
+	// A server that would wait 5 s before sending a window again on its own.
+	patient := startWindowServerPorts(t, 16, files, false, 5*time.Second)
 	for _, tc := range []struct {
 		name, file string
 		server     *net.UDPAddr
 		c          windowClient
 		wantWindow string // in the OACK; "" = no windowsize there
 		wantFirst  []uint16
+		noTimeout  bool // the client never waits for the server's timeout
 	}{
 		{name: "window 1", file: "data", server: srv, c: windowClient{window: "1"}, wantWindow: "1"},
 		{name: "window 4", file: "data", server: srv, c: windowClient{window: "4"}, wantWindow: "4"},
@@ -243,6 +248,14 @@ func TestWindowSize(t *testing.T) {
 			name: "window 4, blocks 1 and 4 lost twice", file: "data", server: srv,
 			c:          windowClient{window: "4", drop: map[uint16]int{1: 2, 4: 2}},
 			wantWindow: "4", wantFirst: []uint16{1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 5, 6, 7, 8},
+		},
+		{
+			// The second window's first block lost: the client ACKs block 4 for each
+			// block after it, and the first of those sends the window again, long
+			// before the server's 5 s timeout or the client's own 250 ms.
+			name: "window 4, a window's first block lost", file: "data", server: patient,
+			c:          windowClient{window: "4", drop: map[uint16]int{5: 1}},
+			wantWindow: "4", wantFirst: []uint16{1, 2, 3, 4, 5, 6, 7, 8, 5, 6, 7, 8, 9}, noTimeout: true,
 		},
 		{
 			name: "window 16, losses and a reorder", file: "data", server: srv,
@@ -284,6 +297,9 @@ func TestWindowSize(t *testing.T) {
 			}
 			if ws, ok := c.oack["windowsize"]; ws != tc.wantWindow || ok != (tc.wantWindow != "") {
 				t.Errorf("OACK windowsize %q (present %v), want %q", ws, ok, tc.wantWindow)
+			}
+			if tc.noTimeout && c.timeouts > 0 {
+				t.Errorf("the client waited for the server %d times", c.timeouts)
 			}
 			if n := len(tc.wantFirst); n > 0 && (len(c.arrivals) < n || !equalBlocks(c.arrivals[:n], tc.wantFirst)) {
 				t.Errorf("blocks came as %v…, want %v…", c.arrivals[:min(n+4, len(c.arrivals))], tc.wantFirst)
