@@ -6,7 +6,7 @@
 # until the last client was served, the median client's, the physical limit and the ratios;
 # and the servers' footprint at the largest N. --json FILE writes the same as JSON.
 # Usage: bench/room.sh [--json FILE]
-#   CLIENTS="1 10 30"  RATE=1gbit  GAPS=1 (0 replays without the client's pauses: then only the
+#   CLIENTS="1 10 30"  RATE=1gbit  KEEP=DIR keeps each client's replayed ops and results there  GAPS=1 (0 replays without the client's pauses: then only the
 #   servers and the link set the pace)  TRACE=bench/testdata/room-trace.txt
 # Needs root, dnsmasq, nfs-ganesha-vfs, rpcbind, xorriso and the e2e test ISO.
 . "$(dirname "$0")/lib.sh"
@@ -104,7 +104,7 @@ room() {
   local cps=()
   for i in $(seq "$n"); do
     ip netns exec "scd-rc$i-$id" "$work/roomclient" -trace "$trace" -server 10.97.0.2 -iface e0 \
-      -stack "$stack" -start "$start" -gaps "$gaps" > "$work/$stack-$n-$i.json" 2>"$work/$stack-$n-$i.err" &
+      -stack "$stack" -start "$start" -gaps "$gaps" -ops "$work/$stack-$n-$i.ops" > "$work/$stack-$n-$i.json" 2>"$work/$stack-$n-$i.err" &
     cps+=($!)
   done
   for i in "${cps[@]}"; do wait "$i" || true; done
@@ -113,6 +113,7 @@ room() {
   stop_stack
   cat "$work/$stack-$n"-*.err >&2 || true
   cat "$work/$stack-$n"-*.json > "$work/$stack-$n.json"
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; cp "$work/$stack-$n"-*.ops "$work/$stack-$n.json" "$work/$stack-$n.fp" "$KEEP/"; fi
 }
 
 bits=$(tc -n "$srv" -j qdisc show dev s0 | jq '.[0].options.rate * 8')

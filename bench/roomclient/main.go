@@ -31,6 +31,7 @@ import (
 
 type config struct {
 	trace, server, iface, stack, loaders string
+	opsFile                              string
 	start                                int64
 	clients                              int
 	gaps, rate                           float64
@@ -60,6 +61,7 @@ func main() {
 		"stock: what pxelinux fetches before the kernel, in order")
 	flag.Int64Var(&c.start, "start", 0, "start at this time (Unix nanoseconds), so that a room starts at once")
 	flag.Float64Var(&c.gaps, "gaps", 1, "scale the client's recorded pauses by this")
+	flag.StringVar(&c.opsFile, "ops", "", "write each op's replayed call and done times here (the trace's format)")
 	flag.BoolVar(&c.floor, "floor", false, "print the client's floor and bytes, replay nothing")
 	flag.Float64Var(&c.rate, "rate", 1e9, "-floor: the link's rate in bit/s")
 	flag.IntVar(&c.clients, "clients", 1, "-floor: how many clients start together")
@@ -182,6 +184,7 @@ func replay(c config, ops []room.Op) (result, error) {
 	}
 	var wg sync.WaitGroup
 	var last time.Time
+	replayed := make([]room.Op, len(ops))
 	for i, o := range ops {
 		wg.Go(func() {
 			defer close(done[i])
@@ -189,7 +192,10 @@ func replay(c config, ops []room.Op) (result, error) {
 				<-done[dep[i]]
 			}
 			time.Sleep(time.Duration(gap[i] * c.gaps * float64(time.Second)))
+			call := time.Since(start).Seconds()
 			n, err := cl.do(o, i < firstFile)
+			replayed[i] = o
+			replayed[i].Call, replayed[i].Done = call, time.Since(start).Seconds()
 			cl.mu.Lock()
 			defer cl.mu.Unlock()
 			cl.res.Bytes += n
@@ -213,6 +219,17 @@ func replay(c config, ops []room.Op) (result, error) {
 		cl.nfs.rpc.Close()
 	}
 	cl.res.Total = last.Sub(start).Seconds()
+	if c.opsFile != "" {
+		f, err := os.Create(c.opsFile)
+		if err != nil {
+			return cl.res, err
+		}
+		defer f.Close()
+		head := []string{fmt.Sprintf("replayed by roomclient -stack %s -gaps %g", c.stack, c.gaps)}
+		if err := room.Write(f, head, replayed); err != nil {
+			return cl.res, fmt.Errorf("writing %s: %w", c.opsFile, err)
+		}
+	}
 	return cl.res, nil
 }
 
