@@ -78,16 +78,21 @@ start_stack() { # sharecd | stock
   wait_port "$srv" tcp 111
 }
 
-# footprint PID...: peak RSS (MB, summed) and CPU seconds of these processes and their children.
+# footprint PID...: peak RSS (MB, summed) and CPU seconds of these processes and their children,
+# as JSON, with each process's own.
 footprint() {
-  local all=() p rss=0 cpu=0
+  local all=() p rss=0 cpu=0 r c procs=() hz
+  hz=$(getconf CLK_TCK)
   for p in "$@"; do all+=("$p" $(pgrep -P "$p" || true)); done
   for p in "${all[@]}"; do
     [ -r "/proc/$p/status" ] || continue
-    rss=$((rss + $(awk '/^VmHWM:/{print $2}' "/proc/$p/status")))
-    cpu=$((cpu + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+    r=$(awk '/^VmHWM:/{print $2}' "/proc/$p/status")
+    c=$(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')
+    rss=$((rss + r)) cpu=$((cpu + c))
+    procs+=("$(printf '"%s":[%d,%.2f]' "$(cat "/proc/$p/comm")" $((r / 1024)) "$(echo "$c / $hz" | bc -l)")")
   done
-  echo "$(echo "$rss / 1024" | bc -l) $(echo "$cpu / $(getconf CLK_TCK)" | bc -l)"
+  printf '{"rss_mb":%.1f,"cpu_s":%.2f,"procs":{%s}}\n' "$(echo "$rss / 1024" | bc -l)" "$(echo "$cpu / $hz" | bc -l)" \
+    "$(IFS=,; echo "${procs[*]}")"
 }
 
 stop_stack() {
@@ -108,8 +113,7 @@ room() {
     cps+=($!)
   done
   for i in "${cps[@]}"; do wait "$i" || true; done
-  read -r rss cpu < <(footprint "${stack_pids[@]}")
-  echo "{\"rss_mb\":$rss,\"cpu_s\":$cpu}" > "$work/$stack-$n.fp"
+  footprint "${stack_pids[@]}" > "$work/$stack-$n.fp"
   stop_stack
   cat "$work/$stack-$n"-*.err >&2 || true
   cat "$work/$stack-$n"-*.json > "$work/$stack-$n.json"
