@@ -29,7 +29,8 @@ import (
 // SHARECD_BOOT_CLIENTS (1,4) choose the matrix, SHARECD_BOOT_STACKS (sharecd,stock; also
 // sharecd-tftp: sharecd --tftp-only; local: no server, each client boots the medium's default
 // entry from a disk of its own, the floor no server can go below) what serves; SHARECD_BOOT_CPU caps each client at that
-// part of one CPU (capCPU); SHARECD_BOOT_JSON names a JSON copy of the table.
+// part of one CPU (capCPU); SHARECD_BOOT_JSON names a JSON copy of the table; SHARECD_BOOT_PCAP
+// names a capture of the server's side of sharecd runs (how bench/testdata/room-trace.txt was made).
 func BenchmarkBoot(b *testing.B) {
 	need(b)
 	if slices.Contains(envList("SHARECD_BOOT_STACKS", "sharecd,stock"), "stock") {
@@ -126,6 +127,12 @@ func bootRun(b *testing.B, stack, fw string, clients int, iso, medium, bin strin
 		b.Fatalf("SHARECD_BOOT_STACKS: no stack %q (sharecd, sharecd-tftp, stock, local)", stack)
 	}
 
+	if file := os.Getenv("SHARECD_BOOT_PCAP"); file != "" && srv != nil {
+		// Every packet the server sends or gets, for bench/roomtrace to turn into the trace that
+		// bench/room.sh replays. Ended with the lab (TERM), which makes tcpdump flush its file.
+		l.start(l.server, "tcpdump.log", "tcpdump", "-i", "s0", "-s", "0", "-B", "16384", "-U", "-w", file)
+		time.Sleep(time.Second) // tcpdump opens its socket after it starts
+	}
 	share := cpuShare(b)
 	b.ResetTimer()
 	serials := make([]string, clients)

@@ -522,9 +522,16 @@ func (c *gapConn) writeReply(r reply) error {
 		return err
 	}
 	defer c.unlock()
-	// writev of mark and message: a READ reply of up to 1 MiB is not copied again.
+	// writev of mark and message: a READ reply of up to 1 MiB is not copied again. Only a
+	// *net.TCPConn writes net.Buffers with one writev: through connlimit's wrapper they went
+	// as one write each, so every reply started with a TCP segment of 4 bytes (the mark)
+	// and one of the header, before its data (seen in bench/room.sh's capture).
+	w := c.Conn
+	if u, ok := w.(interface{ Unwrap() net.Conn }); ok {
+		w = u.Unwrap()
+	}
 	bufs := net.Buffers{mark[:], r.msg}
-	if _, err := bufs.WriteTo(c.Conn); err != nil || r.file == nil {
+	if _, err := bufs.WriteTo(w); err != nil || r.file == nil {
 		return err
 	}
 	if err := c.in.pipes.send(c.raw, r.file, r.at, r.n); err != nil {
