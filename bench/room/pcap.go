@@ -289,18 +289,18 @@ var nfsProcs = []string{"NULL", "GETATTR", "SETATTR", "LOOKUP", "ACCESS", "READL
 // rpc takes one whole RPC message (RFC 5531 §9): calls are kept until their reply, which makes
 // the op.
 func (p *parser) rpc(t float64, m []byte) {
-	x := xdr{b: m}
-	xid, typ := x.u32(), x.u32()
+	x := XDR{b: m}
+	xid, typ := x.U32(), x.U32()
 	switch typ {
 	case 0: // CALL
-		if x.u32() != 2 {
+		if x.U32() != 2 {
 			return
 		}
-		c := rpcCall{t: t, prog: x.u32(), vers: x.u32(), proc: x.u32()}
-		x.u32()    // credentials: flavour,
-		x.opaque() // body
-		x.u32()    // verifier
-		x.opaque()
+		c := rpcCall{t: t, prog: x.U32(), vers: x.U32(), proc: x.U32()}
+		x.U32()    // credentials: flavour,
+		x.Opaque() // body
+		x.U32()    // verifier
+		x.Opaque()
 		if x.err || (c.prog != progNFS && c.prog != progMount) {
 			return
 		}
@@ -312,67 +312,67 @@ func (p *parser) rpc(t float64, m []byte) {
 			return
 		}
 		delete(p.calls, xid)
-		if x.u32() != 0 { // MSG_DENIED
+		if x.U32() != 0 { // MSG_DENIED
 			return
 		}
-		x.u32() // verifier: flavour, body
-		x.opaque()
-		if x.u32() != 0 || x.err { // not SUCCESS
+		x.U32() // verifier: flavour, body
+		x.Opaque()
+		if x.U32() != 0 || x.err { // not SUCCESS
 			return
 		}
-		p.reply(t, c, xdr{b: c.args}, x)
+		p.reply(t, c, XDR{b: c.args}, x)
 	}
 }
 
-func (p *parser) reply(t float64, c rpcCall, args, res xdr) {
+func (p *parser) reply(t float64, c rpcCall, args, res XDR) {
 	op := Op{Call: c.t, Done: t}
 	switch {
 	case c.prog == progMount && c.vers == 3 && c.proc == 1: // MNT
-		dir := args.str()
-		if res.u32() == 0 {
-			p.fhs[string(res.opaque())] = "" // paths are from the export's root
+		dir := args.Str()
+		if res.U32() == 0 {
+			p.fhs[string(res.Opaque())] = "" // paths are from the export's root
 		}
 		op.Kind, op.Path = "mount", dir
 	case c.prog == progNFS && c.vers == 3 && c.proc == 3: // LOOKUP
-		dir, name := p.fhs[string(args.opaque())], args.str()
+		dir, name := p.fhs[string(args.Opaque())], args.Str()
 		op.Kind, op.Path = "lookup", join(dir, name)
-		if res.u32() == 0 {
-			p.fhs[string(res.opaque())] = op.Path
+		if res.U32() == 0 {
+			p.fhs[string(res.Opaque())] = op.Path
 		}
 	case c.prog == progNFS && c.vers == 3 && c.proc == 6: // READ
-		fh := args.opaque()
+		fh := args.Opaque()
 		op.Kind, op.Path = "read", p.fhs[string(fh)]
-		op.Offset, op.Count = int64(args.u64()), int64(args.u32())
+		op.Offset, op.Count = int64(args.U64()), int64(args.U32())
 		if op.Path == "" {
 			op.Path = fmt.Sprintf("fh:%x", fh)
 		}
-		if res.u32() == 0 {
-			if res.u32() == 1 { // post_op_attr: a fattr3 of 84 bytes
-				res.skip(84)
+		if res.U32() == 0 {
+			if res.U32() == 1 { // post_op_attr: a fattr3 of 84 bytes
+				res.Skip(84)
 			}
-			p.st.ReadData += int64(res.u32())
+			p.st.ReadData += int64(res.U32())
 		}
 	case c.prog == progNFS && c.vers == 3 && c.proc == 17: // READDIRPLUS
-		dir := p.fhs[string(args.opaque())]
+		dir := p.fhs[string(args.Opaque())]
 		op.Kind, op.Path = "readdir", dir
 		if dir == "" {
 			op.Path = "."
 		}
 		// The kernel takes the handles of the files it opens from here, not from LOOKUPs.
-		if res.u32() == 0 {
-			if res.u32() == 1 {
-				res.skip(84)
+		if res.U32() == 0 {
+			if res.U32() == 1 {
+				res.Skip(84)
 			}
-			res.skip(8) // cookie verifier
-			for res.u32() == 1 && !res.err {
-				res.u64() // fileid
-				name := res.str()
-				res.u64() // cookie
-				if res.u32() == 1 {
-					res.skip(84)
+			res.Skip(8) // cookie verifier
+			for res.U32() == 1 && !res.err {
+				res.U64() // fileid
+				name := res.Str()
+				res.U64() // cookie
+				if res.U32() == 1 {
+					res.Skip(84)
 				}
-				if res.u32() == 1 {
-					p.fhs[string(res.opaque())] = join(dir, name)
+				if res.U32() == 1 {
+					p.fhs[string(res.Opaque())] = join(dir, name)
 				}
 			}
 		}
@@ -415,13 +415,20 @@ func dhcpType(b []byte) string {
 	return "bootp"
 }
 
-// xdr reads RFC 4506 data; a short message sets err and reads zeros from then on.
-type xdr struct {
+// XDR reads RFC 4506 data; a short message sets err and reads zeros from then on. The replayer
+// reads its replies with it too.
+type XDR struct {
 	b   []byte
 	err bool
 }
 
-func (x *xdr) u32() uint32 {
+// NewXDR reads b.
+func NewXDR(b []byte) XDR { return XDR{b: b} }
+
+// Failed says whether a read ran past the end.
+func (x *XDR) Failed() bool { return x.err }
+
+func (x *XDR) U32() uint32 {
 	if len(x.b) < 4 {
 		x.err, x.b = true, nil
 		return 0
@@ -431,9 +438,9 @@ func (x *xdr) u32() uint32 {
 	return v
 }
 
-func (x *xdr) u64() uint64 { return uint64(x.u32())<<32 | uint64(x.u32()) }
+func (x *XDR) U64() uint64 { return uint64(x.U32())<<32 | uint64(x.U32()) }
 
-func (x *xdr) skip(n int) {
+func (x *XDR) Skip(n int) {
 	if len(x.b) < n {
 		x.err, x.b = true, nil
 		return
@@ -441,18 +448,18 @@ func (x *xdr) skip(n int) {
 	x.b = x.b[n:]
 }
 
-func (x *xdr) opaque() []byte {
-	n := int(x.u32())
+func (x *XDR) Opaque() []byte {
+	n := int(x.U32())
 	if n > len(x.b) {
 		x.err, x.b = true, nil
 		return nil
 	}
 	v := x.b[:n]
-	x.skip((n + 3) &^ 3)
+	x.Skip((n + 3) &^ 3)
 	return v
 }
 
-func (x *xdr) str() string { return string(x.opaque()) }
+func (x *XDR) Str() string { return string(x.Opaque()) }
 
 // join makes a path from the export's root, which is "".
 func join(dir, name string) string {

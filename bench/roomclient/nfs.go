@@ -31,10 +31,10 @@ func mount(server, export string) (*nfsClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("MNT %s: %w", export, err)
 	}
-	if st := x.u32(); st != 0 {
+	if st := x.U32(); st != 0 {
 		return nil, fmt.Errorf("MNT %s: status %d", export, st)
 	}
-	root := append([]byte(nil), x.opaque()...)
+	root := append([]byte(nil), x.Opaque()...)
 	np, err := getport(server, 100003, 3)
 	if err != nil {
 		return nil, err
@@ -67,10 +67,10 @@ func (n *nfsClient) lookup(path string) (fh []byte, ok bool, err error) {
 	if err != nil {
 		return nil, false, fmt.Errorf("LOOKUP %s: %w", path, err)
 	}
-	if x.u32() != 0 {
+	if x.U32() != 0 {
 		return nil, false, nil
 	}
-	fh = append([]byte(nil), x.opaque()...)
+	fh = append([]byte(nil), x.Opaque()...)
 	n.mu.Lock()
 	n.fhs[path] = fh
 	n.mu.Unlock()
@@ -103,15 +103,15 @@ func (n *nfsClient) read(path string, off, count int64) (int64, error) {
 		if err != nil {
 			return got, fmt.Errorf("READ %s at %d: %w", path, off+got, err)
 		}
-		if st := x.u32(); st != 0 {
+		if st := x.U32(); st != 0 {
 			return got, fmt.Errorf("READ %s at %d: status %d", path, off+got, st)
 		}
-		if x.u32() == 1 { // post_op_attr
-			x.skip(84)
+		if x.U32() == 1 { // post_op_attr
+			x.Skip(84)
 		}
-		k := int64(x.u32())
-		eof := x.u32() == 1
-		if x.err {
+		k := int64(x.U32())
+		eof := x.U32() == 1
+		if x.Failed() {
 			return got, fmt.Errorf("READ %s at %d: short reply", path, off+got)
 		}
 		got += k

@@ -9,6 +9,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/sharecd/sharecd/bench/room"
 )
 
 // rpcClient makes ONC RPC calls (RFC 5531) over one TCP connection, many in flight at once as
@@ -71,12 +73,12 @@ func (c *rpcClient) read() {
 }
 
 // call sends a call and returns the results of its successful reply.
-func (c *rpcClient) call(prog, vers, proc uint32, args []byte) (xdr, error) {
+func (c *rpcClient) call(prog, vers, proc uint32, args []byte) (room.XDR, error) {
 	ch := make(chan []byte, 1)
 	c.mu.Lock()
 	if c.pending == nil {
 		c.mu.Unlock()
-		return xdr{}, c.err
+		return room.XDR{}, c.err
 	}
 	c.xid++
 	xid := c.xid
@@ -90,20 +92,20 @@ func (c *rpcClient) call(prog, vers, proc uint32, args []byte) (xdr, error) {
 	_, err := c.conn.Write(append(rec, msg...))
 	c.mu.Unlock()
 	if err != nil {
-		return xdr{}, fmt.Errorf("sending RPC call: %w", err)
+		return room.XDR{}, fmt.Errorf("sending RPC call: %w", err)
 	}
 	rep, ok := <-ch
 	if !ok {
-		return xdr{}, c.err
+		return room.XDR{}, c.err
 	}
-	x := xdr{b: rep[8:]} // past XID and the message type
-	if x.u32() != 0 {
-		return xdr{}, errors.New("RPC call denied")
+	x := room.NewXDR(rep[8:]) // past XID and the message type
+	if x.U32() != 0 {
+		return room.XDR{}, errors.New("RPC call denied")
 	}
-	x.u32() // verifier
-	x.opaque()
-	if st := x.u32(); st != 0 || x.err {
-		return xdr{}, fmt.Errorf("RPC program %d proc %d: accept status %d", prog, proc, st)
+	x.U32() // verifier
+	x.Opaque()
+	if st := x.U32(); st != 0 || x.Failed() {
+		return room.XDR{}, fmt.Errorf("RPC program %d proc %d: accept status %d", prog, proc, st)
 	}
 	return x, nil
 }
@@ -121,8 +123,8 @@ func getport(server string, prog, vers uint32) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("portmapper GETPORT %d: %w", prog, err)
 	}
-	port := x.u32()
-	if port == 0 || x.err {
+	port := x.U32()
+	if port == 0 || x.Failed() {
 		return 0, fmt.Errorf("portmapper: program %d v%d is not on TCP", prog, vers)
 	}
 	return int(port), nil
@@ -142,38 +144,3 @@ func (w *xdrw) opaque(v []byte) *xdrw {
 	return w
 }
 func (w *xdrw) str(s string) *xdrw { return w.opaque([]byte(s)) }
-
-// xdr reads RFC 4506 data; a short message sets err and reads zeros from then on.
-type xdr struct {
-	b   []byte
-	err bool
-}
-
-func (x *xdr) u32() uint32 {
-	if len(x.b) < 4 {
-		x.err, x.b = true, nil
-		return 0
-	}
-	v := binary.BigEndian.Uint32(x.b)
-	x.b = x.b[4:]
-	return v
-}
-
-func (x *xdr) skip(n int) {
-	if len(x.b) < n {
-		x.err, x.b = true, nil
-		return
-	}
-	x.b = x.b[n:]
-}
-
-func (x *xdr) opaque() []byte {
-	n := int(x.u32())
-	if n > len(x.b) {
-		x.err, x.b = true, nil
-		return nil
-	}
-	v := x.b[:n]
-	x.skip((n + 3) &^ 3)
-	return v
-}
