@@ -406,9 +406,9 @@ func TestClientsBootLiveSystem(t *testing.T) {
 				for _, c := range tc.clients {
 					checkCasperClient(t, c.name, vms[c.name].serial, tc.subnet+".2", "/sharecd", casperMedium.get(t)+".sha256")
 				}
-				want = append(want, "file=boot.ipxe", "BIOS, iPXE ROM")
+				want = append(want, "file=boot.ipxe", "BIOS, iPXE: boot.ipxe")
 			case tc.name == "archiso":
-				want = append(want, "family=archiso", "file=boot.ipxe", "BIOS, iPXE ROM",
+				want = append(want, "family=archiso", "file=boot.ipxe", "BIOS, iPXE: boot.ipxe",
 					"seat="+archisoSeat.name, "file=boot.ipxe-"+macFileName(archisoSeat.mac))
 				for _, c := range tc.clients {
 					checkArchisoClient(t, c.name, vms[c.name].serial, tc.subnet+".2")
@@ -429,7 +429,7 @@ func TestClientsBootLiveSystem(t *testing.T) {
 					want = append(want, "session changes shared as a layer over the medium", "layer=live/zz-sharecd-changes-")
 				}
 				// The BIOS client booted from the script alone: pxelinux.0 never went out.
-				want = append(want, "file=boot.ipxe", "BIOS, iPXE ROM")
+				want = append(want, "file=boot.ipxe", "BIOS, iPXE: boot.ipxe")
 				if strings.Contains(string(logText), "file=pxelinux.0") {
 					t.Errorf("the iPXE ROM was given or fetched pxelinux.0")
 				}
