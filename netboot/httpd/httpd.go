@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sharecd/sharecd/netboot/connlimit"
+	"github.com/sharecd/sharecd/netboot/tcpcc"
 	"github.com/sharecd/sharecd/netboot/tftp"
 )
 
@@ -70,6 +71,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log().Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Kernels and initrds go out unpaced (package tcpcc says why).
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			tcpcc.Unpace(c)
+			return ctx
+		},
 	}
 	done := make(chan struct{})
 	go func() {

@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"github.com/sharecd/sharecd/netboot/tcpcc"
 )
 
 // The RPC gap layer.
@@ -423,6 +425,7 @@ func newGapConn(c net.Conn, in *instance, peer netip.Addr) *gapConn {
 		raw, _ = sc.SyscallConn()
 	}
 	holdReplies(raw)
+	tcpcc.Unpace(c)
 	return &gapConn{
 		raw:    raw,
 		Conn:   c,
