@@ -402,7 +402,11 @@ type gapConn struct {
 	framed  []byte
 
 	// Write side. wlock is held for a whole record.
-	raw       syscall.RawConn // the socket, for splice and sendfile; nil when it has none
+	raw syscall.RawConn // the socket, for splice and sendfile; nil when it has none
+	// bare is the connection under connlimit's wrapper: only a *net.TCPConn writes net.Buffers
+	// with one writev; through the wrapper each buffer went as a write of its own, so every
+	// reply started with a TCP segment of 4 bytes (the mark) and one of the header.
+	bare      net.Conn
 	wlock     chan struct{}
 	reads     chan struct{} // READs in flight
 	closed    chan struct{}
@@ -426,8 +430,13 @@ func newGapConn(c net.Conn, in *instance, peer netip.Addr) *gapConn {
 	}
 	holdReplies(raw)
 	tcpcc.Unpace(c)
+	bare := c
+	if u, ok := c.(interface{ Unwrap() net.Conn }); ok {
+		bare = u.Unwrap()
+	}
 	return &gapConn{
 		raw:    raw,
+		bare:   bare,
 		Conn:   c,
 		in:     in,
 		peer:   peer,
@@ -525,16 +534,9 @@ func (c *gapConn) writeReply(r reply) error {
 		return err
 	}
 	defer c.unlock()
-	// writev of mark and message: a READ reply of up to 1 MiB is not copied again. Only a
-	// *net.TCPConn writes net.Buffers with one writev: through connlimit's wrapper they went
-	// as one write each, so every reply started with a TCP segment of 4 bytes (the mark)
-	// and one of the header, before its data (seen in bench/room.sh's capture).
-	w := c.Conn
-	if u, ok := w.(interface{ Unwrap() net.Conn }); ok {
-		w = u.Unwrap()
-	}
+	// writev of mark and message: a READ reply of up to 1 MiB is not copied again.
 	bufs := net.Buffers{mark[:], r.msg}
-	if _, err := bufs.WriteTo(w); err != nil || r.file == nil {
+	if _, err := bufs.WriteTo(c.bare); err != nil || r.file == nil {
 		return err
 	}
 	if err := c.in.pipes.send(c.raw, r.file, r.at, r.n); err != nil {
