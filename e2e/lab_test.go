@@ -100,7 +100,7 @@ func newLab(t testing.TB, subnet string) *lab {
 	}
 	// A router advertisement spares each boot iPXE's ~15 s wait for IPv6 autoconfiguration.
 	l.ipn(l.router, "addr", "add", "fd77:0:0:"+subnet[strings.LastIndex(subnet, ".")+1:]+"::1/64", "dev", "r0")
-	for _, tap := range []string{"tap0", "tap1", "tap2"} { // one per QEMU client (the directory lab has three)
+	for _, tap := range []string{"tap0", "tap1"} { // one per QEMU client
 		l.ipn(l.sw, "tuntap", "add", tap, "mode", "tap")
 		l.ipn(l.sw, "link", "set", tap, "master", "br0", "up")
 	}
