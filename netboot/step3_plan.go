@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"path"
 	"slices"
-	"strings"
 
 	"github.com/insomniacslk/dhcp/iana"
 
@@ -243,9 +242,6 @@ func (s *Share) planOf(placed []placement, n Network) (*Plan, error) {
 		return nil, err
 	}
 	p.Warnings = append(p.Warnings, warnings...)
-	if n.DHCP == DHCPFull && overHTTP && !s.NoIPXEScript {
-		grubToIPXE(generated, p.seatFiles)
-	}
 	slices.Sort(modules)
 	modules = slices.Compact(modules)
 	layers[1] = tftp.Only(assets.BIOS(), modules...)
@@ -274,19 +270,6 @@ func grubMenuFor(mode DHCPMode, uefi *bootmenu.Menu) *bootmenu.Menu {
 	m := *uefi
 	m.HTTPHost = ""
 	return &m
-}
-
-// grubToIPXE puts the hop to iPXE (UEFIIPXE) at the top of the menus the signed GRUB reads
-// first: the room's and each seat's. Only in full mode, where our DHCP answer gives the iPXE it
-// starts its script; behind another DHCP server (off mode) that server would hand iPXE the shim
-// again, and round it would go.
-func grubToIPXE(generated tftp.Files, seatFiles map[string]bool) {
-	hop := []byte(bootmenu.GrubToIPXE(UEFIIPXE))
-	for name, menu := range generated {
-		if name == UEFIMenuFile || (seatFiles[name] && strings.HasPrefix(name, UEFIMenuFile+"-")) {
-			generated[name] = append(slices.Clone(hop), menu...)
-		}
-	}
 }
 
 // seatMenus writes each seat's menus into generated, beside the room's and named after its MAC,

@@ -60,7 +60,6 @@ func TestPlanSeats(t *testing.T) {
 		{"pxelinux.cfg/" + desk, "default live-amd64-failsafe\n"},
 		{"pxelinux.cfg/" + desk, "linux " + first + "/live/vmlinuz"},
 		{"grub/grub.cfg-" + desk, "hostname=desk-01 seat_arg=1"},
-		{"grub/grub.cfg-" + desk, "if chainloader /snponly.efi; then boot; fi\n"}, // full mode: iPXE first
 		{"boot.ipxe-" + desk, "hostname=desk-01 seat_arg=1"},
 		{"uefi.ipxe-" + desk, "hostname=desk-01 seat_arg=1"},
 		{"pxelinux.cfg/01-52-54-00-12-34-02", "linux " + other + "/live/vmlinuz"},

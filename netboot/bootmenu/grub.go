@@ -900,17 +900,6 @@ func grubFile(host, file string) string {
 	return "/" + cleanPath(file)
 }
 
-// GrubToIPXE is the top of a grub.cfg that hands the client on to iPXE (loader, from the TFTP
-// root) where the firmware lets it: Debian's signed network GRUB reads kernels over lock-step
-// TFTP, one 1 KiB block per round trip, and drops every block but the next, so no TFTP server
-// can make it faster; iPXE fetches them over HTTP. With Secure Boot on, GRUB refuses the
-// unsigned iPXE, and the menu below these lines goes on as before.
-func GrubToIPXE(loader string) string {
-	return "# Secure Boot off: on to iPXE, which fetches the kernel and initrd over HTTP.\n" +
-		"# Secure Boot on: this GRUB refuses the unsigned iPXE and goes on with the menu below.\n" +
-		"if chainloader " + grubQuote("/"+cleanPath(loader)) + "; then boot; fi\n"
-}
-
 // RenderGrub writes m as the grub.cfg of our UEFI network GRUB. That GRUB's
 // prefix is (tftp,SERVER)/grub, so $root is the TFTP server and file names
 // are written absolute, "/live/vmlinuz", from the TFTP root where the medium
