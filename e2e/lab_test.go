@@ -26,7 +26,11 @@ import (
 // that is still going, or namespaces this build of the tests did not record, are left alone.
 func TestMain(m *testing.M) {
 	netlab.RemoveLeftovers(os.Stderr)
-	os.Exit(m.Run())
+	code := m.Run()
+	if binary != "" {
+		os.RemoveAll(filepath.Dir(binary)) // the sharecd built for this run
+	}
+	os.Exit(code)
 }
 
 // lab is a LAN made of network namespaces: a switch namespace holding a bridge and the client's
