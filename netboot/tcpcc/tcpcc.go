@@ -16,10 +16,10 @@ import (
 	"syscall"
 )
 
-// Fallbacks are what a paced connection is switched to, in order: CUBIC, Linux's default, and
+// fallbacks are what a paced connection is switched to, in order: CUBIC, Linux's default, and
 // Reno, which the kernel always allows (CUBIC needs CAP_NET_ADMIN where it is not in
 // net.ipv4.tcp_allowed_congestion_control).
-var Fallbacks = []string{"cubic", "reno"}
+var fallbacks = []string{"cubic", "reno"}
 
 // Unpace switches c away from a pacing congestion control (BBR) and returns the algorithm c
 // uses afterwards, or "" where that cannot be read (not a TCP socket, not Linux).

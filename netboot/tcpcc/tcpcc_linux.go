@@ -17,7 +17,7 @@ func unpace(raw syscall.RawConn) string {
 		if !paces(cur) {
 			return
 		}
-		for _, a := range Fallbacks {
+		for _, a := range fallbacks {
 			if unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, a) == nil {
 				algo = a
 				return

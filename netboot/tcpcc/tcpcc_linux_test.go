@@ -9,25 +9,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pair is both ends of a loopback TCP connection; the accepted end starts with algorithm start.
-func pair(t *testing.T, start string) (accepted, dialed net.Conn) {
+// accepted is the server end of a loopback TCP connection, started with algorithm start.
+func accepted(t *testing.T, start string) net.Conn {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	dialed, err = net.Dial("tcp", ln.Addr().String())
+	dialed, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dialed.Close() })
-	accepted, err = ln.Accept()
+	c, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { accepted.Close() })
-	raw, _ := accepted.(*net.TCPConn).SyscallConn()
+	t.Cleanup(func() { c.Close() })
+	raw, _ := c.(*net.TCPConn).SyscallConn()
 	var serr error
 	_ = raw.Control(func(fd uintptr) {
 		serr = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, start)
@@ -36,7 +36,7 @@ func pair(t *testing.T, start string) (accepted, dialed net.Conn) {
 		// BBR is a module: a kernel without it has nothing for Unpace to do.
 		t.Skipf("this kernel will not give a socket %q (%v); available: %s", start, serr, available())
 	}
-	return accepted, dialed
+	return c
 }
 
 func available() string {
@@ -49,12 +49,11 @@ func TestUnpace(t *testing.T) {
 		start string
 		want  []string // any of these
 	}{
-		{"bbr", Fallbacks},         // paced: switched
+		{"bbr", fallbacks},         // paced: switched
 		{"reno", []string{"reno"}}, // an administrator's other choice stays
 	} {
 		t.Run(tc.start, func(t *testing.T) {
-			c, _ := pair(t, tc.start)
-			if got := Unpace(c); !slices.Contains(tc.want, got) {
+			if got := Unpace(accepted(t, tc.start)); !slices.Contains(tc.want, got) {
 				t.Fatalf("Unpace on a %s socket = %q, want one of %q", tc.start, got, tc.want)
 			}
 		})
