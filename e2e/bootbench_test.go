@@ -162,35 +162,35 @@ func bootRun(b *testing.B, stack, fw string, clients int, iso, medium, bin strin
 	start := time.Now()
 	// The probe's "mem" line comes just before it reads root images back and "done" just
 	// after; the serial log has no clock, so each line's time is when it was first seen.
-	marks := []string{"Linux version", "sharecd-probe: mem", "sharecd-probe: done", "login:"}
-	seen := make([][]time.Duration, clients)
-	for i := range seen {
-		seen[i] = make([]time.Duration, len(marks))
-	}
+	type seen struct{ kernel, probeStart, probeEnd, login time.Duration }
+	times := make([]seen, clients)
 	deadline := start.Add(40 * time.Minute)
-	for slices.ContainsFunc(seen, func(t []time.Duration) bool { return t[3] == 0 }) {
+	for slices.ContainsFunc(times, func(t seen) bool { return t.login == 0 }) {
 		if time.Now().After(deadline) {
 			b.Fatalf("%s, %d %s clients: not all at login: after 40 minutes (artefacts in %s)", stack, clients, fw, l.dir)
 		}
 		time.Sleep(500 * time.Millisecond)
-		for j, serial := range serials {
+		for i, serial := range serials {
 			s, _ := os.ReadFile(serial)
-			for k, m := range marks {
-				if seen[j][k] == 0 && bytes.Contains(s, []byte(m)) {
-					seen[j][k] = time.Since(start)
+			t := &times[i]
+			for _, m := range []struct {
+				at   *time.Duration
+				line string
+			}{{&t.kernel, "Linux version"}, {&t.probeStart, "sharecd-probe: mem"}, {&t.probeEnd, "sharecd-probe: done"}, {&t.login, "login:"}} {
+				if *m.at == 0 && bytes.Contains(s, []byte(m.line)) {
+					*m.at = time.Since(start)
 				}
 			}
 		}
 	}
 	b.StopTimer()
 	var kernel, login, boot []time.Duration
-	for _, t := range seen {
-		kernel, login = append(kernel, t[0]), append(login, t[3])
+	for _, t := range times {
 		probe := time.Duration(0)
-		if t[1] != 0 && t[2] != 0 {
-			probe = t[2] - t[1]
+		if t.probeStart != 0 && t.probeEnd != 0 {
+			probe = t.probeEnd - t.probeStart
 		}
-		boot = append(boot, t[3]-probe)
+		kernel, login, boot = append(kernel, t.kernel), append(login, t.login), append(boot, t.login-probe)
 	}
 	r := bootResult{Kernel: slices.Max(kernel).Seconds(), Login: slices.Max(login).Seconds(), Boot: slices.Max(boot).Seconds()}
 	if srv != nil {
